@@ -1,0 +1,45 @@
+# The command surface of the project. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON_VERSION ?= 3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export DAGSTER_HOME ?= $(CURDIR)/var/dagster_home
+
+.PHONY: help install demo test test-fast lint format ui lock clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(BIN)/uv:
+	python3 -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check uv==0.13.8
+
+install: $(BIN)/uv  ## install the locked dependencies into .venv
+	$(BIN)/uv sync --frozen --inexact --extra dev --python $(BIN)/python --compile-bytecode -q
+
+demo: install  ## generate 14 days of traffic for both models and evaluate them through Dagster
+	$(BIN)/monitoring-platform demo
+
+test: install  ## run every test, the slow end-to-end ones included
+	$(BIN)/pytest
+
+test-fast: install  ## run the tests not marked slow
+	$(BIN)/pytest -m "not slow"
+
+lint:  ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format:  ## apply ruff fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+ui: install  ## the Dagster UI over the demo's instance, on http://127.0.0.1:3000
+	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+lock:  ## re-resolve uv.lock after changing pyproject.toml
+	$(BIN)/uv lock --python $(PYTHON_VERSION)
+
+clean:  ## remove generated data, reports and the demo's Dagster instance
+	rm -rf var

@@ -1,0 +1,157 @@
+"""The ``monitoring-platform`` command."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+
+from monitoring_platform.config import CONFIG_ENV_VAR, ConfigError, MonitoringConfig, load_config
+from monitoring_platform.lib.storage import StorageError
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
+
+
+def _yesterday() -> dt.date:
+    return dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+
+
+def _date_range(args: argparse.Namespace) -> tuple[dt.date, dt.date]:
+    end = args.end or _yesterday()
+    start = args.start or end - dt.timedelta(days=args.days - 1)
+    if start > end:
+        raise SystemExit(f"error: --start {start} is after --end {end}")
+    return start, end
+
+
+def _s3_client_factory(config: MonitoringConfig, endpoint_url: str | None):
+    from monitoring_platform.lib.storage import s3_client
+
+    s3 = config.storage.s3
+
+    def factory():
+        return s3_client(
+            endpoint_url=endpoint_url or s3.resolved_endpoint_url(),
+            region=s3.region,
+            access_key_id=os.environ.get(s3.access_key_id_env),
+            secret_access_key=os.environ.get(s3.secret_access_key_env),
+            session_token=os.environ.get(s3.session_token_env) if s3.session_token_env else None,
+        )
+
+    return factory
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from monitoring_platform.lib.traffic import generate_traffic
+
+    config = load_config(args.config)
+    start, end = _date_range(args)
+    summary = generate_traffic(
+        config,
+        start,
+        end,
+        seed=args.seed,
+        models=args.model or None,
+        raw_root=args.out,
+        client_factory=_s3_client_factory(config, args.endpoint_url),
+        progress=None if args.quiet else lambda msg: print(msg, flush=True),
+    )
+    print(
+        f"wrote {summary.total_log_records:,} log records for {start}..{end} "
+        f"({summary.records_per_second:,.0f} records/s)"
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from monitoring_platform.demo import run_demo
+
+    config = load_config(args.config)
+    start, end = _date_range(args)
+    return run_demo(config, start, end, seed=args.seed, generate=not args.no_generate)
+
+
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    from monitoring_platform.lib import lake
+    from monitoring_platform.lib.storage import open_store
+
+    config = load_config(args.config)
+    model = config.model(args.model)
+    store = open_store(
+        config.resolve_location(config.storage.lake), _s3_client_factory(config, None)
+    )
+    table = lake.read_partition(store, lake.QUARANTINE, model.name, args.date)
+    if table is None:
+        print(f"{model.name} {args.date}: not ingested yet (no quarantine partition)")
+        return 1
+    rows = table.to_pylist()
+    print(f"{model.name} {args.date}: {len(rows)} quarantined records")
+    for row in rows[: args.limit]:
+        raw = row["raw"] if len(row["raw"]) <= 120 else row["raw"][:117] + "..."
+        print(f"  {row['object_key']}:{row['line_no']}  {row['reason']}\n      {raw!r}")
+    if len(rows) > args.limit:
+        print(f"  ... {len(rows) - args.limit} more (use --limit)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="monitoring-platform",
+        description="Monitor machine-learning models in web services.",
+    )
+    parser.add_argument(
+        "--config",
+        default=None,
+        help=f"path of monitoring.yaml (default: ${CONFIG_ENV_VAR} or ./monitoring.yaml)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add_range(p: argparse.ArgumentParser, days: int) -> None:
+        p.add_argument("--end", type=_date, help="last day, YYYY-MM-DD (default: yesterday, UTC)")
+        p.add_argument("--start", type=_date, help="first day (default: END minus DAYS plus one)")
+        p.add_argument("--days", type=int, default=days, help=f"number of days (default {days})")
+        p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+
+    gen = sub.add_parser("generate", help="write realistic traffic for the configured models")
+    add_range(gen, 14)
+    gen.add_argument("--out", help="folder or s3://bucket/prefix (default: storage.raw)")
+    gen.add_argument("--endpoint-url", help="S3-compatible endpoint, e.g. http://127.0.0.1:9000")
+    gen.add_argument("--model", action="append", help="only this model (repeatable)")
+    gen.add_argument("--quiet", action="store_true")
+    gen.set_defaults(func=cmd_generate)
+
+    demo = sub.add_parser(
+        "demo", help="generate traffic and evaluate every model and day through Dagster"
+    )
+    add_range(demo, 14)
+    demo.add_argument("--no-generate", action="store_true", help="use the traffic already there")
+    demo.set_defaults(func=cmd_demo)
+
+    quarantine = sub.add_parser("quarantine", help="show a day's quarantined records")
+    quarantine.add_argument("--model", required=True)
+    quarantine.add_argument("--date", required=True, type=_date)
+    quarantine.add_argument("--limit", type=int, default=20)
+    quarantine.set_defaults(func=cmd_quarantine)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.config:
+        os.environ[CONFIG_ENV_VAR] = str(Path(args.config).resolve())
+    try:
+        return args.func(args)
+    except (ConfigError, StorageError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

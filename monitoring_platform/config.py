@@ -1,0 +1,518 @@
+"""The pydantic model of ``monitoring.yaml`` and its loader.
+
+Everything a user configures lives in one YAML file. Loading it validates every key; a mistake
+fails with a :class:`ConfigError` naming the file, the key and what is expected. Secrets are never
+read from the file: the file names environment variables (keys ending in ``_env``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import os
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+CONFIG_ENV_VAR = "MONITORING_CONFIG"
+DEFAULT_CONFIG_FILE = "monitoring.yaml"
+
+IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
+MODEL_NAME = r"^[a-z][a-z0-9_]{0,62}$"
+ENV_VAR_NAME = r"^[A-Z_][A-Z0-9_]*$"
+
+# Keys that would hold a secret's value. The file must name an environment variable instead.
+SECRET_KEYS = {
+    "password",
+    "secret",
+    "secret_access_key",
+    "access_key_id",
+    "aws_secret_access_key",
+    "aws_access_key_id",
+    "session_token",
+    "token",
+    "api_key",
+    "webhook_url",
+    "routing_key",
+    "integration_key",
+    "hmac_secret",
+}
+
+# Column names of the canonical accepted-rows table; feature names may not reuse them.
+RESERVED_COLUMNS = {
+    "request_id",
+    "timestamp",
+    "model_version",
+    "prediction",
+    "latency_ms",
+    "status_code",
+    "error",
+    "features",
+    "object_key",
+    "line_no",
+}
+
+
+class ConfigError(ValueError):
+    """The configuration file is invalid; the message names file, key and expectation."""
+
+
+EnvVarName = Annotated[str, Field(pattern=ENV_VAR_NAME)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Task(StrEnum):
+    binary_classification = "binary_classification"
+    multiclass_classification = "multiclass_classification"
+    regression = "regression"
+    ranking_score = "ranking_score"
+
+
+class FeatureType(StrEnum):
+    numerical = "numerical"
+    categorical = "categorical"
+
+
+class Feature(_Strict):
+    """One input feature of a model."""
+
+    name: str = Field(pattern=IDENTIFIER)
+    type: FeatureType
+    categories: list[str] | None = Field(
+        default=None, description="Known categories (categorical features)."
+    )
+    min: float | None = None
+    max: float | None = None
+    integer: bool = False
+    optional: bool = Field(default=False, description="Null values are allowed.")
+
+    @model_validator(mode="after")
+    def _check(self) -> Feature:
+        if self.type == FeatureType.categorical and (self.min is not None or self.max is not None):
+            raise ValueError("min/max apply to numerical features only")
+        if self.type == FeatureType.numerical and self.categories is not None:
+            raise ValueError("categories apply to categorical features only")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class Columns(_Strict):
+    """Names of the record fields in the logs, when they differ from the defaults."""
+
+    request_id: str = Field(default="request_id", pattern=IDENTIFIER)
+    timestamp: str = Field(default="timestamp", pattern=IDENTIFIER)
+    model_version: str = Field(default="model_version", pattern=IDENTIFIER)
+    features: str = Field(default="features", pattern=IDENTIFIER)
+    prediction: str = Field(default="prediction", pattern=IDENTIFIER)
+    latency_ms: str = Field(default="latency_ms", pattern=IDENTIFIER)
+    status_code: str = Field(default="status_code", pattern=IDENTIFIER)
+    error: str = Field(default="error", pattern=IDENTIFIER)
+
+
+class TrailingReference(_Strict):
+    trailing_days: int = Field(ge=1, le=366)
+    min_rows: int = Field(default=500, ge=1)
+
+
+class PinnedReference(_Strict):
+    start: dt.date
+    end: dt.date
+    min_rows: int = Field(default=500, ge=1)
+
+    @model_validator(mode="after")
+    def _order(self) -> PinnedReference:
+        if self.start > self.end:
+            raise ValueError(f"start ({self.start}) is after end ({self.end})")
+        return self
+
+
+class DriftThresholds(_Strict):
+    drift_share_warn: float = Field(default=0.3, ge=0, le=1)
+    drift_share_error: float = Field(default=0.5, ge=0, le=1)
+    prediction_drift_severity: Literal["WARN", "ERROR"] = "WARN"
+
+    @model_validator(mode="after")
+    def _order(self) -> DriftThresholds:
+        if self.drift_share_warn > self.drift_share_error:
+            raise ValueError("drift_share_warn must not be above drift_share_error")
+        return self
+
+
+class Thresholds(_Strict):
+    drift: DriftThresholds = DriftThresholds()
+    quarantine_share_warn: float = Field(default=0.01, ge=0, le=1)
+    quarantine_share_error: float = Field(default=0.05, ge=0, le=1)
+
+
+class Labels(_Strict):
+    """Where ground truth lives and how long it takes to arrive."""
+
+    location: str | None = Field(
+        default=None, description="Root of the label objects; defaults to <storage.raw>/labels."
+    )
+    max_delay_days: int = Field(default=3, ge=0, le=90)
+
+
+class Events(_Strict):
+    location: str | None = Field(
+        default=None, description="Root of the business events; defaults to <storage.raw>/events."
+    )
+    click_event: str = "click"
+    conversion_event: str = "conversion"
+
+
+class Simulation(_Strict):
+    """Traffic the generator writes for this model (demo and benchmarks)."""
+
+    requests_per_day: int = Field(default=20_000, ge=1)
+    versions: list[str] = Field(default_factory=lambda: ["v1", "v2"], min_length=1)
+    base_latency_ms: float = Field(default=40.0, gt=0)
+    label_delay_days: float = Field(default=1.0, ge=0, description="Mean label delay.")
+
+
+class ModelConfig(_Strict):
+    """One monitored model."""
+
+    name: str = Field(pattern=MODEL_NAME)
+    description: str = ""
+    task: Task
+    features: list[Feature] = Field(min_length=1)
+    columns: Columns = Columns()
+    classification_threshold: float = Field(default=0.5, ge=0, le=1)
+    classes: list[str] | None = None
+    logs: str | None = Field(
+        default=None, description="Root of the log objects; defaults to <storage.raw>/logs."
+    )
+    labels: Labels = Labels()
+    events: Events = Events()
+    reference: TrailingReference | PinnedReference = TrailingReference(trailing_days=7)
+    segments: list[str] = Field(default_factory=list)
+    thresholds: Thresholds = Thresholds()
+    simulation: Simulation = Simulation()
+
+    @field_validator("features")
+    @classmethod
+    def _unique_features(cls, features: list[Feature]) -> list[Feature]:
+        seen: set[str] = set()
+        for feature in features:
+            if feature.name in RESERVED_COLUMNS:
+                raise ValueError(
+                    f"feature name {feature.name!r} is reserved for a record field; rename it"
+                )
+            if feature.name in seen:
+                raise ValueError(f"feature {feature.name!r} is listed twice")
+            seen.add(feature.name)
+        return features
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelConfig:
+        names = {f.name for f in self.features}
+        for segment in self.segments:
+            if segment not in names and segment != "model_version":
+                raise ValueError(
+                    f"segment {segment!r} is not a feature of the model (features: {sorted(names)})"
+                )
+        if self.task == Task.multiclass_classification and not self.classes:
+            raise ValueError("a multiclass_classification model needs its `classes` listed")
+        return self
+
+    @property
+    def numerical_features(self) -> list[str]:
+        return [f.name for f in self.features if f.type == FeatureType.numerical]
+
+    @property
+    def categorical_features(self) -> list[str]:
+        return [f.name for f in self.features if f.type == FeatureType.categorical]
+
+    @property
+    def prediction_is_numeric(self) -> bool:
+        return self.task != Task.multiclass_classification
+
+
+class S3Settings(_Strict):
+    """How to reach S3 or an S3-compatible store. Credentials come from the environment."""
+
+    endpoint_url: str | None = Field(default=None, description="For MinIO and other S3 stores.")
+    endpoint_url_env: EnvVarName | None = None
+    region: str = "us-east-1"
+    access_key_id_env: EnvVarName = "AWS_ACCESS_KEY_ID"
+    secret_access_key_env: EnvVarName = "AWS_SECRET_ACCESS_KEY"
+    session_token_env: EnvVarName | None = None
+
+    def resolved_endpoint_url(self) -> str | None:
+        if self.endpoint_url_env and os.environ.get(self.endpoint_url_env):
+            return os.environ[self.endpoint_url_env]
+        return self.endpoint_url
+
+
+class Storage(_Strict):
+    """Roots of the storage roles: a local folder or ``s3://bucket/prefix`` each."""
+
+    raw: str = Field(default="var/data/raw", description="Logs, labels and events.")
+    lake: str = Field(default="var/data/lake", description="Accepted and quarantined rows.")
+    reports: str = Field(default="var/reports", description="HTML reports.")
+    reports_base_url: str | None = Field(
+        default=None, description="Public URL of the reports root, used in links."
+    )
+    s3: S3Settings = S3Settings()
+
+
+class MetricStore(_Strict):
+    url: str = Field(default="sqlite:///var/metrics.db", description="SQLAlchemy URL.")
+    url_env: EnvVarName | None = Field(
+        default=None, description="Environment variable holding the URL (wins when set)."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _no_password(cls, url: str) -> str:
+        if re.match(r"^[a-z0-9+]+://[^/@]*:[^/@]+@", url):
+            raise ValueError(
+                "the URL carries a password; put the whole URL in an environment variable "
+                "and name it in `url_env`"
+            )
+        return url
+
+    def resolved_url(self) -> str:
+        if self.url_env and os.environ.get(self.url_env):
+            return os.environ[self.url_env]
+        return self.url
+
+
+class Partitions(_Strict):
+    start_date: dt.date = dt.date(2026, 1, 1)
+    timezone: Literal["UTC"] = "UTC"
+
+
+class MonitoringConfig(_Strict):
+    """The whole ``monitoring.yaml``."""
+
+    version: Literal[1] = 1
+    partitions: Partitions = Partitions()
+    storage: Storage = Storage()
+    metric_store: MetricStore = MetricStore()
+    models: list[ModelConfig] = Field(min_length=1)
+
+    # Set by the loader: the directory relative paths are resolved against.
+    base_dir: Path = Field(default=Path("."), exclude=True)
+    source_file: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("models")
+    @classmethod
+    def _unique_models(cls, models: list[ModelConfig]) -> list[ModelConfig]:
+        names = [m.name for m in models]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"model name {duplicates[0]!r} is used more than once")
+        return models
+
+    def model(self, name: str) -> ModelConfig:
+        for model in self.models:
+            if model.name == name:
+                return model
+        raise KeyError(f"no model named {name!r} in the configuration")
+
+    def resolve_location(self, location: str) -> str:
+        """An absolute local path or an ``s3://`` URI for a configured location."""
+        if location.startswith("s3://"):
+            return location.rstrip("/")
+        if "://" in location:
+            raise ConfigError(
+                f"unsupported location {location!r}: use a folder or s3://bucket/prefix"
+            )
+        path = Path(location)
+        if not path.is_absolute():
+            path = self.base_dir / path
+        return str(path.resolve())
+
+    def logs_root(self, model: ModelConfig) -> str:
+        return self.resolve_location(model.logs or _join(self.storage.raw, "logs"))
+
+    def labels_root(self, model: ModelConfig) -> str:
+        return self.resolve_location(model.labels.location or _join(self.storage.raw, "labels"))
+
+    def events_root(self, model: ModelConfig) -> str:
+        return self.resolve_location(model.events.location or _join(self.storage.raw, "events"))
+
+    def metric_store_url(self) -> str:
+        url = self.metric_store.resolved_url()
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://":
+            path = Path(url[len(prefix) :])
+            if not path.is_absolute() and str(path) != ":memory:":
+                url = prefix + str((self.base_dir / path).resolve())
+        return url
+
+
+def _join(root: str, child: str) -> str:
+    return root.rstrip("/") + "/" + child
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def default_config_path() -> Path:
+    return Path(os.environ.get(CONFIG_ENV_VAR, DEFAULT_CONFIG_FILE))
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> MonitoringConfig:
+    """Read and validate a configuration file; raise :class:`ConfigError` on any mistake."""
+    file = Path(path) if path is not None else default_config_path()
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{file}: configuration file not found (set {CONFIG_ENV_VAR} to its path)"
+        ) from None
+    return parse_config(text, source=file)
+
+
+def parse_config(text: str, source: Path | str = "<string>") -> MonitoringConfig:
+    source_path = Path(source)
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping with a `models` list at the top level")
+    secret_errors = list(_inline_secrets(raw, ()))
+    if secret_errors:
+        raise ConfigError(f"{source}: " + f"\n{source}: ".join(secret_errors))
+    base_dir = source_path.parent.resolve() if source != "<string>" else Path.cwd()
+    try:
+        config = MonitoringConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, raw, str(source))) from None
+    return config.model_copy(update={"base_dir": base_dir, "source_file": source_path})
+
+
+def _inline_secrets(node: Any, path: tuple[Any, ...]):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            here = (*path, key)
+            if isinstance(key, str) and key.lower() in SECRET_KEYS and value is not None:
+                yield (
+                    f"{_dotted(here)}: secrets are never read from the configuration file; "
+                    f"put the value in an environment variable and write "
+                    f"`{key}_env: NAME_OF_THAT_VARIABLE` instead"
+                )
+            else:
+                yield from _inline_secrets(value, here)
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from _inline_secrets(item, (*path, index))
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _lookup(raw: Any, loc: tuple[Any, ...]) -> Any:
+    node = raw
+    for part in loc:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
+
+
+def _format_errors(exc: ValidationError, raw: dict, source: str) -> str:
+    lines = []
+    for error in exc.errors():
+        # Drop the union-branch names pydantic inserts (``TrailingReference``, ``function-after[...]``).
+        loc = tuple(
+            p
+            for p in error["loc"]
+            if not (isinstance(p, str) and (p[:1].isupper() or p.startswith("function-")))
+        )
+        key = _dotted(loc)
+        kind = error["type"]
+        if kind == "extra_forbidden":
+            name = str(loc[-1])
+            allowed = _allowed_keys(raw, loc[:-1])
+            hint = ""
+            if allowed:
+                close = difflib.get_close_matches(name, allowed, n=1)
+                hint = f" (did you mean `{close[0]}`?)" if close else ""
+                hint += f"; expected one of: {', '.join(sorted(allowed))}"
+            lines.append(f"{source}: {key}: unknown key{hint}")
+        elif kind == "missing":
+            lines.append(f"{source}: {key}: required key is missing{_expectation(loc)}")
+        elif kind == "string_pattern_mismatch" and str(loc[-1]).endswith("_env"):
+            lines.append(
+                f"{source}: {key}: expected the NAME of an environment variable (capital letters, "
+                f"digits and underscores, e.g. MY_SECRET), not a value"
+            )
+        else:
+            got = _lookup(raw, loc)
+            msg = error["msg"].removeprefix("Value error, ")
+            shown = (
+                f" (got {got!r})" if got is not None and not isinstance(got, dict | list) else ""
+            )
+            lines.append(f"{source}: {key}: {msg}{shown}")
+    return "\n".join(dict.fromkeys(lines))
+
+
+def _expectation(loc: tuple[Any, ...]) -> str:
+    last = loc[-1] if loc else ""
+    hints = {
+        "features": ": list the model's features, e.g. `features: [{name: country, type: categorical}]`",
+        "task": ": one of " + ", ".join(t.value for t in Task),
+        "models": ": a list of monitored models",
+        "name": ": a lowercase identifier",
+        "type": ": numerical or categorical",
+    }
+    return hints.get(str(last), "")
+
+
+def _allowed_keys(raw: dict, parent_loc: tuple[Any, ...]) -> set[str]:
+    """The keys a model at ``parent_loc`` accepts, walking the pydantic model tree."""
+    model: Any = MonitoringConfig
+    for part in parent_loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return set()
+        model = _model_of(field.annotation)
+        if model is None:
+            return set()
+    fields = set(model.model_fields) - {"base_dir", "source_file"}
+    if model is TrailingReference or model is PinnedReference:
+        fields = set(TrailingReference.model_fields) | set(PinnedReference.model_fields)
+    return fields
+
+
+def _model_of(annotation: Any) -> Any:
+    import typing
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None

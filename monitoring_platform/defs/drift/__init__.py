@@ -1,0 +1,1 @@
+"""Drift: did the inputs or the outputs of a model move against its reference window."""

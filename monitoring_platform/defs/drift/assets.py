@@ -1,0 +1,166 @@
+"""Per-model drift assets: the daily Evidently data-drift report."""
+
+import datetime as dt
+import warnings
+from importlib.metadata import version
+
+from dagster import (
+    AssetDep,
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    MaterializeResult,
+    MetadataValue,
+    PartitionsDefinition,
+    TimeWindowPartitionMapping,
+    asset,
+)
+
+from monitoring_platform.config import ModelConfig, MonitoringConfig, TrailingReference
+from monitoring_platform.defs.drift.checks import (
+    drift_check_results,
+    drift_check_specs,
+    not_evaluated,
+)
+from monitoring_platform.defs.ingestion.assets import inference_logs_key
+from monitoring_platform.defs.resources import MetricStoreResource, StorageResource
+from monitoring_platform.lib import lake
+from monitoring_platform.lib.drift import PREDICTION, compute_drift, reference_dates
+from monitoring_platform.lib.metric_store import Metric
+from monitoring_platform.lib.storage import join_key
+
+GROUP = "drift"
+
+
+def data_drift_report_key(model: ModelConfig) -> AssetKey:
+    return AssetKey([model.name, "data_drift_report"])
+
+
+def report_key(model: str, date: str, name: str) -> str:
+    return join_key(model, date, f"{name}.html")
+
+
+def _logs_dep(model: ModelConfig) -> AssetDep:
+    reference = model.reference
+    if isinstance(reference, TrailingReference):
+        # The day itself and the trailing reference window before it.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the option is marked beta; its behaviour is relied on
+            mapping = TimeWindowPartitionMapping(
+                start_offset=-reference.trailing_days,
+                end_offset=0,
+                allow_nonexistent_upstream_partitions=True,
+            )
+        return AssetDep(inference_logs_key(model), partition_mapping=mapping)
+    return AssetDep(inference_logs_key(model))
+
+
+def build_drift_assets(
+    config: MonitoringConfig, model: ModelConfig, partitions: PartitionsDefinition
+) -> list[AssetsDefinition]:
+    key = data_drift_report_key(model)
+    columns = [f.name for f in model.features] + [PREDICTION]
+
+    @asset(
+        key=key,
+        description="Evidently drift of each feature and of the prediction against the reference window.",
+        partitions_def=partitions,
+        deps=[_logs_dep(model)],
+        group_name=GROUP,
+        kinds={"evidently", "html"},
+        check_specs=drift_check_specs(key),
+        metadata={"model": model.name, "reference": model.reference.model_dump(mode="json")},
+    )
+    def data_drift_report(
+        context: AssetExecutionContext, storage: StorageResource, metric_store: MetricStoreResource
+    ):
+        date = dt.date.fromisoformat(context.partition_key)
+        lake_store = storage.lake_store()
+        store = metric_store.get()
+        current = lake.read_partition(lake_store, lake.ACCEPTED, model.name, date, columns)
+        window = reference_dates(model, date)
+        reference, found, missing = lake.read_partitions(
+            lake_store, lake.ACCEPTED, model.name, window, columns
+        )
+        current_rows = 0 if current is None else current.num_rows
+        reference_rows = 0 if reference is None else reference.num_rows
+        window_text = f"{window[0]}..{window[-1]}" if window else "(empty)"
+        reason = None
+        if current_rows == 0:
+            reason = f"no accepted rows for {date}"
+        elif reference_rows < model.reference.min_rows:
+            reason = (
+                f"the reference window {window_text} has {reference_rows} rows "
+                f"(needs {model.reference.min_rows}; days found: {len(found)} of {len(window)})"
+            )
+        if reason is not None:
+            store.replace_metrics(model.name, date, key.path[-1], [], run_id=context.run.run_id)
+            yield MaterializeResult(
+                metadata={
+                    "status": "not_evaluated",
+                    "reason": reason,
+                    "current_rows": current_rows,
+                    "reference_rows": reference_rows,
+                    "reference_window": window_text,
+                }
+            )
+            yield from not_evaluated(context, store, key, reason)
+            return
+
+        result = compute_drift(reference.to_pandas(), current.to_pandas(), model)
+        reports = storage.reports_store()
+        html_key = report_key(model.name, str(date), "data_drift")
+        reports.put_bytes(
+            html_key, result.html.encode("utf-8"), content_type="text/html; charset=utf-8"
+        )
+        link = storage.report_link(reports, html_key)
+        metrics = [
+            Metric("drift_share", result.drift_share),
+            Metric("drifted_features", len(result.drifted_features)),
+            Metric("reference_rows", result.reference_rows),
+            Metric("current_rows", result.current_rows),
+        ]
+        for column in result.columns:
+            dims = {"column": column.column}
+            metrics += [
+                Metric("drift_score", column.score, dims=dims, text=column.method),
+                Metric("drift_threshold", column.threshold, dims=dims),
+                Metric("drift_detected", float(column.drifted), dims=dims),
+            ]
+        store.replace_metrics(model.name, date, key.path[-1], metrics, run_id=context.run.run_id)
+        prediction = result.prediction
+        yield MaterializeResult(
+            metadata={
+                "status": "ok",
+                "report": MetadataValue.url(link),
+                "drift_share": result.drift_share,
+                "drifted_features": MetadataValue.json(result.drifted_features),
+                "prediction_drift_score": prediction.score if prediction else None,
+                "current_rows": result.current_rows,
+                "reference_rows": result.reference_rows,
+                "reference_window": window_text,
+                "reference_days_found": MetadataValue.json(found),
+                "reference_days_missing": MetadataValue.json(missing),
+                "inputs": MetadataValue.json(
+                    [
+                        lake_store.uri(lake.partition_key(lake.ACCEPTED, model.name, d))
+                        for d in [*found, str(date)]
+                    ]
+                ),
+                "columns": MetadataValue.md(_columns_table(result)),
+                "evidently_version": version("evidently"),
+            }
+        )
+        yield from drift_check_results(context, store, key, model, result)
+
+    return [data_drift_report]
+
+
+def _columns_table(result) -> str:
+    lines = ["| column | method | score | threshold | drift |", "|---|---|---|---|---|"]
+    for c in result.columns:
+        name = c.column.replace("|", "\\|")
+        lines.append(
+            f"| {name} | {c.method} | {c.score:.4g} | {c.threshold:g} | {'yes' if c.drifted else 'no'} |"
+        )
+    return "\n".join(lines)

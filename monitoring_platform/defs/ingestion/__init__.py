@@ -1,0 +1,1 @@
+"""Ingestion: log objects in storage become accepted rows and a quarantine in the lake."""

@@ -1,0 +1,1 @@
+"""Pure logic with no Dagster import: parsing, contracts, statistics, rendering, storage."""

@@ -1,0 +1,75 @@
+"""The lake: accepted and quarantined rows per model and day, as Parquet in object storage.
+
+Layout (Hive-style, so DuckDB, dbt and Spark read it as partitioned tables)::
+
+    inference_logs/model=<model>/dt=<YYYY-MM-DD>/data.parquet
+    quarantine/model=<model>/dt=<YYYY-MM-DD>/data.parquet
+
+One file per partition: writing a partition replaces it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from monitoring_platform.lib.storage import ObjectStore, join_key
+
+ACCEPTED = "inference_logs"
+QUARANTINE = "quarantine"
+
+
+def partition_key(dataset: str, model: str, date: str | dt.date) -> str:
+    return join_key(dataset, f"model={model}", f"dt={date}", "data.parquet")
+
+
+def write_partition(store: ObjectStore, dataset: str, model: str, date: str, path: Path) -> str:
+    key = partition_key(dataset, model, date)
+    store.put_file(key, path, content_type="application/vnd.apache.parquet")
+    return key
+
+
+def read_partition(
+    store: ObjectStore,
+    dataset: str,
+    model: str,
+    date: str | dt.date,
+    columns: list[str] | None = None,
+) -> pa.Table | None:
+    """One partition's rows, or ``None`` when the partition was never written."""
+    key = partition_key(dataset, model, date)
+    local = store.local_path(key)
+    if local is not None:
+        if not local.is_file():
+            return None
+        return pq.read_table(local, columns=columns)
+    if not store.exists(key):
+        return None
+    with store.open(key) as stream:
+        data = stream.read()
+    return pq.read_table(pa.BufferReader(data), columns=columns)
+
+
+def read_partitions(
+    store: ObjectStore,
+    dataset: str,
+    model: str,
+    dates: Iterable[str | dt.date],
+    columns: list[str] | None = None,
+) -> tuple[pa.Table | None, list[str], list[str]]:
+    """Rows of several partitions concatenated, the dates found and the dates missing."""
+    tables, found, missing = [], [], []
+    for date in dates:
+        table = read_partition(store, dataset, model, date, columns)
+        if table is None:
+            missing.append(str(date))
+            continue
+        found.append(str(date))
+        tables.append(table)
+    if not tables:
+        return None, found, missing
+    return pa.concat_tables(tables, promote_options="permissive"), found, missing

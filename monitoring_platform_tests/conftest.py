@@ -1,0 +1,76 @@
+"""Fixtures shared by the test tiers: small configurations, a local S3 server, PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def small_config_dict(tmp_path: Path, requests_per_day: int = 2000) -> dict:
+    """The demo configuration with small volumes and every location inside ``tmp_path``."""
+    raw = yaml.safe_load((REPO / "monitoring.yaml").read_text())
+    raw["storage"] = {
+        "raw": str(tmp_path / "raw"),
+        "lake": str(tmp_path / "lake"),
+        "reports": str(tmp_path / "reports"),
+    }
+    raw["metric_store"] = {"url": f"sqlite:///{tmp_path / 'metrics.db'}"}
+    for model in raw["models"]:
+        model["simulation"]["requests_per_day"] = requests_per_day
+        model["reference"]["min_rows"] = 200
+    return raw
+
+
+def write_config(tmp_path: Path, raw: dict) -> Path:
+    path = tmp_path / "monitoring.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def small_config(tmp_path):
+    from monitoring_platform.config import load_config
+
+    return load_config(write_config(tmp_path, small_config_dict(tmp_path)))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3-compatible server, over HTTP on 127.0.0.1, for the whole session."""
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server, request):
+    """A fresh bucket on the local S3 server and a client factory for it."""
+    from monitoring_platform.lib.storage import s3_client
+
+    def factory():
+        return s3_client(
+            endpoint_url=s3_server, access_key_id="testing", secret_access_key="testing"
+        )
+
+    name = "test-" + re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower())[:40].strip("-")
+    factory().create_bucket(Bucket=name)
+    return name, factory
