@@ -1,0 +1,134 @@
+"""Drift scores match an independent computation, and the report HTML stays inert."""
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from scipy.spatial import distance
+
+from monitoring_platform.config import parse_config
+from monitoring_platform.lib.drift import compute_drift, drift_verdict, reference_dates
+from monitoring_platform_tests.browser import visit
+
+MODEL = parse_config(
+    """
+models:
+  - name: shop
+    task: binary_classification
+    reference: {trailing_days: 3}
+    features:
+      - {name: country, type: categorical}
+      - {name: price, type: numerical}
+      - {name: items, type: numerical}
+"""
+).models[0]
+
+HOSTILE = [
+    "</script><script>window.__pwned = 1; alert(1)</script>",
+    '<img src=x onerror="window.__pwned = 2; alert(2)">',
+    "US",
+]
+
+
+def frame(rng, n, price_shift=0.0, countries=("US", "DE", "FR"), weights=None):
+    return pd.DataFrame(
+        {
+            "country": rng.choice(list(countries), n, p=weights),
+            "price": rng.normal(10 + price_shift, 2, n),
+            "items": rng.poisson(3, n).astype(float),
+            "prediction": rng.beta(2, 5, n),
+        }
+    )
+
+
+def test_known_shift_is_detected_and_scores_match_scipy():
+    rng = np.random.default_rng(3)
+    ref, cur = frame(rng, 5000), frame(rng, 5000, price_shift=1.0)
+    result = compute_drift(ref, cur, MODEL, render_html=False)
+    by_column = {c.column: c for c in result.columns}
+    price = by_column["price"]
+    expected = stats.wasserstein_distance(ref.price, cur.price) / np.std(ref.price)
+    assert price.method == "Wasserstein distance (normed)"
+    assert price.score == pytest.approx(expected, abs=1e-9)
+    assert price.score == pytest.approx(0.5, abs=0.05), "a shift of half a standard deviation"
+    assert price.drifted and not by_column["items"].drifted
+    assert result.drifted_features == ["price"]
+    assert result.drift_share == pytest.approx(1 / 3)
+
+    country = by_column["country"]
+    ref_share = ref.country.value_counts(normalize=True).sort_index()
+    cur_share = cur.country.value_counts(normalize=True).reindex(ref_share.index, fill_value=0)
+    assert country.method == "Jensen-Shannon distance"
+    assert country.score == pytest.approx(distance.jensenshannon(ref_share, cur_share), abs=1e-9)
+
+
+def test_a_new_category_and_changed_mix_drift():
+    rng = np.random.default_rng(4)
+    ref = frame(rng, 5000)
+    cur = frame(rng, 5000, countries=("US", "DE", "FR", "BR"), weights=[0.2, 0.2, 0.2, 0.4])
+    result = compute_drift(ref, cur, MODEL, render_html=False)
+    assert "country" in result.drifted_features
+
+
+def test_same_distribution_does_not_drift_across_seeds():
+    flagged = 0
+    for seed in range(10):
+        rng = np.random.default_rng(100 + seed)
+        result = compute_drift(frame(rng, 3000), frame(rng, 3000), MODEL, render_html=False)
+        flagged += len(result.drifted_features)
+    assert flagged == 0
+
+
+def test_verdict_follows_the_method_kind():
+    assert drift_verdict("Wasserstein distance (normed)", 0.1, 0.1)
+    assert not drift_verdict("Jensen-Shannon distance", 0.09, 0.1)
+    assert drift_verdict("chi-square p_value", 0.01, 0.05)
+    assert not drift_verdict("chi-square p_value", 0.05, 0.05)
+    assert drift_verdict("K-S p_value", 0.05, 0.05)
+
+
+def test_trailing_reference_window():
+    assert reference_dates(MODEL, dt.date(2026, 3, 1)) == [
+        dt.date(2026, 2, 26),
+        dt.date(2026, 2, 27),
+        dt.date(2026, 2, 28),
+    ]
+
+
+@pytest.mark.slow
+def test_report_with_hostile_values_renders_and_stays_inert(tmp_path):
+    rng = np.random.default_rng(5)
+    ref = frame(rng, 2000, countries=HOSTILE)
+    cur = frame(rng, 2000, price_shift=1.0, countries=HOSTILE)
+    result = compute_drift(ref, cur, MODEL)
+    page = tmp_path / "report.html"
+    page.write_text(result.html, encoding="utf-8")
+
+    seen = visit(page, evaluate="window.__pwned === undefined")
+    assert seen.evaluated is True and seen.dialogs == []
+    assert seen.page_errors == [] and seen.console_errors == []
+    assert "Dataset Drift" in seen.text and "Drifted Columns" in seen.text
+    assert "Wasserstein distance (normed)" in seen.text
+
+
+@pytest.mark.slow
+def test_evidently_own_save_html_would_execute_the_same_values(tmp_path):
+    """The control: the hostile values are live ammunition for the unescaped page."""
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    rng = np.random.default_rng(5)
+    ref, cur = frame(rng, 500, countries=HOSTILE), frame(rng, 500, countries=HOSTILE)
+    definition = DataDefinition(
+        numerical_columns=["price", "items", "prediction"], categorical_columns=["country"]
+    )
+    snapshot = Report([DataDriftPreset()]).run(
+        current_data=Dataset.from_pandas(cur, data_definition=definition),
+        reference_data=Dataset.from_pandas(ref, data_definition=definition),
+    )
+    page = tmp_path / "unsafe.html"
+    snapshot.save_html(str(page))
+    seen = visit(page, evaluate="window.__pwned === undefined")
+    assert seen.evaluated is False or seen.dialogs
