@@ -64,7 +64,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         progress=None if args.quiet else lambda msg: print(msg, flush=True),
     )
     print(
-        f"wrote {summary.total_log_records:,} log records for {start}..{end} "
+        f"wrote {summary.log_records:,} log records for {start}..{end} "
         f"({summary.records_per_second:,.0f} records/s)"
     )
     return 0

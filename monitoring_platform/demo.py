@@ -17,6 +17,8 @@ from typing import TextIO
 from monitoring_platform.config import MonitoringConfig
 
 DAGSTER_HOME_DEFAULT = Path("var") / "dagster_home"
+# Progress is printed by the demo itself; Dagster's own per-event lines go to the instance only.
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 @dataclass
@@ -29,6 +31,13 @@ class DayOutcome:
     metrics: dict[str, float] = field(default_factory=dict)
     failed_checks: list[str] = field(default_factory=list)
     report: str | None = None
+    # Blocking checks that failed and so stopped the run's downstream assets, as designed.
+    blocked_by: list[str] = field(default_factory=list)
+
+    @property
+    def errored(self) -> bool:
+        """The run failed for a reason other than a blocking check doing its job."""
+        return not self.run_ok and not self.blocked_by
 
 
 def dagster_home(config: MonitoringConfig) -> Path:
@@ -49,6 +58,10 @@ def run_demo(
 ) -> int:
     home = dagster_home(config)
     home.mkdir(parents=True, exist_ok=True)
+    instance_yaml = home / "dagster.yaml"
+    if not instance_yaml.exists():
+        # The embedded default: SQLite storage in this folder.
+        instance_yaml.write_text("telemetry:\n  enabled: false\n")
     os.environ["DAGSTER_HOME"] = str(home)
 
     def say(msg: str) -> None:
@@ -61,7 +74,7 @@ def run_demo(
         say(f"Generating traffic for {len(config.models)} models, {start} .. {end}")
         summary = generate_traffic(config, start, end, seed=seed, progress=lambda m: say("  " + m))
         say(
-            f"  {summary.total_log_records:,} log records written "
+            f"  {summary.log_records:,} log records written "
             f"({summary.records_per_second:,.0f} records/s)"
         )
 
@@ -74,7 +87,7 @@ def run_demo(
     say(f"HTML reports ({len(reports)}):")
     for report in reports:
         say(f"  {report}")
-    failed = [o for o in outcomes if not o.run_ok]
+    failed = [o for o in outcomes if o.errored]
     say("")
     say(f"Dagster instance: {home}")
     say("See the lineage and the run history:  make ui   (then open http://127.0.0.1:3000)")
@@ -89,7 +102,7 @@ def evaluate_partitions(
     config: MonitoringConfig, start: dt.date, end: dt.date, say
 ) -> list[DayOutcome]:
     """Materialize every model's assets for every day, oldest first, one run per model-day."""
-    from dagster import AssetSelection, DagsterInstance, materialize
+    from dagster import AssetCheckSeverity, AssetSelection, DagsterInstance, materialize
 
     from monitoring_platform.definitions import build_definitions
     from monitoring_platform.defs.drift.assets import data_drift_report_key
@@ -120,13 +133,20 @@ def evaluate_partitions(
                 resources=resources,
                 raise_on_error=False,
                 tags={"monitoring_platform/source": "demo"},
+                run_config=QUIET_RUN_CONFIG,
             )
+            blocked = [
+                e.check_name
+                for e in result.get_asset_check_evaluations()
+                if not e.passed and e.severity == AssetCheckSeverity.ERROR
+            ]
             outcome = DayOutcome(
                 model=model.name,
                 date=day,
                 run_id=result.run_id,
                 run_ok=result.success,
                 seconds=time.monotonic() - t0,
+                blocked_by=blocked if not result.success else [],
             )
             for row in store.metrics(model=model.name, partition_date=day):
                 if not row["dims"]:
@@ -162,7 +182,9 @@ def progress_line(o: DayOutcome) -> str:
     if "drift_share" in m:
         parts.append(f"drift {m['drift_share']:>4.0%}")
     parts.append(f"{o.seconds:4.1f} s")
-    if not o.run_ok:
+    if o.blocked_by:
+        parts.append("downstream stopped by a blocking check")
+    elif not o.run_ok:
         parts.append("RUN FAILED")
     if o.failed_checks:
         parts.append("checks: " + ", ".join(o.failed_checks))
@@ -178,7 +200,7 @@ def summary_table(outcomes: list[DayOutcome]) -> str:
     for o in sorted(outcomes, key=lambda o: (o.model, o.date)):
         m = o.metrics
         drift = f"{m['drift_share']:.0%}" if "drift_share" in m else "-"
-        checks = ", ".join(o.failed_checks) or ("run failed" if not o.run_ok else "none")
+        checks = ", ".join(o.failed_checks) or ("run failed" if o.errored else "none")
         lines.append(
             f"{o.model:<14} {o.date.isoformat():<10} {m.get('rows_in', 0):>9,.0f} "
             f"{m.get('rows_accepted', 0):>9,.0f} {m.get('rows_quarantined', 0):>8,.0f} "

@@ -74,3 +74,26 @@ def s3_bucket(s3_server, request):
     name = "test-" + re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower())[:40].strip("-")
     factory().create_bucket(Bucket=name)
     return name, factory
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh database on the local PostgreSQL (127.0.0.1:5432), dropped afterwards."""
+    import uuid
+
+    import psycopg2
+
+    name = f"mp_test_{uuid.uuid4().hex[:12]}"
+    admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
+    finally:
+        from sqlalchemy import create_engine
+
+        create_engine("postgresql+psycopg2://postgres@127.0.0.1:5432/postgres").dispose()
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
