@@ -2,7 +2,6 @@
 
 import datetime as dt
 
-import pyarrow.parquet as pq
 import pytest
 from dagster import AssetCheckSeverity, AssetKey, AssetSelection, DagsterInstance, materialize
 
