@@ -101,6 +101,41 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve_reports(args: argparse.Namespace) -> int:
+    from monitoring_platform.lib.reports_site import INDEX_KEY, reports_server
+
+    config = load_config(args.config)
+    root = config.resolve_location(config.storage.reports)
+    if root.startswith("s3://"):
+        print(f"error: the reports live in {root}; serve that bucket as a static website")
+        return 2
+    try:
+        server = reports_server(root, port=args.port)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    host, port = server.server_address[:2]
+    if not Path(root, INDEX_KEY).exists():
+        print("note: no index.html yet; materialize reports_index (or run the demo)")
+    print(f"Serving {root} on http://{host}:{port}/  (Ctrl+C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from monitoring_platform.lib.alerting import commands
+
+    config = load_config(args.config)
+    if args.alerts_command == "test":
+        return commands.alerts_test(config, args.route)
+    return commands.alerts_status(config)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="monitoring-platform",
@@ -139,6 +174,19 @@ def build_parser() -> argparse.ArgumentParser:
     quarantine.add_argument("--date", required=True, type=_date)
     quarantine.add_argument("--limit", type=int, default=20)
     quarantine.set_defaults(func=cmd_quarantine)
+
+    serve = sub.add_parser("serve-reports", help="serve the reports site on 127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks one)")
+    serve.set_defaults(func=cmd_serve_reports)
+
+    alerts = sub.add_parser("alerts", help="check alert routes and the alert outbox")
+    alerts_sub = alerts.add_subparsers(dest="alerts_command", required=True)
+    alerts_test = alerts_sub.add_parser("test", help="send a test message through a route")
+    alerts_test.add_argument("--route", required=True, help="route name from alerts.routes")
+    alerts_test.set_defaults(func=cmd_alerts)
+    alerts_sub.add_parser("status", help="open alerts and undelivered messages").set_defaults(
+        func=cmd_alerts
+    )
     return parser
 
 

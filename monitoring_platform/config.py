@@ -25,6 +25,8 @@ from pydantic import (
     model_validator,
 )
 
+from monitoring_platform.lib.alerting.settings import Alerts
+
 CONFIG_ENV_VAR = "MONITORING_CONFIG"
 DEFAULT_CONFIG_FILE = "monitoring.yaml"
 
@@ -153,10 +155,38 @@ class DriftThresholds(_Strict):
         return self
 
 
+class KpiDrops(_Strict):
+    """The largest drop of each business KPI against its trailing mean, as a share (null: off)."""
+
+    click_through_rate: float | None = Field(default=0.3, ge=0, le=1)
+    conversion_rate: float | None = Field(default=0.3, ge=0, le=1)
+    revenue_per_1k_predictions: float | None = Field(default=0.3, ge=0, le=1)
+    baseline_days: int = Field(default=7, ge=1, le=90, description="Days of the trailing mean.")
+
+
 class Thresholds(_Strict):
     drift: DriftThresholds = DriftThresholds()
     quarantine_share_warn: float = Field(default=0.01, ge=0, le=1)
     quarantine_share_error: float = Field(default=0.05, ge=0, le=1)
+    latency_p95_slo_ms: float = Field(
+        default=300.0, gt=0, description="Largest p95 latency of each model version, in ms."
+    )
+    error_rate_budget: float = Field(
+        default=0.05, ge=0, le=1, description="Largest share of 5xx responses per model version."
+    )
+    kpi_drop: KpiDrops = KpiDrops()
+
+
+class Validation(_Strict):
+    """Great Expectations validation of each day's accepted rows."""
+
+    max_null_share: float = Field(
+        default=0.1, ge=0, le=1, description="Above this null share an optional feature warns."
+    )
+    new_category_severity: Literal["warn", "error"] = "warn"
+    expectations_file: str | None = Field(
+        default=None, description="YAML/JSON list of extra GX expectation configurations."
+    )
 
 
 class Labels(_Strict):
@@ -203,6 +233,7 @@ class ModelConfig(_Strict):
     reference: TrailingReference | PinnedReference = TrailingReference(trailing_days=7)
     segments: list[str] = Field(default_factory=list)
     thresholds: Thresholds = Thresholds()
+    validation: Validation = Validation()
     simulation: Simulation = Simulation()
 
     @field_validator("features")
@@ -294,9 +325,62 @@ class MetricStore(_Strict):
         return self.url
 
 
+class Warehouse(_Strict):
+    """Where logs and events are loaded for dbt: a DuckDB file (default) or PostgreSQL."""
+
+    type: Literal["duckdb", "postgres"] = "duckdb"
+    path: str = Field(default="var/warehouse.duckdb", description="The DuckDB file (duckdb).")
+    url_env: EnvVarName | None = Field(
+        default=None, description="Variable holding the PostgreSQL URL (postgres)."
+    )
+    raw_schema: str = Field(
+        default="monitoring_raw", pattern=IDENTIFIER, description="Schema of the loaded tables."
+    )
+    dbt_schema: str = Field(
+        default="analytics", pattern=IDENTIFIER, description="Schema of the dbt models."
+    )
+
+    @model_validator(mode="after")
+    def _postgres_url(self) -> Warehouse:
+        if self.type == "postgres" and not self.url_env:
+            raise ValueError(
+                "a postgres warehouse needs `url_env`: the name of the variable holding its URL"
+            )
+        return self
+
+
 class Partitions(_Strict):
     start_date: dt.date = dt.date(2026, 1, 1)
     timezone: Literal["UTC"] = "UTC"
+
+
+class Schedule(_Strict):
+    """When the daily evaluation runs, and how the arrival sensor looks for new log objects."""
+
+    cron: str = Field(default="0 6 * * *", description="Cron of the daily evaluation.")
+    timezone: str = Field(default="UTC", description="IANA time zone the cron is read in.")
+    logs_lookback_days: int = Field(
+        default=3, ge=1, le=90, description="Days back the arrival sensor watches for new objects."
+    )
+    sensor_interval_seconds: int = Field(default=60, ge=10, le=86_400)
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, cron: str) -> str:
+        if len(cron.split()) != 5 or not re.fullmatch(r"[0-9*/,\- A-Za-z]+", cron):
+            raise ValueError("expected a cron expression of five fields, e.g. '0 6 * * *'")
+        return cron
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, name: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("expected an IANA time zone name, e.g. UTC or Europe/Berlin") from None
+        return name
 
 
 class MonitoringConfig(_Strict):
@@ -304,8 +388,11 @@ class MonitoringConfig(_Strict):
 
     version: Literal[1] = 1
     partitions: Partitions = Partitions()
+    schedule: Schedule = Schedule()
     storage: Storage = Storage()
     metric_store: MetricStore = MetricStore()
+    warehouse: Warehouse = Warehouse()
+    alerts: Alerts = Alerts()
     models: list[ModelConfig] = Field(min_length=1)
 
     # Set by the loader: the directory relative paths are resolved against.
@@ -348,6 +435,11 @@ class MonitoringConfig(_Strict):
 
     def events_root(self, model: ModelConfig) -> str:
         return self.resolve_location(model.events.location or _join(self.storage.raw, "events"))
+
+    def warehouse_path(self) -> Path:
+        """The DuckDB warehouse file, absolute."""
+        path = Path(self.warehouse.path)
+        return (path if path.is_absolute() else self.base_dir / path).resolve()
 
     def metric_store_url(self) -> str:
         url = self.metric_store.resolved_url()

@@ -5,19 +5,36 @@ from __future__ import annotations
 from dagster import Definitions
 
 from monitoring_platform.config import MonitoringConfig, load_config
+from monitoring_platform.defs.alerting.sensors import build_alerting_sensors
 from monitoring_platform.defs.drift.assets import build_drift_assets
 from monitoring_platform.defs.ingestion.assets import build_ingestion_assets
+from monitoring_platform.defs.metrics.assets import build_dbt_assets, build_metrics_assets
+from monitoring_platform.defs.metrics.resources import build_metrics_resources
+from monitoring_platform.defs.orchestration.assemble import build_operations
 from monitoring_platform.defs.partitions import daily_partitions
 from monitoring_platform.defs.resources import build_resources
+from monitoring_platform.defs.validation.checks import build_validation_checks
 
 
 def build_definitions(config: MonitoringConfig) -> Definitions:
     partitions = daily_partitions(config)
     assets = []
+    asset_checks = []
     for model in config.models:
         assets += build_ingestion_assets(config, model, partitions)
+        asset_checks += build_validation_checks(config, model, partitions)
         assets += build_drift_assets(config, model, partitions)
-    return Definitions(assets=assets, resources=build_resources(config))
+        assets += build_metrics_assets(config, model, partitions)
+    assets += build_dbt_assets(config, partitions)
+    operations = build_operations(config, assets, partitions)
+    return Definitions(
+        assets=operations.assets,
+        asset_checks=asset_checks,
+        jobs=operations.jobs,
+        schedules=operations.schedules,
+        sensors=[*operations.sensors, *build_alerting_sensors(config)],
+        resources={**build_resources(config), **build_metrics_resources(config)},
+    )
 
 
 defs = build_definitions(load_config())

@@ -87,6 +87,11 @@ def run_demo(
     say(f"HTML reports ({len(reports)}):")
     for report in reports:
         say(f"  {report}")
+    from monitoring_platform.defs.reports.assets import materialize_reports_index
+
+    say("")
+    say(f"Reports site: {materialize_reports_index(config)}")
+    say("Serve it:  monitoring-platform serve-reports   (then open http://127.0.0.1:8000)")
     failed = [o for o in outcomes if o.errored]
     say("")
     say(f"Dagster instance: {home}")
@@ -102,15 +107,15 @@ def evaluate_partitions(
     config: MonitoringConfig, start: dt.date, end: dt.date, say
 ) -> list[DayOutcome]:
     """Materialize every model's assets for every day, oldest first, one run per model-day."""
-    from dagster import AssetCheckSeverity, AssetSelection, DagsterInstance, materialize
+    from dagster import AssetCheckSeverity, DagsterInstance, materialize
 
     from monitoring_platform.definitions import build_definitions
     from monitoring_platform.defs.drift.assets import data_drift_report_key
-    from monitoring_platform.defs.ingestion.assets import inference_logs_key
     from monitoring_platform.defs.resources import MetricStoreResource
+    from monitoring_platform.defs.selection import model_evaluation_selection
 
     defs = build_definitions(config)
-    assets = list(defs.assets or [])
+    assets = [*(defs.assets or []), *(defs.asset_checks or [])]
     resources = dict(defs.resources or {})
     metric_store = resources["metric_store"]
     assert isinstance(metric_store, MetricStoreResource)
@@ -122,12 +127,9 @@ def evaluate_partitions(
     for day in days:
         for model in config.models:
             t0 = time.monotonic()
-            selection = AssetSelection.assets(
-                inference_logs_key(model), data_drift_report_key(model)
-            )
             result = materialize(
                 assets,
-                selection=selection,
+                selection=model_evaluation_selection(model.name),
                 partition_key=day.isoformat(),
                 instance=instance,
                 resources=resources,

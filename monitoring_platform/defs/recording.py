@@ -5,7 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetExecutionContext, AssetKey
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetExecutionContext,
+    AssetKey,
+    MetadataValue,
+)
 
 from monitoring_platform.lib.metric_store import MetricStore
 
@@ -20,8 +26,14 @@ def check_result(
     severity: AssetCheckSeverity = AssetCheckSeverity.ERROR,
     description: str,
     observed: dict[str, Any],
+    report: str | None = None,
 ) -> AssetCheckResult:
-    """Record a check's outcome for the run's partition and return it for Dagster."""
+    """Record a check's outcome for the run's partition and return it for Dagster.
+
+    ``report`` is a link to the HTML page that explains the outcome, shown as a link in Dagster.
+    """
+    if report is not None:
+        observed = {**observed, "report": report}
     model, asset = asset_key.path[0], asset_key.path[-1]
     store.record_check(
         model=model,
@@ -39,7 +51,11 @@ def check_result(
         passed=passed,
         severity=severity,
         description=description,
-        metadata={k: v for k, v in observed.items() if v is not None},
+        metadata={
+            k: MetadataValue.url(v) if k == "report" else v
+            for k, v in observed.items()
+            if v is not None
+        },
     )
 
 

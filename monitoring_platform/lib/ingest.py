@@ -261,50 +261,90 @@ def _sql_literal_path(*parts: str) -> str:
     return "'$." + ".".join(parts) + "'"
 
 
+def json_field(json_name: str) -> str:
+    """The JSON value of the top-level field ``json_name`` of the record (``doc``)."""
+    return f"json_extract(doc, {_sql_literal_path(json_name)})"
+
+
+def json_field_rule(
+    name: str, v: str, kind: str, required: bool, label: str, when_required: str = "TRUE"
+) -> tuple[str, str]:
+    """The typed column ``name`` read from the JSON value ``v``, and its contract rule.
+
+    ``kind`` is one of number, integer, timestamp, category, string. Returns the SELECT
+    expression of the column and the expression of its reason (NULL when the value is fine).
+    """
+    t = f"json_type({v})"
+    text = f"json_extract_string({v}, '$')"
+    words = _JSON_TYPE_WORDS.format(t=t)
+    if kind == "number":
+        ok, value, expected = (
+            f"{t} IN {_NUMBER_TYPES}",
+            f"TRY_CAST({text} AS DOUBLE)",
+            "a number",
+        )
+    elif kind == "integer":
+        ok, value = f"{t} IN {_INTEGER_TYPES}", f"TRY_CAST({text} AS INTEGER)"
+        expected = "an integer"
+    elif kind == "timestamp":
+        value = f"TRY_CAST({text} AS TIMESTAMPTZ)"
+        ok = f"{t} = 'VARCHAR' AND {value} IS NOT NULL"
+        expected = "an ISO 8601 timestamp"
+    elif kind == "category":
+        ok, value = f"{t} IN ('VARCHAR', 'BIGINT', 'UBIGINT', 'BOOLEAN')", text
+        expected = "a string"
+    else:  # string
+        ok, value, expected = f"{t} = 'VARCHAR'", text, "a string"
+    needed = f"{when_required} AND {str(required).upper()}"
+    reason = (
+        f"CASE WHEN {t} IS NULL THEN CASE WHEN {needed} THEN 'missing {label}' END "
+        f"WHEN {t} = 'NULL' THEN CASE WHEN {needed} THEN '{label} is null' END "
+        f"WHEN NOT ({ok}) THEN '{label}: expected {expected}, got ' || {words} END"
+    )
+    return f"CASE WHEN {ok} THEN {value} END AS {name}", reason
+
+
+@dataclass(frozen=True)
+class RecordContract:
+    """A record contract as SQL over the parsed JSON ``doc``: typed columns and their rules.
+
+    ``key_columns`` identify a duplicate (the first is kept); ``key_label`` names it in reasons.
+    """
+
+    selects: list[str]
+    reasons: list[str]
+    accepted_columns: list[str]
+    key_columns: list[str]
+    key_label: str
+
+
+def log_contract(model: ModelConfig) -> RecordContract:
+    """The inference-log contract of ``model``."""
+    selects, reasons = _field_rules(model)
+    return RecordContract(
+        selects=selects,
+        reasons=reasons,
+        accepted_columns=[name for name, _ in accepted_schema(model)],
+        key_columns=["request_id"],
+        key_label="request_id",
+    )
+
+
 def _field_rules(model: ModelConfig) -> tuple[list[str], list[str]]:
     """SELECT expressions for the typed columns and the reason fragments of the contract."""
     c = model.columns
     selects: list[str] = []
     reasons: list[str] = []
-
-    def typed(name: str, v: str, kind: str, required: bool, when_required: str = "TRUE"):
-        """Add the typed column ``name`` read from the JSON value ``v`` and its contract rule."""
-        t = f"json_type({v})"
-        text = f"json_extract_string({v}, '$')"
-        words = _JSON_TYPE_WORDS.format(t=t)
-        if kind == "number":
-            ok, value, expected = (
-                f"{t} IN {_NUMBER_TYPES}",
-                f"TRY_CAST({text} AS DOUBLE)",
-                "a number",
-            )
-        elif kind == "integer":
-            ok, value = f"{t} IN {_INTEGER_TYPES}", f"TRY_CAST({text} AS INTEGER)"
-            expected = "an integer"
-        elif kind == "timestamp":
-            value = f"TRY_CAST({text} AS TIMESTAMPTZ)"
-            ok = f"{t} = 'VARCHAR' AND {value} IS NOT NULL"
-            expected = "an ISO 8601 timestamp"
-        elif kind == "category":
-            ok, value = f"{t} IN ('VARCHAR', 'BIGINT', 'UBIGINT', 'BOOLEAN')", text
-            expected = "a string"
-        else:  # string
-            ok, value, expected = f"{t} = 'VARCHAR'", text, "a string"
-        selects.append(f"CASE WHEN {ok} THEN {value} END AS {name}")
-        needed = f"{when_required} AND {str(required).upper()}"
-        reasons.append(
-            f"CASE WHEN {t} IS NULL THEN CASE WHEN {needed} THEN 'missing {label(name)}' END "
-            f"WHEN {t} = 'NULL' THEN CASE WHEN {needed} THEN '{label(name)} is null' END "
-            f"WHEN NOT ({ok}) THEN '{label(name)}: expected {expected}, got ' || {words} END"
-        )
-
-    def field(json_name: str) -> str:
-        return f"json_extract(doc, {_sql_literal_path(json_name)})"
-
     feature_names = {f.name for f in model.features}
 
-    def label(name: str) -> str:
-        return f"feature {name}" if name in feature_names else name
+    def typed(name: str, v: str, kind: str, required: bool, when_required: str = "TRUE"):
+        label = f"feature {name}" if name in feature_names else name
+        select, reason = json_field_rule(name, v, kind, required, label, when_required)
+        selects.append(select)
+        reasons.append(reason)
+
+    def field(json_name: str) -> str:
+        return json_field(json_name)
 
     typed("request_id", field(c.request_id), "string", True)
     typed("timestamp", field(c.timestamp), "timestamp", True)
@@ -337,7 +377,11 @@ def _field_rules(model: ModelConfig) -> tuple[list[str], list[str]]:
 
 
 def _parse_sql(model: ModelConfig) -> str:
-    selects, reasons = _field_rules(model)
+    return _contract_parse_sql(log_contract(model))
+
+
+def _contract_parse_sql(contract: RecordContract) -> str:
+    selects, reasons = contract.selects, contract.reasons
     select_list = ",\n    ".join(selects)
     reason_list = ",\n        ".join(reasons)
     # Only configured identifiers (validated as such) and fixed text are interpolated.
@@ -372,21 +416,28 @@ FROM docs
 
 
 def _split_sql(model: ModelConfig, accepted_path: Path, quarantine_path: Path) -> list[str]:
-    accepted_cols = ", ".join(name for name, _ in accepted_schema(model))
+    return _contract_split_sql(log_contract(model), accepted_path, quarantine_path)
+
+
+def _contract_split_sql(
+    contract: RecordContract, accepted_path: Path, quarantine_path: Path
+) -> list[str]:
+    accepted_cols = ", ".join(contract.accepted_columns)
+    keys = ", ".join(f"CASE WHEN reason IS NULL THEN {c} END" for c in contract.key_columns)
     return [
-        """
+        f"""
 CREATE OR REPLACE TABLE decided AS
 SELECT *,
     CASE
         WHEN reason IS NOT NULL THEN reason
         WHEN row_number() OVER w > 1
-        THEN 'duplicate request_id (first at ' || first_value(object_key) OVER w
+        THEN 'duplicate {contract.key_label} (first at ' || first_value(object_key) OVER w
              || ' line ' || first_value(line_no) OVER w || ')'
     END AS final_reason
 FROM parsed
-WINDOW w AS (PARTITION BY CASE WHEN reason IS NULL THEN request_id END
+WINDOW w AS (PARTITION BY {keys}
              ORDER BY object_key, line_no)
-""",
+""",  # noqa: S608 -- configured identifiers and fixed text
         f"""
 COPY (SELECT {accepted_cols} FROM decided WHERE final_reason IS NULL ORDER BY object_key, line_no)
 TO '{_sql_path(accepted_path)}' (FORMAT PARQUET, COMPRESSION ZSTD)
@@ -420,12 +471,15 @@ def ingest_partition(
     *,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     memory_limit: str = "1GB",
+    contract: RecordContract | None = None,
 ) -> IngestResult:
     """Ingest ``model``'s logs for ``date`` from ``store``; write Parquet files into ``workdir``.
 
     Returns the counts and the paths of ``accepted.parquet`` and ``quarantine.parquet`` (both are
-    always written, empty when there is nothing to put in them).
+    always written, empty when there is nothing to put in them). ``contract`` replaces the
+    inference-log contract for other kinds of records (business events, labels).
     """
+    contract = contract or log_contract(model)
     workdir.mkdir(parents=True, exist_ok=True)
     result = IngestResult(
         accepted_path=workdir / "accepted.parquet",
@@ -444,8 +498,10 @@ def ingest_partition(
             )
             for obj in list_partition_objects(store, model.name, date):
                 _load_object(con, store, obj, result, Path(tmp), max_line_bytes)
-            con.execute(_parse_sql(model))
-            for statement in _split_sql(model, result.accepted_path, result.quarantine_path):
+            con.execute(_contract_parse_sql(contract))
+            for statement in _contract_split_sql(
+                contract, result.accepted_path, result.quarantine_path
+            ):
                 con.execute(statement)
             result.rows_in = con.execute("SELECT count(*) FROM decided").fetchone()[0]
             rows = con.execute(
@@ -532,8 +588,8 @@ def _group_reasons(rows: list[tuple[str, int]]) -> Counter:
 
 
 def _reason_kind(reason: str) -> str:
-    if reason.startswith("duplicate request_id"):
-        return "duplicate request_id"
+    if reason.startswith("duplicate ") and " (first at " in reason:
+        return reason.split(" (first at ")[0]
     if reason.startswith("line is not valid UTF-8"):
         return "line is not valid UTF-8"
     if reason.startswith("line is ") and "over the limit" in reason:

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from monitoring_platform.lib.storage import ObjectStore, join_key
@@ -73,3 +74,24 @@ def read_partitions(
     if not tables:
         return None, found, missing
     return pa.concat_tables(tables, promote_options="permissive"), found, missing
+
+
+def distinct_values(
+    store: ObjectStore,
+    dataset: str,
+    model: str,
+    dates: Iterable[str | dt.date],
+    columns: list[str],
+) -> dict[str, set[str]]:
+    """The distinct non-null values of ``columns`` over several partitions."""
+    seen: dict[str, set[str]] = {c: set() for c in columns}
+    if not columns:
+        return seen
+    for date in dates:
+        table = read_partition(store, dataset, model, date, columns)
+        if table is None:
+            continue
+        for column in columns:
+            values = pc.unique(table.column(column)).to_pylist()
+            seen[column].update(str(v) for v in values if v is not None)
+    return seen

@@ -3,10 +3,11 @@
 import datetime as dt
 
 import pytest
-from dagster import AssetCheckSeverity, AssetKey, AssetSelection, DagsterInstance, materialize
+from dagster import AssetCheckSeverity, AssetKey, DagsterInstance, materialize
 
 from monitoring_platform.config import load_config
 from monitoring_platform.definitions import build_definitions
+from monitoring_platform.defs.selection import model_evaluation_selection
 from monitoring_platform.demo import QUIET_RUN_CONFIG
 from monitoring_platform.lib import lake
 from monitoring_platform.lib.metric_store import MetricStore
@@ -23,10 +24,9 @@ MODEL = "ctr_ranker"
 
 
 def run_day(defs, instance, day, model=MODEL):
-    keys = [AssetKey([model, "inference_logs"]), AssetKey([model, "data_drift_report"])]
     return materialize(
-        list(defs.assets),
-        selection=AssetSelection.assets(*keys),
+        [*defs.assets, *defs.asset_checks],
+        selection=model_evaluation_selection(model),
         partition_key=day.isoformat(),
         instance=instance,
         resources=dict(defs.resources),
@@ -82,8 +82,10 @@ def test_schema_bug_day_blocks_drift_and_other_days_flow(evaluated):
     _config, _defs, _instance, results, _tmp = evaluated
     bug = results[SCHEMA_BUG_DAY]
     assert not bug.success
-    check = checks_of(bug)["quarantine_share_within_limit"]
+    check = checks_of(bug)["expectations_met"]
     assert not check.passed and check.severity == AssetCheckSeverity.ERROR
+    assert "quarantine_reason" in check.description
+    assert not checks_of(bug)["quarantine_share_within_limit"].passed
     materialized = {e.asset_key for e in bug.get_asset_materialization_events()}
     assert materialized == {AssetKey([MODEL, "inference_logs"])}
     for day, result in results.items():
@@ -91,6 +93,9 @@ def test_schema_bug_day_blocks_drift_and_other_days_flow(evaluated):
             continue
         assert result.success, day
         assert checks_of(result)["quarantine_share_within_limit"].passed, day
+        assert checks_of(result)["expectations_met"].severity == AssetCheckSeverity.WARN or (
+            checks_of(result)["expectations_met"].passed
+        ), day
         assert AssetKey([MODEL, "data_drift_report"]) in {
             e.asset_key for e in result.get_asset_materialization_events()
         }
@@ -166,3 +171,19 @@ def test_a_day_without_logs_is_reported_not_raised(evaluated):
         if c["check_name"] == "logs_arrived"
     ]
     assert row["passed"] is False
+
+
+@pytest.mark.slow
+def test_validation_page_of_the_failing_day_names_the_failures(evaluated):
+    _config, _defs, _instance, results, tmp = evaluated
+    check = checks_of(results[SCHEMA_BUG_DAY])["expectations_met"]
+    url = check.metadata["report"].value
+    assert url == (tmp / "reports" / MODEL / SCHEMA_BUG_DAY.isoformat() / "validation.html").as_uri()
+    failed = check.metadata["failed_expectations"].value
+    assert failed[0]["column"] == "quarantine_reason" and failed[0]["severity"] == "error"
+    assert any("expected a number, got a string" in v for v in failed[0]["sample_unexpected_values"])
+    seen = visit(url)
+    assert seen.page_errors == [] and seen.console_errors == []
+    assert "contract expectation(s) failed: downstream assets are blocked" in seen.text
+    assert "expect_column_values_to_be_null" in seen.text and "FAILED (error)" in seen.text
+    assert "expected a number, got a string" in seen.text

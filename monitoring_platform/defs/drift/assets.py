@@ -27,17 +27,13 @@ from monitoring_platform.defs.resources import MetricStoreResource, StorageResou
 from monitoring_platform.lib import lake
 from monitoring_platform.lib.drift import PREDICTION, compute_drift, reference_dates
 from monitoring_platform.lib.metric_store import Metric
-from monitoring_platform.lib.storage import join_key
+from monitoring_platform.lib.reports import DATA_DRIFT, HTML_CONTENT_TYPE, report_key
 
 GROUP = "drift"
 
 
 def data_drift_report_key(model: ModelConfig) -> AssetKey:
     return AssetKey([model.name, "data_drift_report"])
-
-
-def report_key(model: str, date: str, name: str) -> str:
-    return join_key(model, date, f"{name}.html")
 
 
 def _logs_dep(model: ModelConfig) -> AssetDep:
@@ -109,10 +105,8 @@ def build_drift_assets(
 
         result = compute_drift(reference.to_pandas(), current.to_pandas(), model)
         reports = storage.reports_store()
-        html_key = report_key(model.name, str(date), "data_drift")
-        reports.put_bytes(
-            html_key, result.html.encode("utf-8"), content_type="text/html; charset=utf-8"
-        )
+        html_key = report_key(model.name, date, DATA_DRIFT)
+        reports.put_bytes(html_key, result.html.encode("utf-8"), content_type=HTML_CONTENT_TYPE)
         link = storage.report_link(reports, html_key)
         metrics = [
             Metric("drift_share", result.drift_share),

@@ -27,10 +27,10 @@ def ingestion_check_specs(asset_key: AssetKey) -> list[AssetCheckSpec]:
             blocking=True,
             description="The day has log objects with at least one record.",
         ),
+        # Contract breaks block through the validation suite, which explains them record by record.
         AssetCheckSpec(
             QUARANTINE_SHARE,
             asset=asset_key,
-            blocking=True,
             description="The share of records that broke the contract is within its limits.",
         ),
     ]

@@ -1,0 +1,299 @@
+"""Alerting sensors: failed checks, failed runs, late logs, and a watchdog over the alerting itself.
+
+Each sensor turns what it sees into findings (``lib/alerting/findings.py``), applies them to the
+alert state and queues messages in the outbox in one transaction, and only then returns its new
+cursor. Then it delivers what is due. The logic lives in ``lib/alerting``; these are thin wrappers.
+"""
+
+import datetime as dt
+import json
+from collections.abc import Callable
+
+from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
+    DagsterEventType,
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    RunFailureSensorContext,
+    RunStatusSensorContext,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    run_failure_sensor,
+    run_status_sensor,
+    sensor,
+)
+
+from monitoring_platform.config import ConfigError, MonitoringConfig
+from monitoring_platform.defs.resources import StorageResource
+from monitoring_platform.lib.alerting import findings as F
+from monitoring_platform.lib.alerting.service import Alerting
+from monitoring_platform.lib.storage import partition_prefix
+
+CHECK_SENSOR = "check_alert_sensor"
+RUN_FAILURE_SENSOR = "run_failure_alert_sensor"
+RUN_SUCCESS_SENSOR = "run_recovery_alert_sensor"
+FRESHNESS_SENSOR = "logs_freshness_alert_sensor"
+WATCHDOG_SENSOR = "alerting_watchdog_sensor"
+MODEL_TAG = "monitoring_platform/model"
+PARTITION_TAG = "dagster/partition"
+BATCH = 500
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _metadata_values(metadata) -> dict:
+    out = {}
+    for key, value in (metadata or {}).items():
+        raw = getattr(value, "value", value)
+        out[key] = raw if isinstance(raw, str | int | float | bool | type(None)) else str(raw)
+    return out
+
+
+def _report_link(instance, asset_key: AssetKey, partition: str, cache: dict) -> str | None:
+    """The ``report`` link of the checked asset's latest materialization of that partition."""
+    if (asset_key, partition) not in cache:
+        link = None
+        result = instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition]), limit=1
+        )
+        for record in result.records:
+            materialization = record.asset_materialization
+            value = (materialization.metadata or {}).get("report") if materialization else None
+            link = getattr(value, "value", value) if value is not None else None
+        cache[(asset_key, partition)] = link
+    return cache[(asset_key, partition)]
+
+
+def check_findings(instance, after: int, models: set[str], base_url: str, limit: int = BATCH):
+    """Findings from the asset-check evaluations stored after event-log id ``after``.
+
+    Returns the findings and the id of the last event read (the new cursor).
+    """
+    entries = instance.event_log_storage.get_logs_for_all_runs_by_log_id(
+        after_cursor=after,
+        dagster_event_type=DagsterEventType.ASSET_CHECK_EVALUATION,
+        limit=limit,
+    )
+    rows, cache, last = [], {}, after
+    for storage_id, entry in sorted(entries.items()):
+        last = max(last, storage_id)
+        evaluation = entry.dagster_event.event_specific_data
+        key = evaluation.asset_key
+        partition = evaluation.partition
+        if partition is None and entry.run_id:
+            run = instance.get_run_by_id(entry.run_id)
+            partition = run.tags.get(PARTITION_TAG) if run else None
+        if key.path[0] not in models or partition is None:
+            continue
+        try:
+            day = dt.date.fromisoformat(partition)
+        except ValueError:
+            continue
+        observed = _metadata_values(evaluation.metadata)
+        report = observed.pop("report", None) or _report_link(instance, key, partition, cache)
+        rows.append(
+            {
+                "model": key.path[0],
+                "check": evaluation.check_name,
+                "day": day,
+                "passed": evaluation.passed,
+                "severity": evaluation.severity.value,
+                "description": evaluation.description or "",
+                "observed": observed,
+                "event_id": storage_id,
+                "run_id": entry.run_id,
+                "run_url": F.run_url(base_url, entry.run_id),
+                "report_url": report,
+            }
+        )
+    return F.findings_from_checks(rows), last
+
+
+def _cursor(text: str | None) -> int:
+    if not text:
+        return -1
+    try:
+        return int(json.loads(text)["after"])
+    except (ValueError, KeyError, TypeError):
+        return -1
+
+
+def _log_report(context, report) -> None:
+    for _route, error in report.failed:
+        context.log.warning(f"alert delivery failed, will retry: {error}")
+    for route, error in report.gave_up:
+        context.log.error(f"alert delivery given up for route {route!r}: {error}")
+
+
+def _run_finding(context: RunStatusSensorContext, failing: bool, base_url: str):
+    run = context.dagster_run
+    tags = run.tags or {}
+    model = tags.get(MODEL_TAG)
+    if model is None and run.asset_selection:
+        model = sorted(run.asset_selection, key=lambda k: k.to_user_string())[0].path[0]
+    day = None
+    if tags.get(PARTITION_TAG):
+        try:
+            day = dt.date.fromisoformat(tags[PARTITION_TAG])
+        except ValueError:
+            day = None
+    event = context.dagster_event
+    description = f"run {run.run_id[:8]} of {run.job_name} " + (
+        "failed" if failing else "succeeded"
+    )
+    if failing and event is not None and event.message:
+        description += f": {event.message}"
+    return F.Finding(
+        kind=F.RUN,
+        model=model,
+        subject=run.job_name,
+        day=day,
+        failing=failing,
+        severity="ERROR",
+        description=description,
+        event_id=F.event_id_at(utc_now()),
+        run_id=run.run_id,
+        run_url=F.run_url(base_url, run.run_id),
+    )
+
+
+def _blocked_only(context: RunFailureSensorContext) -> bool:
+    """The run failed only because blocking checks stopped it: the check alert covers that."""
+    failures = context.instance.all_logs(
+        context.dagster_run.run_id, of_type=DagsterEventType.STEP_FAILURE
+    )
+    return bool(failures) and all(
+        "blocking asset check" in str(e.dagster_event.event_specific_data.error) for e in failures
+    )
+
+
+def build_alerting_sensors(
+    config: MonitoringConfig, clock: Callable[[], dt.datetime] = utc_now
+) -> list[SensorDefinition]:
+    """The alerting sensors, running by default, when the configuration has alert routes."""
+    settings = config.alerts
+    if not settings.routes:
+        return []
+    names = {m.name for m in config.models}
+    for index, rule in enumerate(settings.rules):
+        unknown = sorted(set(rule.models or []) - names)
+        if unknown:
+            raise ConfigError(
+                f"{config.source_file or 'configuration'}: alerts.rules[{index}].models: "
+                f"{unknown[0]!r} is not a configured model (models: {sorted(names)})"
+            )
+    url = config.metric_store_url()
+    interval = settings.sensor_interval_seconds
+    base_url = settings.dagster_base_url
+
+    def alerting() -> Alerting:
+        return Alerting.for_url(url, settings, clock)
+
+    @sensor(
+        name=CHECK_SENSOR,
+        minimum_interval_seconds=interval,
+        default_status=DefaultSensorStatus.RUNNING,
+        description="Alerts when an asset check starts failing and resolves when it passes again.",
+    )
+    def check_alert_sensor(context: SensorEvaluationContext):
+        service = alerting()
+        after = _cursor(context.cursor)
+        found, last = check_findings(context.instance, after, names, base_url)
+        queued = service.record(found)  # committed before the cursor moves
+        service.beat(CHECK_SENSOR)
+        queued += service.remind()
+        report = service.deliver()
+        _log_report(context, report)
+        cursor = json.dumps({"after": last})
+        return SensorResult(
+            cursor=cursor,
+            skip_reason=SkipReason(
+                f"{len(found)} check evaluations read, {len(queued)} messages queued; "
+                f"delivery: {report.summary()}"
+            ),
+        )
+
+    @run_failure_sensor(
+        name=RUN_FAILURE_SENSOR,
+        minimum_interval_seconds=interval,
+        default_status=DefaultSensorStatus.RUNNING,
+        description="Alerts when a run fails for a reason other than a blocking check.",
+    )
+    def run_failure_alert_sensor(context: RunFailureSensorContext):
+        if _blocked_only(context):
+            return SkipReason("stopped by blocking checks; the check alert covers it")
+        service = alerting()
+        service.record([_run_finding(context, True, base_url)])
+        _log_report(context, service.deliver())
+        return None
+
+    @run_status_sensor(
+        name=RUN_SUCCESS_SENSOR,
+        run_status=DagsterRunStatus.SUCCESS,
+        minimum_interval_seconds=interval,
+        default_status=DefaultSensorStatus.RUNNING,
+        description="Resolves a failed-run alert when the same job and day succeed again.",
+    )
+    def run_recovery_alert_sensor(context: RunStatusSensorContext):
+        service = alerting()
+        if service.record([_run_finding(context, False, base_url)]):
+            _log_report(context, service.deliver())
+        return None
+
+    sensors = [check_alert_sensor, run_failure_alert_sensor, run_recovery_alert_sensor]
+
+    if settings.logs_due_hour is not None:
+        due_hour = settings.logs_due_hour
+
+        @sensor(
+            name=FRESHNESS_SENSOR,
+            minimum_interval_seconds=max(interval, 300),
+            default_status=DefaultSensorStatus.RUNNING,
+            description="Alerts when yesterday's logs have not arrived by the configured hour.",
+        )
+        def logs_freshness_alert_sensor(context: SensorEvaluationContext, storage: StorageResource):
+            service = alerting()
+            now = clock()
+            yesterday = now.date() - dt.timedelta(days=1)
+            watch = {(m.name, yesterday) for m in config.models}
+            watch |= {(f.model, f.day) for f in service.store.open_alerts(F.FRESHNESS)}
+            found = []
+            for model_name, day in sorted(watch):
+                if model_name not in names or F.logs_due(day, due_hour) > now:
+                    continue
+                store = storage.store(config.logs_root(config.model(model_name)))
+                objects = len(store.list(partition_prefix(model_name, day.isoformat())))
+                finding = F.freshness_finding(model_name, day, objects, now, due_hour)
+                if finding is not None:
+                    found.append(finding)
+            queued = service.record(found)
+            report = service.deliver()
+            _log_report(context, report)
+            return SkipReason(
+                f"{len(found)} model-days checked, {len(queued)} messages queued; "
+                f"delivery: {report.summary()}"
+            )
+
+        sensors.append(logs_freshness_alert_sensor)
+
+    @sensor(
+        name=WATCHDOG_SENSOR,
+        minimum_interval_seconds=max(interval, 60),
+        default_status=DefaultSensorStatus.RUNNING,
+        description=f"Alerts when {CHECK_SENSOR} has stopped ticking.",
+    )
+    def alerting_watchdog_sensor(context: SensorEvaluationContext):
+        service = alerting()
+        finding = service.watchdog(CHECK_SENSOR, WATCHDOG_SENSOR)
+        queued = service.record([finding])
+        report = service.deliver()
+        _log_report(context, report)
+        return SkipReason(f"{finding.description}; {len(queued)} messages queued")
+
+    sensors.append(alerting_watchdog_sensor)
+    return sensors

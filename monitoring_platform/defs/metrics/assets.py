@@ -1,0 +1,387 @@
+"""The metrics stage: business events, the warehouse tables, the dbt marts, the business report.
+
+Per model: ``<model>/business_events`` (the day's events, contract enforced),
+``<model>/warehouse_tables`` (the model-day loaded into the warehouse) and
+``<model>/business_metrics_report`` (HTML and threshold checks). Shared by every model: the dbt
+models ``warehouse/<dbt model>``, downstream of every model's warehouse tables, run for one day
+through dbt vars. Steps that touch the warehouse share the ``warehouse`` pool: DuckDB allows one
+writing process at a time.
+"""
+
+import contextlib
+import datetime as dt
+import io
+import json
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from dagster import (
+    AssetCheckSpec,
+    AssetDep,
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    AssetSpec,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    PartitionsDefinition,
+    asset,
+)
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    dbt_assets,
+)
+
+from monitoring_platform.config import ModelConfig, MonitoringConfig
+from monitoring_platform.defs.ingestion.assets import inference_logs_key
+from monitoring_platform.defs.metrics.checks import (
+    checked_kpis,
+    event_check_results,
+    event_check_specs,
+    metrics_check_specs,
+    verdict_results,
+)
+from monitoring_platform.defs.metrics.resources import (
+    WAREHOUSE_POOL,
+    WarehouseResource,
+    ensure_manifest,
+)
+from monitoring_platform.defs.resources import MetricStoreResource, StorageResource
+from monitoring_platform.lib import business_metrics as bm
+from monitoring_platform.lib import events as events_lib
+from monitoring_platform.lib import lake
+from monitoring_platform.lib.business_report import TREND_DAYS, render_business_report
+from monitoring_platform.lib.metric_store import Metric
+from monitoring_platform.lib.reports import BUSINESS_METRICS, HTML_CONTENT_TYPE, report_key
+from monitoring_platform.lib.warehouse import BUSINESS_MART, SYSTEM_MART, load_model_day
+
+GROUP = "metrics"
+WAREHOUSE_PREFIX = "warehouse"
+DBT_LOG_LINES = 200
+
+
+def business_events_key(model: ModelConfig) -> AssetKey:
+    return AssetKey([model.name, "business_events"])
+
+
+def warehouse_tables_key(model: ModelConfig) -> AssetKey:
+    return AssetKey([model.name, "warehouse_tables"])
+
+
+def business_metrics_report_key(model: ModelConfig) -> AssetKey:
+    return AssetKey([model.name, "business_metrics_report"])
+
+
+def dbt_model_key(name: str) -> AssetKey:
+    return AssetKey([WAREHOUSE_PREFIX, name])
+
+
+def build_metrics_assets(
+    config: MonitoringConfig, model: ModelConfig, partitions: PartitionsDefinition
+) -> list[AssetsDefinition | AssetSpec]:
+    """One model's business events, warehouse load and business report."""
+    return [
+        _business_events(config, model, partitions),
+        _warehouse_tables(model, partitions),
+        _business_metrics_report(model, partitions),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Business events
+
+
+def _business_events(
+    config: MonitoringConfig, model: ModelConfig, partitions: PartitionsDefinition
+) -> AssetsDefinition:
+    location = config.events_root(model)
+    key = business_events_key(model)
+
+    @asset(
+        key=key,
+        description="The day's business events (clicks, conversions) that met the contract.",
+        partitions_def=partitions,
+        group_name=GROUP,
+        kinds={"duckdb", "parquet"},
+        check_specs=event_check_specs(key),
+        metadata={"model": model.name, "location": location},
+    )
+    def business_events(
+        context: AssetExecutionContext, storage: StorageResource, metric_store: MetricStoreResource
+    ):
+        date = context.partition_key
+        lake_store = storage.lake_store()
+        with tempfile.TemporaryDirectory(prefix="events-") as tmp:
+            result = events_lib.ingest_events(storage.store(location), model, date, Path(tmp))
+            accepted_key = lake.write_partition(
+                lake_store, events_lib.ACCEPTED, model.name, date, result.accepted_path
+            )
+            quarantine_key = lake.write_partition(
+                lake_store, events_lib.QUARANTINE, model.name, date, result.quarantine_path
+            )
+        store = metric_store.get()
+        store.replace_metrics(
+            model.name,
+            dt.date.fromisoformat(date),
+            key.path[-1],
+            [
+                Metric("objects", len(result.objects)),
+                Metric("rows_in", result.rows_in),
+                Metric("rows_accepted", result.accepted),
+                Metric("rows_quarantined", result.quarantined),
+                Metric("quarantine_share", result.quarantine_share),
+                *(
+                    Metric("rows_quarantined_by_reason", n, dims={"reason": reason[:200]})
+                    for reason, n in result.reasons.items()
+                ),
+            ],
+            run_id=context.run.run_id,
+        )
+        yield MaterializeResult(
+            metadata={
+                "location": location,
+                "objects_read": len(result.objects),
+                "rows_in": result.rows_in,
+                "rows_accepted": result.accepted,
+                "rows_quarantined": result.quarantined,
+                "quarantine_reasons": MetadataValue.json(result.reasons),
+                "accepted_rows": MetadataValue.path(lake_store.uri(accepted_key)),
+                "quarantine": MetadataValue.path(lake_store.uri(quarantine_key)),
+                "dagster/row_count": result.accepted,
+            }
+        )
+        yield from event_check_results(context, store, key, model, result)
+
+    return business_events
+
+
+# ---------------------------------------------------------------------------------------------
+# Warehouse tables
+
+
+def _warehouse_tables(model: ModelConfig, partitions: PartitionsDefinition) -> AssetsDefinition:
+    key = warehouse_tables_key(model)
+
+    @asset(
+        key=key,
+        description="The day's accepted calls, events and labels loaded into the warehouse for dbt.",
+        partitions_def=partitions,
+        deps=[inference_logs_key(model), business_events_key(model)],
+        group_name=GROUP,
+        kinds={"duckdb", "postgresql"},
+        pool=WAREHOUSE_POOL,
+        metadata={"model": model.name},
+    )
+    def warehouse_tables(
+        context: AssetExecutionContext,
+        storage: StorageResource,
+        warehouse: WarehouseResource,
+    ) -> MaterializeResult:
+        date = dt.date.fromisoformat(context.partition_key)
+        loaded = load_model_day(warehouse.get(), storage.lake_store(), model, date)
+        return MaterializeResult(
+            metadata={
+                "warehouse": warehouse.kind,
+                "schema": warehouse.raw_schema,
+                **{f"rows_{table}": n for table, n in loaded.items()},
+                "dagster/row_count": loaded["inference_logs"],
+            }
+        )
+
+    return warehouse_tables
+
+
+# ---------------------------------------------------------------------------------------------
+# dbt
+
+
+class MetricsDbtTranslator(DagsterDbtTranslator):
+    """dbt models as ``warehouse/<name>`` in the metrics group, downstream of every model's
+    warehouse tables (the dbt sources are the tables those assets load)."""
+
+    def __init__(self, upstream: list[AssetKey]):
+        super().__init__(DagsterDbtTranslatorSettings(enable_asset_checks=True))
+        self._upstream = upstream
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return AssetKey([WAREHOUSE_PREFIX, "source", dbt_resource_props["name"]])
+        return dbt_model_key(dbt_resource_props["name"])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str:
+        return GROUP
+
+    def get_description(self, dbt_resource_props: Mapping[str, Any]) -> str:
+        text = (dbt_resource_props.get("description") or "").strip()
+        return " ".join(text.split()) or f"dbt model {dbt_resource_props['name']}."
+
+    def get_asset_spec(self, manifest, unique_id, project) -> AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        if not any(d.asset_key.path[:2] == [WAREHOUSE_PREFIX, "source"] for d in spec.deps):
+            return spec
+        deps = [d for d in spec.deps if d.asset_key.path[:2] != [WAREHOUSE_PREFIX, "source"]]
+        deps += [AssetDep(key) for key in self._upstream]
+        return spec.replace_attributes(deps=deps)
+
+    def get_asset_check_spec(self, asset_spec, manifest, unique_id, project):
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None or spec.description:
+            return spec
+        test = manifest["nodes"][unique_id]
+        meta = test.get("test_metadata") or {}
+        column = test.get("column_name")
+        what = meta.get("name") or "singular test"
+        on = f"{asset_spec.key.path[-1]}.{column}" if column else asset_spec.key.path[-1]
+        return AssetCheckSpec(
+            name=spec.name,
+            asset=spec.asset_key,
+            description=f"dbt test {what} on {on} passes.",
+            additional_deps=spec.additional_deps,
+            metadata=spec.metadata,
+            blocking=spec.blocking,
+        )
+
+
+def build_dbt_assets(
+    config: MonitoringConfig, partitions: PartitionsDefinition
+) -> list[AssetsDefinition]:
+    """The dbt project's models and tests, run for one day of the models loaded in the run."""
+    upstream = [warehouse_tables_key(m) for m in config.models]
+    model_names = {m.name for m in config.models}
+
+    @dbt_assets(
+        manifest=ensure_manifest(),
+        partitions_def=partitions,
+        dagster_dbt_translator=MetricsDbtTranslator(upstream),
+        pool=WAREHOUSE_POOL,
+        name="warehouse_dbt_models",
+    )
+    def warehouse_dbt_models(
+        context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+    ):
+        window = context.partition_time_window
+        loaded = sorted(
+            {
+                key.path[0]
+                for key in (context.run.asset_selection or set())
+                if key.path[-1] == "warehouse_tables" and key.path[0] in model_names
+            }
+        )
+        dbt_vars: dict[str, Any] = {
+            "start_date": window.start.date().isoformat(),
+            "end_date": window.end.date().isoformat(),
+            "raw_schema": warehouse.raw_schema,
+        }
+        if loaded:
+            # Replace only the rows of the models this run loaded; other models keep theirs.
+            dbt_vars["models"] = loaded
+        context.log.info(f"dbt vars: {json.dumps(dbt_vars)}")
+        # dbt's own log lines go to the run's log, not to this process's console.
+        output = io.StringIO()
+        try:
+            with warehouse.dbt_environ(), contextlib.redirect_stdout(output):
+                invocation = dbt.cli(
+                    ["build", "--vars", json.dumps(dbt_vars)], context=context, raise_on_error=False
+                )
+                events = list(invocation.stream())
+        finally:
+            lines = output.getvalue().splitlines()
+            if lines:
+                context.log.info("dbt:\n" + "\n".join(lines[-DBT_LOG_LINES:]))
+        yield from events
+        if not invocation.is_successful():
+            raise Failure(
+                description=f"dbt build failed for {window.start.date()}: "
+                + "\n".join(lines[-DBT_LOG_LINES:])
+            )
+
+    return [warehouse_dbt_models]
+
+
+# ---------------------------------------------------------------------------------------------
+# Business report
+
+
+def _business_metrics_report(
+    model: ModelConfig, partitions: PartitionsDefinition
+) -> AssetsDefinition:
+    key = business_metrics_report_key(model)
+    limits = model.thresholds
+
+    @asset(
+        key=key,
+        description="The day's KPIs and system metrics with 30-day trends per model version (HTML).",
+        partitions_def=partitions,
+        deps=[dbt_model_key(SYSTEM_MART), dbt_model_key(BUSINESS_MART)],
+        group_name=GROUP,
+        kinds={"html"},
+        pool=WAREHOUSE_POOL,
+        check_specs=metrics_check_specs(key, model),
+        metadata={"model": model.name},
+    )
+    def business_metrics_report(
+        context: AssetExecutionContext,
+        storage: StorageResource,
+        metric_store: MetricStoreResource,
+        warehouse: WarehouseResource,
+    ):
+        date = dt.date.fromisoformat(context.partition_key)
+        history = max(TREND_DAYS - 1, limits.kpi_drop.baseline_days)
+        start = date - dt.timedelta(days=history)
+        wh = warehouse.get()
+        system_rows = wh.mart_rows(SYSTEM_MART, model.name, start, date)
+        business_rows = wh.mart_rows(BUSINESS_MART, model.name, start, date)
+        day_system = bm.rows_of_day(system_rows, date)
+        totals = bm.kpi_totals(business_rows)
+        verdicts = [
+            bm.check_latency(day_system, limits.latency_p95_slo_ms),
+            bm.check_error_rate(day_system, limits.error_rate_budget),
+        ]
+        for kpi in checked_kpis(model):
+            verdicts.append(
+                bm.check_kpi_drop(
+                    kpi,
+                    date,
+                    totals,
+                    getattr(limits.kpi_drop, kpi),
+                    limits.kpi_drop.baseline_days,
+                )
+            )
+        trend_start = date - dt.timedelta(days=TREND_DAYS - 1)
+        html = render_business_report(
+            model.name,
+            date,
+            [r for r in system_rows if bm.as_date(r["metric_date"]) >= trend_start],
+            [r for r in business_rows if bm.as_date(r["metric_date"]) >= trend_start],
+            verdicts,
+            slo_ms=limits.latency_p95_slo_ms,
+            error_budget=limits.error_rate_budget,
+        )
+        reports = storage.reports_store()
+        html_key = report_key(model.name, date, BUSINESS_METRICS)
+        reports.put_bytes(html_key, html.encode("utf-8"), content_type=HTML_CONTENT_TYPE)
+        link = storage.report_link(reports, html_key)
+        store = metric_store.get()
+        metrics = bm.day_metrics(date, system_rows, business_rows)
+        store.replace_metrics(model.name, date, key.path[-1], metrics, run_id=context.run.run_id)
+        day_kpis = totals.get(date, {})
+        yield MaterializeResult(
+            metadata={
+                "report": MetadataValue.url(link),
+                "status": "ok" if day_system else "no_data",
+                "model_versions": MetadataValue.json(
+                    sorted({str(r["model_version"]) for r in day_system})
+                ),
+                **{kpi: day_kpis.get(kpi) for kpi in bm.KPIS if day_kpis.get(kpi) is not None},
+                "trend_window": f"{trend_start}..{date}",
+                "failed_checks": MetadataValue.json([v.name for v in verdicts if not v.passed]),
+            }
+        )
+        yield from verdict_results(context, store, key, verdicts, link)
+
+    return business_metrics_report

@@ -1,0 +1,109 @@
+"""The evaluation jobs, and the backfill policy that bounds the memory of a backfill.
+
+``monitoring_job`` holds every model's daily assets; the schedule and the sensors start one run
+per model and day by selecting that model's assets. ``<model>_monitoring_job`` holds one model's,
+so a CLI backfill of it runs each model-day on its own.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from dagster import (
+    AssetKey,
+    AssetsDefinition,
+    AssetSelection,
+    AssetSpec,
+    BackfillPolicy,
+    PartitionsDefinition,
+    define_asset_job,
+    in_process_executor,
+)
+
+from monitoring_platform.config import MonitoringConfig
+
+if TYPE_CHECKING:
+    from dagster._core.definitions.unresolved_asset_job_definition import (
+        UnresolvedAssetJobDefinition,
+    )
+
+MONITORING_JOB = "monitoring_job"
+MODEL_TAG = "monitoring_platform/model"
+TRIGGER_TAG = "monitoring_platform/trigger"
+
+# One partition per run: a backfill of N days is N runs, each holding one model-day in memory;
+# the run coordinator's limits (infra/dagster.yaml) bound how many run at once. A model-day's steps
+# follow one another, so they run in the run's own process (no process per step).
+BACKFILL_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=1)
+
+
+def model_job_name(model: str) -> str:
+    return f"{model}_monitoring_job"
+
+
+def daily_asset_keys(
+    config: MonitoringConfig,
+    assets: Iterable[AssetsDefinition | AssetSpec],
+    partitions: PartitionsDefinition,
+) -> dict[str, list[AssetKey]]:
+    """Each model's materializable assets on the daily partitions, by model name."""
+    models = {m.name for m in config.models}
+    keys: dict[str, list[AssetKey]] = defaultdict(list)
+    for definition in assets:
+        if not isinstance(definition, AssetsDefinition) or not definition.is_materializable:
+            continue
+        if definition.partitions_def != partitions:
+            continue
+        for key in definition.keys:
+            if key.path[0] in models:
+                keys[key.path[0]].append(key)
+    return {m.name: sorted(keys.get(m.name, []), key=lambda k: k.path) for m in config.models}
+
+
+def with_backfill_policy(
+    assets: Sequence[AssetsDefinition | AssetSpec], partitions: PartitionsDefinition
+) -> list[AssetsDefinition | AssetSpec]:
+    """The daily assets with :data:`BACKFILL_POLICY` where they declare none."""
+    out: list[AssetsDefinition | AssetSpec] = []
+    for definition in assets:
+        if (
+            isinstance(definition, AssetsDefinition)
+            and definition.is_materializable
+            and definition.partitions_def == partitions
+            and definition.backfill_policy is None
+        ):
+            definition = definition.with_attributes(backfill_policy=BACKFILL_POLICY)
+        out.append(definition)
+    return out
+
+
+def build_monitoring_jobs(
+    config: MonitoringConfig,
+    keys_by_model: dict[str, list[AssetKey]],
+    partitions: PartitionsDefinition,
+) -> list["UnresolvedAssetJobDefinition"]:
+    """``monitoring_job`` over every model, and one ``<model>_monitoring_job`` per model."""
+    all_keys = [k for keys in keys_by_model.values() for k in keys]
+    jobs = [
+        define_asset_job(
+            MONITORING_JOB,
+            selection=AssetSelection.assets(*all_keys),
+            partitions_def=partitions,
+            executor_def=in_process_executor,
+            description="Evaluates one day of every monitored model; runs select one model each.",
+        )
+    ]
+    for model in config.models:
+        if not keys_by_model.get(model.name):
+            continue
+        jobs.append(
+            define_asset_job(
+                model_job_name(model.name),
+                selection=AssetSelection.assets(*keys_by_model[model.name]),
+                partitions_def=partitions,
+                executor_def=in_process_executor,
+                tags={MODEL_TAG: model.name},
+                description=f"Evaluates one day of {model.name}: ingestion to reports and checks.",
+            )
+        )
+    return jobs

@@ -1,0 +1,91 @@
+"""The reports site: ``index.html`` at the root of the reports storage, regenerated as an asset."""
+
+import datetime as dt
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from monitoring_platform.config import MonitoringConfig
+from monitoring_platform.defs.resources import MetricStoreResource, StorageResource
+from monitoring_platform.lib.reports import HTML_CONTENT_TYPE
+from monitoring_platform.lib.reports_site import INDEX_KEY, ModelInfo, render_index
+
+GROUP = "reports"
+REPORTS_INDEX_KEY = AssetKey(["reports_index"])
+
+
+def index_deps(keys_by_model: dict[str, list[AssetKey]]) -> list[AssetKey]:
+    """The report assets the index links to (a model's daily assets when it has no report yet)."""
+    deps = []
+    for keys in keys_by_model.values():
+        reports = [k for k in keys if k.path[-1].endswith("_report")]
+        deps += reports or keys
+    return deps
+
+
+def build_reports_index(
+    config: MonitoringConfig, keys_by_model: dict[str, list[AssetKey]]
+) -> AssetsDefinition:
+    models = [
+        ModelInfo(name=m.name, description=m.description, task=m.task.value) for m in config.models
+    ]
+
+    @asset(
+        key=REPORTS_INDEX_KEY,
+        description="The reports site's index.html: per model a calendar of check status, report links and metric trends.",
+        group_name=GROUP,
+        deps=index_deps(keys_by_model),
+        kinds={"html"},
+    )
+    def reports_index(
+        context: AssetExecutionContext, storage: StorageResource, metric_store: MetricStoreResource
+    ) -> MaterializeResult:
+        store = metric_store.get()
+        reports = storage.reports_store()
+        keys = [o.key for m in models for o in reports.list(m.name)]
+        checks, metrics = [], []
+        for m in models:
+            checks += store.checks(model=m.name)
+            metrics += store.metrics(model=m.name)
+        html = render_index(models, checks, metrics, keys, dt.datetime.now(dt.UTC))
+        reports.put_bytes(INDEX_KEY, html.encode("utf-8"), content_type=HTML_CONTENT_TYPE)
+        link = storage.report_link(reports, INDEX_KEY)
+        context.log.info(f"Reports index written to {link}")
+        return MaterializeResult(
+            metadata={
+                "report": MetadataValue.url(link),
+                "reports_linked": len(keys),
+                "check_results": len(checks),
+                "metric_values": len(metrics),
+            }
+        )
+
+    return reports_index
+
+
+def materialize_reports_index(config: MonitoringConfig, instance=None) -> str | None:
+    """Regenerate the index in one run (the demo's last step); return where it was written."""
+    from dagster import DagsterInstance, materialize
+
+    from monitoring_platform.definitions import build_definitions
+
+    defs = build_definitions(config)
+    result = materialize(
+        [*(defs.assets or []), *(defs.asset_checks or [])],
+        selection=[REPORTS_INDEX_KEY],
+        instance=instance or DagsterInstance.get(),
+        resources=dict(defs.resources or {}),
+        tags={"monitoring_platform/source": "demo"},
+        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+    )
+    for event in result.get_asset_materialization_events():
+        metadata = event.event_specific_data.materialization.metadata
+        if "report" in metadata:
+            return metadata["report"].value.removeprefix("file://")
+    return None

@@ -1,0 +1,11 @@
+"""What one evaluation of a model covers: every materializable asset under its key prefix, and
+their checks. Used by the demo, the schedule, the sensors and the tests alike."""
+
+from dagster import AssetKey, AssetSelection
+
+
+def model_evaluation_selection(model: str) -> AssetSelection:
+    """A model's assets and checks, less the log objects (written by the web service, not us)."""
+    return AssetSelection.key_prefixes([model]) - AssetSelection.assets(
+        AssetKey([model, "log_objects"])
+    )

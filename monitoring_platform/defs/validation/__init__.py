@@ -1,0 +1,1 @@
+"""Validation: Great Expectations suites over each day's accepted rows, as blocking asset checks."""

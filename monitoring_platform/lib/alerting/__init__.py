@@ -1,0 +1,1 @@
+"""Alerting without Dagster: findings, routing, the outbox, message payloads and senders."""

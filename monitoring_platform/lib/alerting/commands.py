@@ -1,0 +1,49 @@
+"""``monitoring-platform alerts ...``: send a test message, show the outbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from typing import TextIO
+
+from monitoring_platform.lib.alerting.outbox import DEAD, PENDING
+from monitoring_platform.lib.alerting.senders import DeliveryError
+from monitoring_platform.lib.alerting.service import Alerting
+
+
+def alerts_test(config, route: str, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    """Send a test message through ``route``; 0 when the receiver took it."""
+    alerts = config.alerts
+    try:
+        alerts.route(route)
+    except KeyError as exc:
+        print(f"error: {exc.args[0]}", file=err)
+        return 2
+    service = Alerting.for_url(config.metric_store_url(), alerts)
+    try:
+        answer = service.send_test(route)
+    except DeliveryError as exc:
+        print(f"error: {exc}", file=err)
+        return 1
+    print(f"route {route!r}: test message sent ({answer})", file=out)
+    return 0
+
+
+def alerts_status(config, out: TextIO = sys.stdout) -> int:
+    """Print open alerts and undelivered messages; 1 when something is stuck or given up."""
+    service = Alerting.for_url(config.metric_store_url(), config.alerts)
+    store = service.store
+    opened = store.open_alerts()
+    print(f"{len(opened)} open alerts", file=out)
+    for finding in opened:
+        print(f"  {finding.key}  {finding.severity}", file=out)
+    stuck = store.messages(PENDING) + store.messages(DEAD)
+    print(f"{len(stuck)} undelivered messages", file=out)
+    for row in stuck:
+        created = dt.datetime.fromtimestamp(row["created_at"], dt.UTC)
+        print(
+            f"  #{row['id']} {row['route']} {row['status']} since {created:%Y-%m-%d %H:%M} UTC, "
+            f"{row['attempts']} attempts" + (f": {row['last_error']}" if row["last_error"] else ""),
+            file=out,
+        )
+    return 1 if stuck else 0

@@ -1,0 +1,291 @@
+"""System and business metrics of a model-day, read from the dbt marts, and their threshold checks.
+
+The marts hold one row per model, day and model version. The checks:
+
+- latency p95 of every model version served that day within the SLO;
+- 5xx error rate of every model version within the error budget;
+- each KPI of the model (all versions together) not dropped by more than its configured share
+  against its mean over the trailing days before it.
+
+Every verdict states the observed value, the threshold and, for drops, the baseline.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from monitoring_platform.lib.metric_store import Metric
+
+SYSTEM_METRICS = (
+    "requests",
+    "peak_requests_per_minute",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "error_rate",
+    "throttle_rate",
+)
+KPIS = ("click_through_rate", "conversion_rate", "revenue_per_1k_predictions")
+BUSINESS_METRICS = ("predictions", "clicks", "conversions", "revenue", *KPIS)
+KPI_TITLES = {
+    "click_through_rate": "click-through rate",
+    "conversion_rate": "conversion rate",
+    "revenue_per_1k_predictions": "revenue per 1,000 predictions",
+}
+
+LATENCY_CHECK = "latency_p95_within_slo"
+ERROR_RATE_CHECK = "error_rate_within_budget"
+
+
+def kpi_check_name(kpi: str) -> str:
+    return f"{kpi}_drop_within_limit"
+
+
+@dataclass
+class Verdict:
+    """One check's outcome: passed or not, why in words, and the numbers behind it."""
+
+    name: str
+    passed: bool
+    description: str
+    observed: dict[str, Any] = field(default_factory=dict)
+    severity: str = "ERROR"
+
+
+def as_date(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def rows_of_day(rows: Iterable[Mapping[str, Any]], date: dt.date) -> list[Mapping[str, Any]]:
+    return [r for r in rows if as_date(r["metric_date"]) == date]
+
+
+def kpi_totals(business_rows: Iterable[Mapping[str, Any]]) -> dict[dt.date, dict[str, float]]:
+    """Each day's KPIs over all model versions together (from counts, so exactly)."""
+    sums: dict[dt.date, dict[str, float]] = defaultdict(
+        lambda: {"predictions": 0.0, "clicks": 0.0, "conversions": 0.0, "revenue": 0.0}
+    )
+    for row in business_rows:
+        day = sums[as_date(row["metric_date"])]
+        for name in ("predictions", "clicks", "conversions", "revenue"):
+            day[name] += float(row[name] or 0)
+    totals = {}
+    for day, s in sorted(sums.items()):
+        n = s["predictions"]
+        totals[day] = {
+            **s,
+            "click_through_rate": s["clicks"] / n if n else None,
+            "conversion_rate": s["conversions"] / n if n else None,
+            "revenue_per_1k_predictions": 1000 * s["revenue"] / n if n else None,
+        }
+    return totals
+
+
+def system_totals(system_rows: Iterable[Mapping[str, Any]]) -> dict[dt.date, dict[str, float]]:
+    """Each day's requests, 5xx and 429 rates over all model versions together."""
+    sums: dict[dt.date, dict[str, float]] = defaultdict(
+        lambda: {"requests": 0.0, "server_errors": 0.0, "throttled_requests": 0.0}
+    )
+    for row in system_rows:
+        day = sums[as_date(row["metric_date"])]
+        for name in ("requests", "server_errors", "throttled_requests"):
+            day[name] += float(row[name] or 0)
+    return {
+        day: {
+            **s,
+            "error_rate": s["server_errors"] / s["requests"] if s["requests"] else None,
+            "throttle_rate": s["throttled_requests"] / s["requests"] if s["requests"] else None,
+        }
+        for day, s in sorted(sums.items())
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks
+
+
+def _fmt_ms(value: float) -> str:
+    return f"{value:,.1f} ms"
+
+
+def _fmt_share(value: float) -> str:
+    return f"{value:.2%}"
+
+
+def _fmt_kpi(kpi: str, value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:,.2f}" if kpi == "revenue_per_1k_predictions" else f"{value:.2%}"
+
+
+def check_latency(day_rows: Sequence[Mapping[str, Any]], slo_ms: float) -> Verdict:
+    """Latency p95 of every model version within ``slo_ms``."""
+    measured = {
+        str(r["model_version"]): float(r["latency_p95_ms"])
+        for r in day_rows
+        if r.get("latency_p95_ms") is not None
+    }
+    if not measured:
+        return Verdict(
+            LATENCY_CHECK,
+            False,
+            "Not evaluated: no latency measured for the day (no accepted calls loaded).",
+            {"threshold": slo_ms},
+            severity="WARN",
+        )
+    worst = max(measured, key=measured.get)
+    over = {v: p95 for v, p95 in measured.items() if p95 > slo_ms}
+    by_version = ", ".join(f"{v}: {_fmt_ms(p95)}" for v, p95 in sorted(measured.items()))
+    if over:
+        text = (
+            f"Latency p95 of {', '.join(sorted(over))} above the SLO of {_fmt_ms(slo_ms)}: "
+            f"worst {worst} at {_fmt_ms(measured[worst])} ({by_version})."
+        )
+    else:
+        text = f"Latency p95 within the SLO of {_fmt_ms(slo_ms)} ({by_version})."
+    return Verdict(
+        LATENCY_CHECK,
+        not over,
+        text,
+        {
+            "observed": measured[worst],
+            "threshold": slo_ms,
+            "worst_version": worst,
+            "latency_p95_ms_by_version": measured,
+        },
+    )
+
+
+def check_error_rate(day_rows: Sequence[Mapping[str, Any]], budget: float) -> Verdict:
+    """The 5xx rate of every model version within ``budget``."""
+    measured = {
+        str(r["model_version"]): float(r["error_rate"])
+        for r in day_rows
+        if r.get("error_rate") is not None
+    }
+    if not measured:
+        return Verdict(
+            ERROR_RATE_CHECK,
+            False,
+            "Not evaluated: no requests for the day (no accepted calls loaded).",
+            {"threshold": budget},
+            severity="WARN",
+        )
+    worst = max(measured, key=measured.get)
+    over = {v: rate for v, rate in measured.items() if rate > budget}
+    by_version = ", ".join(f"{v}: {_fmt_share(rate)}" for v, rate in sorted(measured.items()))
+    if over:
+        text = (
+            f"5xx error rate of {', '.join(sorted(over))} above the budget of "
+            f"{_fmt_share(budget)}: worst {worst} at {_fmt_share(measured[worst])} ({by_version})."
+        )
+    else:
+        text = f"5xx error rate within the budget of {_fmt_share(budget)} ({by_version})."
+    return Verdict(
+        ERROR_RATE_CHECK,
+        not over,
+        text,
+        {
+            "observed": measured[worst],
+            "threshold": budget,
+            "worst_version": worst,
+            "error_rate_by_version": measured,
+        },
+    )
+
+
+def baseline_dates(date: dt.date, days: int) -> list[dt.date]:
+    """The ``days`` days before ``date``, oldest first."""
+    return [date - dt.timedelta(days=n) for n in range(days, 0, -1)]
+
+
+def check_kpi_drop(
+    kpi: str,
+    date: dt.date,
+    totals: Mapping[dt.date, Mapping[str, float | None]],
+    max_drop: float,
+    baseline_days: int,
+) -> Verdict:
+    """``kpi`` on ``date`` not below its trailing mean by more than ``max_drop`` (a share)."""
+    name, title = kpi_check_name(kpi), KPI_TITLES[kpi]
+    observed = (totals.get(date) or {}).get(kpi)
+    window = baseline_dates(date, baseline_days)
+    history = [totals[d][kpi] for d in window if d in totals and totals[d].get(kpi) is not None]
+    numbers: dict[str, Any] = {"threshold": max_drop, "baseline_window_days": baseline_days}
+    if observed is None:
+        return Verdict(
+            name,
+            False,
+            f"Not evaluated: no {title} for {date} (no successful predictions loaded).",
+            numbers,
+            severity="WARN",
+        )
+    numbers["observed"] = observed
+    if not history:
+        return Verdict(
+            name,
+            False,
+            f"Not evaluated: {title} is {_fmt_kpi(kpi, observed)}, but the {baseline_days} "
+            f"days before {date} have no values to compare with.",
+            numbers,
+            severity="WARN",
+        )
+    baseline = sum(history) / len(history)
+    numbers.update({"baseline": baseline, "baseline_days_found": len(history)})
+    if baseline <= 0:
+        return Verdict(
+            name,
+            True,
+            f"{title.capitalize()} is {_fmt_kpi(kpi, observed)}; its trailing mean is 0, "
+            "so there is nothing to drop from.",
+            {**numbers, "drop": 0.0},
+        )
+    drop = (baseline - observed) / baseline
+    numbers["drop"] = drop
+    change = f"{abs(drop):.1%} {'below' if drop > 0 else 'above'}"
+    text = (
+        f"{title.capitalize()} {_fmt_kpi(kpi, observed)} is {change} its trailing "
+        f"{len(history)}-day mean of {_fmt_kpi(kpi, baseline)} (largest drop allowed: "
+        f"{max_drop:.0%})."
+    )
+    return Verdict(name, drop <= max_drop, text, numbers)
+
+
+# ---------------------------------------------------------------------------------------------
+# Metric-store values
+
+
+def day_metrics(
+    date: dt.date,
+    system_rows: Sequence[Mapping[str, Any]],
+    business_rows: Sequence[Mapping[str, Any]],
+) -> list[Metric]:
+    """The day's system and business metrics, per model version and for all versions."""
+    metrics: list[Metric] = []
+    for row in rows_of_day(system_rows, date):
+        dims = {"model_version": str(row["model_version"])}
+        metrics += [Metric(name, _float(row.get(name)), dims=dims) for name in SYSTEM_METRICS]
+    for row in rows_of_day(business_rows, date):
+        dims = {"model_version": str(row["model_version"])}
+        metrics += [Metric(name, _float(row.get(name)), dims=dims) for name in BUSINESS_METRICS]
+    system = system_totals(rows_of_day(system_rows, date)).get(date)
+    if system:
+        metrics += [
+            Metric(name, system[name]) for name in ("requests", "error_rate", "throttle_rate")
+        ]
+    business = kpi_totals(rows_of_day(business_rows, date)).get(date)
+    if business:
+        metrics += [Metric(name, business[name]) for name in BUSINESS_METRICS]
+    return metrics

@@ -1,0 +1,329 @@
+"""Great Expectations (1.x API, called directly) suites per model, and their results made readable.
+
+A suite is generated from the model's record contract and configuration; a model may add its own
+expectations in a YAML or JSON file of GX expectation configurations. Each expectation carries a
+severity in its ``meta``: ``error`` expectations guard the contract (their failure blocks the
+downstream assets of the day), ``warn`` ones are soft findings.
+
+The GX import and the ephemeral context are set up once per process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from monitoring_platform.config import ConfigError, FeatureType, ModelConfig, Task
+
+ERROR = "error"
+WARN = "warn"
+SEVERITIES = (ERROR, WARN)
+SAMPLE_VALUES = 5
+
+
+@dataclass(frozen=True)
+class ExpectationSpec:
+    """One expectation as configuration: GX type, kwargs and the platform's severity."""
+
+    type: str
+    kwargs: dict[str, Any]
+    severity: str = ERROR
+    origin: str = "contract"
+
+    @property
+    def column(self) -> str | None:
+        return self.kwargs.get("column")
+
+    @property
+    def label(self) -> str:
+        column = f" on {self.column}" if self.column else ""
+        mostly = f" (mostly {self.kwargs['mostly']:g})" if "mostly" in self.kwargs else ""
+        return f"{self.type}{column}{mostly}"
+
+
+@dataclass
+class ExpectationOutcome:
+    spec: ExpectationSpec
+    success: bool
+    element_count: int | None = None
+    unexpected_count: int | None = None
+    unexpected_share: float | None = None
+    sample_values: list[str] = field(default_factory=list)
+    observed_value: Any = None
+    exception: str | None = None
+
+
+@dataclass
+class ValidationOutcome:
+    results: list[ExpectationOutcome]
+    rows: int
+
+    def __add__(self, other: ValidationOutcome) -> ValidationOutcome:
+        return ValidationOutcome(results=self.results + other.results, rows=self.rows)
+
+    def failed(self, severity: str | None = None) -> list[ExpectationOutcome]:
+        return [
+            r
+            for r in self.results
+            if not r.success and (severity is None or r.spec.severity == severity)
+        ]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failed()
+
+
+# ---------------------------------------------------------------------------------------------
+# Suites
+
+
+def contract_expectations(
+    model: ModelConfig, known_categories: dict[str, set[str]] | None = None
+) -> list[ExpectationSpec]:
+    """The expectations the record contract and the configuration imply for accepted rows."""
+    specs = [
+        ExpectationSpec("expect_column_values_to_not_be_null", {"column": "request_id"}),
+        ExpectationSpec("expect_column_values_to_be_unique", {"column": "request_id"}),
+        ExpectationSpec("expect_column_values_to_not_be_null", {"column": "timestamp"}),
+        ExpectationSpec("expect_column_values_to_not_be_null", {"column": "model_version"}),
+        ExpectationSpec("expect_column_values_to_not_be_null", {"column": "latency_ms"}),
+        ExpectationSpec(
+            "expect_column_values_to_be_between", {"column": "latency_ms", "min_value": 0}
+        ),
+        ExpectationSpec(
+            "expect_column_values_to_be_between",
+            {"column": "status_code", "min_value": 100, "max_value": 599},
+        ),
+    ]
+    if model.task == Task.binary_classification:
+        specs.append(
+            ExpectationSpec(
+                "expect_column_values_to_be_between",
+                {"column": "prediction", "min_value": 0, "max_value": 1},
+            )
+        )
+    if model.task == Task.multiclass_classification and model.classes:
+        specs.append(
+            ExpectationSpec(
+                "expect_column_values_to_be_in_set",
+                {"column": "prediction", "value_set": list(model.classes)},
+            )
+        )
+    known_categories = known_categories or {}
+    for feature in model.features:
+        if feature.optional:
+            specs.append(
+                ExpectationSpec(
+                    "expect_column_values_to_not_be_null",
+                    {
+                        "column": feature.name,
+                        "mostly": round(1 - model.validation.max_null_share, 6),
+                    },
+                    severity=WARN,
+                )
+            )
+        else:
+            specs.append(
+                ExpectationSpec("expect_column_values_to_not_be_null", {"column": feature.name})
+            )
+        if feature.type == FeatureType.numerical and (
+            feature.min is not None or feature.max is not None
+        ):
+            kwargs: dict[str, Any] = {"column": feature.name}
+            if feature.min is not None:
+                kwargs["min_value"] = feature.min
+            if feature.max is not None:
+                kwargs["max_value"] = feature.max
+            specs.append(ExpectationSpec("expect_column_values_to_be_between", kwargs))
+        if feature.type == FeatureType.categorical:
+            allowed = set(feature.categories or []) | known_categories.get(feature.name, set())
+            if allowed:
+                specs.append(
+                    ExpectationSpec(
+                        "expect_column_values_to_be_in_set",
+                        {"column": feature.name, "value_set": sorted(allowed)},
+                        severity=model.validation.new_category_severity,
+                    )
+                )
+    return specs
+
+
+QUARANTINE_REASON = "quarantine_reason"
+
+
+def record_contract_expectations(model: ModelConfig) -> list[ExpectationSpec]:
+    """Expectations over every record of the day: how many broke the record contract.
+
+    They run on a frame with one row per record and its quarantine reason (null when accepted),
+    so the page shows the share of broken records and samples of why they broke.
+    """
+    limits = model.thresholds
+    return [
+        ExpectationSpec(
+            "expect_column_values_to_be_null",
+            {"column": QUARANTINE_REASON, "mostly": round(1 - limits.quarantine_share_error, 6)},
+            severity=ERROR,
+            origin="record contract",
+        ),
+        ExpectationSpec(
+            "expect_column_values_to_be_null",
+            {"column": QUARANTINE_REASON, "mostly": round(1 - limits.quarantine_share_warn, 6)},
+            severity=WARN,
+            origin="record contract",
+        ),
+    ]
+
+
+def load_expectations_file(path: str | os.PathLike[str]) -> list[ExpectationSpec]:
+    """A model's own expectations: a YAML or JSON list of GX expectation configurations.
+
+    Each item is ``{type: expect_..., kwargs: {...}, meta: {severity: error|warn}}``. A mistake
+    raises :class:`ConfigError` naming the file and the expectation.
+    """
+    file = Path(path)
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: expectations file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file}: not valid YAML or JSON: {exc}") from None
+    if isinstance(raw, dict) and "expectations" in raw:
+        raw = raw["expectations"]
+    if not isinstance(raw, list):
+        raise ConfigError(
+            f"{file}: expected a list of expectations (or a mapping with `expectations`)"
+        )
+    specs = []
+    for index, item in enumerate(raw):
+        where = f"{file}: expectations[{index}]"
+        if not isinstance(item, dict) or "type" not in item:
+            raise ConfigError(f"{where}: expected a mapping with `type` and `kwargs`")
+        unknown = set(item) - {"type", "kwargs", "meta"}
+        if unknown:
+            raise ConfigError(f"{where} ({item['type']}): unknown keys {sorted(unknown)}")
+        meta = item.get("meta") or {}
+        severity = str(meta.get("severity", ERROR)).lower()
+        if severity not in SEVERITIES:
+            raise ConfigError(f"{where} ({item['type']}): meta.severity must be error or warn")
+        spec = ExpectationSpec(
+            type=str(item["type"]),
+            kwargs=dict(item.get("kwargs") or {}),
+            severity=severity,
+            origin=str(file),
+        )
+        try:
+            _to_gx(spec)
+        except Exception as exc:  # GX raises several kinds for unknown types and bad kwargs
+            raise ConfigError(f"{where} ({spec.type}): {_short(exc)}") from None
+        specs.append(spec)
+    return specs
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:300]
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+
+
+@lru_cache(maxsize=1)
+def _gx():
+    """GX imported and its ephemeral context made once per process."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    source = context.data_sources.add_pandas("platform")
+    batch_definition = source.add_dataframe_asset("partition").add_batch_definition_whole_dataframe(
+        "whole"
+    )
+    return gx, context, batch_definition
+
+
+def _to_gx(spec: ExpectationSpec, index: int = 0):
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    _gx()
+    config = ExpectationConfiguration(
+        type=spec.type, kwargs=spec.kwargs, meta={"severity": spec.severity, "index": index}
+    )
+    return config.to_domain_obj()
+
+
+def validate(
+    frame: pd.DataFrame, specs: list[ExpectationSpec], suite_name: str
+) -> ValidationOutcome:
+    """Run ``specs`` over ``frame`` with GX's pandas engine; one result per spec, in order."""
+    gx, _context, batch_definition = _gx()
+    suite = gx.ExpectationSuite(
+        name=suite_name, expectations=[_to_gx(s, i) for i, s in enumerate(specs)]
+    )
+    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
+    result = batch.validate(
+        suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": 20}
+    )
+    # GX may reorder results: each carries the index of its spec in ``meta``.
+    by_index = {int(item.expectation_config.meta["index"]): item for item in result.results}
+    outcomes = []
+    for index, spec in enumerate(specs):
+        item = by_index[index]
+        detail = item.result or {}
+        info = item.exception_info or {}
+        exception = info.get("exception_message") if info.get("raised_exception") else None
+        outcomes.append(
+            ExpectationOutcome(
+                spec=spec,
+                success=bool(item.success),
+                element_count=detail.get("element_count"),
+                unexpected_count=detail.get("unexpected_count"),
+                unexpected_share=(
+                    detail["unexpected_percent"] / 100.0
+                    if detail.get("unexpected_percent") is not None
+                    else None
+                ),
+                sample_values=_samples(detail.get("partial_unexpected_list") or []),
+                observed_value=detail.get("observed_value"),
+                exception=exception,
+            )
+        )
+    return ValidationOutcome(results=outcomes, rows=len(frame))
+
+
+def _samples(values: list[Any]) -> list[str]:
+    seen: list[str] = []
+    for value in values:
+        text = value if isinstance(value, str) else json.dumps(value, default=str)
+        if len(text) > 120:
+            text = text[:117] + "..."
+        if text not in seen:
+            seen.append(text)
+        if len(seen) >= SAMPLE_VALUES:
+            break
+    return seen
+
+
+def summarize(outcome: ExpectationOutcome) -> dict[str, Any]:
+    """A JSON-ready description of one failed expectation for check metadata and alerts."""
+    return {
+        "expectation": outcome.spec.type,
+        "column": outcome.spec.column,
+        "severity": outcome.spec.severity,
+        "unexpected_count": outcome.unexpected_count,
+        "unexpected_share": outcome.unexpected_share,
+        "sample_unexpected_values": outcome.sample_values,
+        **(
+            {"observed_value": outcome.observed_value} if outcome.observed_value is not None else {}
+        ),
+        **({"error": outcome.exception} if outcome.exception else {}),
+    }

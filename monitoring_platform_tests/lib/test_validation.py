@@ -1,0 +1,186 @@
+"""Each kind of expectation catches its break and passes clean data; user files merge or fail clearly."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from monitoring_platform.config import ConfigError, parse_config
+from monitoring_platform.lib.validation import (
+    ERROR,
+    QUARANTINE_REASON,
+    WARN,
+    contract_expectations,
+    load_expectations_file,
+    record_contract_expectations,
+    validate,
+)
+from monitoring_platform.lib.validation_page import render_validation_page
+
+MODEL = parse_config(
+    """
+models:
+  - name: shop
+    task: binary_classification
+    validation: {max_null_share: 0.2}
+    features:
+      - {name: country, type: categorical, categories: [US, DE]}
+      - {name: price, type: numerical, min: 0, max: 100}
+      - {name: promo, type: numerical, optional: true}
+"""
+).models[0]
+
+
+def clean(n=200):
+    rng = np.random.default_rng(0)
+    return pd.DataFrame(
+        {
+            "request_id": [f"r{i}" for i in range(n)],
+            "timestamp": pd.date_range("2026-11-20", periods=n, freq="min", tz="UTC"),
+            "model_version": "v1",
+            "prediction": rng.random(n),
+            "latency_ms": rng.lognormal(3, 0.4, n),
+            "status_code": 200,
+            "error": None,
+            "country": rng.choice(["US", "DE", "FR"], n),
+            "price": rng.uniform(0, 100, n),
+            "promo": np.where(rng.random(n) < 0.1, np.nan, 5.0),
+        }
+    )
+
+
+def run(frame, known=None):
+    specs = contract_expectations(MODEL, known or {"country": {"FR"}})
+    return validate(frame, specs, "test")
+
+
+def failures(outcome):
+    return {(r.spec.type, r.spec.column, r.spec.severity) for r in outcome.failed()}
+
+
+def test_clean_data_passes_every_expectation():
+    outcome = run(clean())
+    assert outcome.passed, [r.spec.label for r in outcome.failed()]
+    assert outcome.rows == 200 and len(outcome.results) >= 12
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "expected"),
+    [
+        ("request_id", "r1", ("expect_column_values_to_be_unique", "request_id", ERROR)),
+        ("request_id", None, ("expect_column_values_to_not_be_null", "request_id", ERROR)),
+        ("latency_ms", -5.0, ("expect_column_values_to_be_between", "latency_ms", ERROR)),
+        ("status_code", 999, ("expect_column_values_to_be_between", "status_code", ERROR)),
+        ("prediction", 1.7, ("expect_column_values_to_be_between", "prediction", ERROR)),
+        ("price", 250.0, ("expect_column_values_to_be_between", "price", ERROR)),
+        ("price", None, ("expect_column_values_to_not_be_null", "price", ERROR)),
+        ("country", "<b>XX</b>", ("expect_column_values_to_be_in_set", "country", WARN)),
+    ],
+)
+def test_each_expectation_catches_its_break(column, value, expected):
+    frame = clean()
+    frame[column] = frame[column].astype(object)
+    frame.loc[3, column] = value
+    outcome = run(frame)
+    assert failures(outcome) == {expected}
+    (failed,) = outcome.failed()
+    # A duplicate makes both of its rows unexpected.
+    broken = 2 if (column, value) == ("request_id", "r1") else 1
+    assert failed.unexpected_count == broken
+    assert failed.unexpected_share == pytest.approx(broken / 200)
+    if value is not None and column != "request_id":
+        assert failed.sample_values == [str(value)]
+
+
+def test_optional_feature_null_share_is_a_soft_finding():
+    frame = clean()
+    frame.loc[:100, "promo"] = np.nan
+    assert failures(run(frame)) == {("expect_column_values_to_not_be_null", "promo", WARN)}
+
+
+def test_categories_seen_in_the_reference_are_allowed():
+    frame = clean()
+    assert run(frame, known={"country": {"FR"}}).passed
+    assert not run(frame, known={"country": set()}).passed
+
+
+def test_record_contract_share_thresholds():
+    reasons = pd.DataFrame({QUARANTINE_REASON: [None] * 97 + ["malformed JSON"] * 3})
+    outcome = validate(reasons, record_contract_expectations(MODEL), "records")
+    assert [(r.spec.severity, r.success) for r in outcome.results] == [(ERROR, True), (WARN, False)]
+    assert outcome.results[1].sample_values == ["malformed JSON"]
+
+
+def test_user_expectations_merge(tmp_path):
+    path = tmp_path / "shop.yaml"
+    path.write_text(
+        """
+- type: expect_column_values_to_be_between
+  kwargs: {column: latency_ms, max_value: 1000}
+  meta: {severity: warn}
+- type: expect_column_values_to_match_regex
+  kwargs: {column: request_id, regex: "^r[0-9]+$"}
+"""
+    )
+    extra = load_expectations_file(path)
+    assert [s.severity for s in extra] == [WARN, ERROR]
+    frame = clean()
+    frame.loc[0, "latency_ms"] = 5000.0
+    frame.loc[1, "request_id"] = "x1"
+    outcome = validate(frame, contract_expectations(MODEL, {"country": {"FR"}}) + extra, "t")
+    assert failures(outcome) == {
+        ("expect_column_values_to_be_between", "latency_ms", WARN),
+        ("expect_column_values_to_match_regex", "request_id", ERROR),
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "- type: expect_colum_values_to_be_null\n  kwargs: {column: x}",
+            "expectations[0] (expect_colum_values_to_be_null)",
+        ),
+        (
+            "- type: expect_column_values_to_be_between\n  kwargs: {column: x, minn: 1}",
+            "expectations[0] (expect_column_values_to_be_between)",
+        ),
+        (
+            "- type: expect_column_values_to_not_be_null\n  kwargs: {column: x}\n  meta: {severity: fatal}",
+            "meta.severity must be error or warn",
+        ),
+        ("- {kwargs: {column: x}}", "expected a mapping with `type`"),
+        ("type: x", "expected a list of expectations"),
+    ],
+)
+def test_a_typo_in_the_expectations_file_names_file_and_expectation(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_expectations_file(path)
+    assert str(path) in str(err.value) and message in str(err.value)
+
+
+def test_typo_fails_when_the_definitions_load(tmp_path):
+    from monitoring_platform.config import load_config
+    from monitoring_platform.definitions import build_definitions
+    from monitoring_platform_tests.conftest import small_config_dict, write_config
+
+    (tmp_path / "extra.yaml").write_text("- type: expect_nonsense\n  kwargs: {}")
+    raw = small_config_dict(tmp_path)
+    raw["models"][0]["validation"] = {"expectations_file": "extra.yaml"}
+    config = load_config(write_config(tmp_path, raw))
+    with pytest.raises(ConfigError, match=r"extra.yaml: expectations\[0\] \(expect_nonsense\)"):
+        build_definitions(config)
+
+
+def test_page_escapes_hostile_sample_values():
+    frame = clean()
+    frame["country"] = frame["country"].astype(object)
+    frame.loc[0, "country"] = "<script>alert(1)</script>"
+    outcome = run(frame)
+    page = render_validation_page(
+        "shop", "2026-11-20", outcome, {"rows_in": 200}, {"<img src=x>": 1}
+    )
+    assert "<script>alert(1)</script>" not in page and "<img src=x>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "expect_column_values_to_be_in_set" in page and "FAILED (warn)" in page
