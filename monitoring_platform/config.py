@@ -164,8 +164,37 @@ class KpiDrops(_Strict):
     baseline_days: int = Field(default=7, ge=1, le=90, description="Days of the trailing mean.")
 
 
+class QualityThresholds(_Strict):
+    """Model-quality limits, checked once labels arrive; unset limits are not checked."""
+
+    min_roc_auc: float | None = Field(default=None, ge=0, le=1)
+    min_precision: float | None = Field(default=None, ge=0, le=1)
+    min_recall: float | None = Field(default=None, ge=0, le=1)
+    min_accuracy: float | None = Field(default=None, ge=0, le=1)
+    max_log_loss: float | None = Field(default=None, gt=0)
+    max_mae: float | None = Field(default=None, gt=0)
+    max_rmse: float | None = Field(default=None, gt=0)
+    max_mape: float | None = Field(default=None, gt=0, description="In per cent.")
+    min_label_coverage: float = Field(
+        default=0.5, ge=0, le=1, description="Once the label window has closed."
+    )
+    min_labeled_rows: int = Field(default=100, ge=1, description="Fewer: quality not judged.")
+
+    def limits(self) -> list[tuple[str, str, float]]:
+        """(metric, 'min'|'max', limit) for every configured limit."""
+        out = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if value is None or name in ("min_label_coverage", "min_labeled_rows"):
+                continue
+            kind, metric = name.split("_", 1)
+            out.append((metric, kind, float(value)))
+        return out
+
+
 class Thresholds(_Strict):
     drift: DriftThresholds = DriftThresholds()
+    quality: QualityThresholds = QualityThresholds()
     quarantine_share_warn: float = Field(default=0.01, ge=0, le=1)
     quarantine_share_error: float = Field(default=0.05, ge=0, le=1)
     latency_p95_slo_ms: float = Field(

@@ -12,6 +12,8 @@ from monitoring_platform.defs.metrics.assets import build_dbt_assets, build_metr
 from monitoring_platform.defs.metrics.resources import build_metrics_resources
 from monitoring_platform.defs.orchestration.assemble import build_operations
 from monitoring_platform.defs.partitions import daily_partitions
+from monitoring_platform.defs.performance.assets import build_performance_assets
+from monitoring_platform.defs.performance.sensors import build_late_labels_sensor
 from monitoring_platform.defs.resources import build_resources
 from monitoring_platform.defs.validation.checks import build_validation_checks
 
@@ -24,6 +26,7 @@ def build_definitions(config: MonitoringConfig) -> Definitions:
         assets += build_ingestion_assets(config, model, partitions)
         asset_checks += build_validation_checks(config, model, partitions)
         assets += build_drift_assets(config, model, partitions)
+        assets += build_performance_assets(config, model, partitions)
         assets += build_metrics_assets(config, model, partitions)
     assets += build_dbt_assets(config, partitions)
     operations = build_operations(config, assets, partitions)
@@ -32,7 +35,11 @@ def build_definitions(config: MonitoringConfig) -> Definitions:
         asset_checks=asset_checks,
         jobs=operations.jobs,
         schedules=operations.schedules,
-        sensors=[*operations.sensors, *build_alerting_sensors(config)],
+        sensors=[
+            *operations.sensors,
+            *build_alerting_sensors(config),
+            build_late_labels_sensor(config),
+        ],
         resources={**build_resources(config), **build_metrics_resources(config)},
     )
 

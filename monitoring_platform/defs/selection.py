@@ -5,7 +5,8 @@ from dagster import AssetKey, AssetSelection
 
 
 def model_evaluation_selection(model: str) -> AssetSelection:
-    """A model's assets and checks, less the log objects (written by the web service, not us)."""
-    return AssetSelection.key_prefixes([model]) - AssetSelection.assets(
-        AssetKey([model, "log_objects"])
-    )
+    """A model's assets and checks, less the log objects (written by the web service, not us),
+    and the shared dbt models under ``warehouse/`` (a run rebuilds only its model's rows)."""
+    return (
+        AssetSelection.key_prefixes([model]) | AssetSelection.key_prefixes(["warehouse"])
+    ) - AssetSelection.assets(AssetKey([model, "log_objects"]))

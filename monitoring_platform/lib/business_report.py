@@ -176,8 +176,9 @@ def line_chart(
         )
     for i, day in enumerate(days):
         if i in (0, len(days) - 1) or (len(days) > 2 and i == len(days) // 2):
+            anchor = "start" if i == 0 else ("end" if i == len(days) - 1 else "middle")
             parts.append(
-                f'<text x="{x(i):.1f}" y="{height - 8}" font-size="10" text-anchor="middle" '
+                f'<text x="{x(i):.1f}" y="{height - 8}" font-size="10" text-anchor="{anchor}" '
                 f'fill="#5b6472">{escape(day.isoformat())}</text>'
             )
     if reference is not None:

@@ -83,3 +83,13 @@ def evidently_html(snapshot) -> str:
 def _roundtrip(value: Any, encoder: type[json.JSONEncoder]) -> str:
     # Evidently's encoder turns numpy and pandas values into JSON first; then escape for script.
     return script_json(json.loads(json.dumps(value, cls=encoder)))
+
+
+def insert_before_report(page: str, section: str) -> str:
+    """Put a section of the platform's own (escaped) HTML at the top of an Evidently page."""
+    marker = "<body>"
+    index = page.find(marker)
+    if index < 0:
+        raise RuntimeError("unexpected Evidently page template: no <body>")
+    cut = index + len(marker)
+    return page[:cut] + section + page[cut:]

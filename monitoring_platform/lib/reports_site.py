@@ -198,7 +198,8 @@ def _calendar(model: str, days: Mapping[dt.date, DayStatus]) -> str:
     if not days:
         return '<p class="empty">No evaluations recorded yet.</p>'
     parts = []
-    for year, month in _months(min(days), max(days)):
+    first, last = min(days), max(days)
+    for year, month in _months(first, last):
         rows = []
         for week in calendar.Calendar(firstweekday=0).monthdatescalendar(year, month):
             cells = []
@@ -208,7 +209,8 @@ def _calendar(model: str, days: Mapping[dt.date, DayStatus]) -> str:
                     continue
                 status = days.get(day)
                 if status is None:
-                    cells.append(f'<td class="day none"><span class="num">{day.day}</span></td>')
+                    kind = "none" if first <= day <= last else "out"
+                    cells.append(f'<td class="day {kind}"><span class="num">{day.day}</span></td>')
                     continue
                 title = f"{day.isoformat()}: {STATUS_LABELS[status.status]}"
                 if status.failed:
@@ -285,7 +287,7 @@ figure.chart{margin:0;border:1px solid #e4e7ec;border-radius:6px;padding:6px 8px
 figure.chart figcaption{font-size:12px;font-weight:600}figure.chart figcaption small{color:#6b7385;font-weight:400}
 svg.trend{width:100%;height:120px}svg.trend polyline{fill:none;stroke:#3366cc;stroke-width:1.5}
 svg.trend circle{fill:#3366cc}svg.trend text{font-size:9px;fill:#6b7385}svg.trend line{stroke:#d0d5dd}
-p.empty{color:#6b7385}
+p.empty{color:#6b7385}header a{color:#9cc3ff}td.day.out{background:#f3f4f6;color:#b0b6c3}
 """
 
 # Draws each model's series as an SVG line chart; text goes in through textContent only.

@@ -14,6 +14,8 @@ from dagster import (
     AssetRecordsFilter,
     DagsterEventType,
     DagsterInstance,
+    DefaultSensorStatus,
+    Definitions,
     SensorResult,
     SkipReason,
     build_run_status_sensor_context,
@@ -21,7 +23,7 @@ from dagster import (
     materialize,
 )
 
-from monitoring_platform.config import load_config
+from monitoring_platform.config import ConfigError, load_config
 from monitoring_platform.definitions import build_definitions
 from monitoring_platform.defs.alerting.sensors import (
     CHECK_SENSOR,
@@ -135,6 +137,28 @@ def webhook_alerts(receiver) -> list[tuple[str, str]]:
     return [(a["action"], a["dedup_key"]) for b in receiver.bodies("/webhook") for a in b["alerts"]]
 
 
+def test_alert_sensors_load_with_the_code_location_and_run_by_default(tmp_path):
+    raw = small_config_dict(tmp_path)
+    assert not build_alerting_sensors(load_config(write_config(tmp_path, raw)))
+    raw["alerts"] = alerts_section(HttpReceiver())
+    raw["alerts"]["rules"].append({"routes": ["team"], "models": ["no_such_model"]})
+    with pytest.raises(ConfigError, match=r"alerts.rules\[2\].models: 'no_such_model' is not"):
+        build_alerting_sensors(load_config(write_config(tmp_path, raw)))
+    raw["alerts"]["rules"].pop()
+    defs = build_definitions(load_config(write_config(tmp_path, raw)))
+    Definitions.validate_loadable(defs)
+    sensors = {s.name: s for s in defs.sensors}
+    for name in (
+        CHECK_SENSOR,
+        RUN_FAILURE_SENSOR,
+        RUN_SUCCESS_SENSOR,
+        FRESHNESS_SENSOR,
+        WATCHDOG_SENSOR,
+    ):
+        assert sensors[name].default_status == DefaultSensorStatus.RUNNING, name
+        assert sensors[name].description, name
+
+
 @pytest.mark.slow
 def test_failing_checks_alert_once_and_resolve_once(world):
     config, instance, receiver, runs = (
@@ -166,17 +190,22 @@ def test_failing_checks_alert_once_and_resolve_once(world):
     assert late["summary"].startswith(
         f"{MODEL} {LATE}: logs_arrived failed (ERROR): No log objects"
     )
+    evaluations = {
+        (e.check_name, day.isoformat()): e
+        for day, result in runs.items()
+        for e in result.get_asset_check_evaluations()
+    }
     for alert in by_key.values():
-        day = alert["day"]
-        asset = "data_drift_report" if "drift" in alert["subject"] else "inference_logs"
+        evaluation = evaluations[(alert["subject"], alert["day"])]
+        own = evaluation.metadata.get("report")
         records = instance.fetch_materializations(
-            AssetRecordsFilter(asset_key=AssetKey([MODEL, asset]), asset_partitions=[day]), limit=1
+            AssetRecordsFilter(asset_key=evaluation.asset_key, asset_partitions=[alert["day"]]),
+            limit=1,
         ).records
         meta = records[0].asset_materialization.metadata if records else {}
-        if "report" in meta and alert["subject"] != "great_expectations_suite_passes":
-            assert alert["report_url"] == meta["report"].value, alert
-    drift = [a for a in by_key.values() if a["subject"] == "dataset_drift_within_threshold"]
-    assert drift and all(a["report_url"] for a in drift)
+        expected = own or meta.get("report")
+        assert alert["report_url"] == (expected.value if expected else None), alert
+    assert any(a["report_url"] for a in by_key.values())
     slack_text = json.dumps(receiver.bodies("/slack"))
     assert f"<{BASE_URL}/runs/{runs[LATE].run_id}|Dagster run>" in slack_text
     pd = [(e["event_action"], e["dedup_key"]) for e in receiver.bodies("/pagerduty")]
@@ -244,7 +273,10 @@ def test_failed_runs_alert_unless_a_blocking_check_stopped_them(world, tmp_path)
     not_a_dir = tmp_path / "file"
     not_a_dir.write_text("x")
     resources = dict(defs.resources)
-    resources["storage"] = resources["storage"].model_copy(update={"lake": str(not_a_dir / "lake")})
+    storage = resources["storage"]
+    resources["storage"] = type(storage)(
+        **{**storage._get_non_default_public_field_values(), "lake": str(not_a_dir / "lake")}
+    )
     keys = [AssetKey([MODEL, "inference_logs"])]
     broken = materialize(
         [*defs.assets, *defs.asset_checks],
@@ -256,11 +288,12 @@ def test_failed_runs_alert_unless_a_blocking_check_stopped_them(world, tmp_path)
         run_config=QUIET_RUN_CONFIG,
     )
     assert not broken.success
-    failure_sensor(
+    out = failure_sensor(
         status_context(
             broken.run_id, RUN_FAILURE_SENSOR, DagsterEventType.RUN_FAILURE
         ).for_run_failure()
     )
+    assert out is None
     run_key = f"run:{MODEL}:__ephemeral_asset_job__:{START}"
     hooks = Counter(webhook_alerts(receiver))
     assert hooks[("trigger", run_key)] == 1
@@ -333,6 +366,7 @@ def test_missing_logs_and_a_silent_check_sensor_are_alerts(world, tmp_path, monk
             a for b in receiver.bodies("/webhook") for a in b["alerts"] if a["dedup_key"] == wd_key
         ]
         assert "alerting is blind" in alert["summary"]
+        now["t"] += dt.timedelta(minutes=1)
         tick(sensor_named(sensors, CHECK_SENSOR), world["instance"], json.dumps({"after": 10**12}))
         run(watchdog)
         assert Counter(webhook_alerts(receiver))[("resolve", wd_key)] == 1
@@ -349,7 +383,8 @@ def expected_transitions(instance, min_severity: str) -> Counter:
     open_keys, out = set(), Counter()
     for _id, entry in sorted(entries.items()):
         evaluation = entry.dagster_event.event_specific_data
-        key = f"check:{evaluation.asset_key.path[0]}:{evaluation.check_name}:{evaluation.partition}"
+        day = instance.get_run_by_id(entry.run_id).tags["dagster/partition"]
+        key = f"check:{evaluation.asset_key.path[0]}:{evaluation.check_name}:{day}"
         serious = min_severity == "WARN" or evaluation.severity.value == "ERROR"
         if not evaluation.passed and serious and key not in open_keys:
             open_keys.add(key)
@@ -430,4 +465,28 @@ def test_a_process_killed_mid_batch_loses_and_repeats_nothing(world, tmp_path):
         assert [m["status"] for m in store.messages(PENDING)] == []
     finally:
         receiver.release.set()
+        receiver.stop()
+
+
+@pytest.mark.slow
+def test_a_first_tick_does_not_page_for_old_history(world, tmp_path, monkeypatch):
+    receiver = HttpReceiver().start()
+    try:
+        raw = dict(world["raw"])
+        raw["alerts"] = alerts_section(receiver)
+        raw["metric_store"] = {"url": f"sqlite:///{tmp_path / 'alerts.db'}"}
+        config = load_config(write_config(tmp_path, raw))
+        for key, value in environment(receiver).items():
+            monkeypatch.setenv(key, value)
+        in_two_days = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
+        (sensor,) = [
+            s
+            for s in build_alerting_sensors(config, clock=lambda: in_two_days)
+            if s.name == CHECK_SENSOR
+        ]
+        result = tick(sensor, world["instance"], None)
+        assert json.loads(result.cursor)["after"] > 0
+        assert ", 0 messages queued" in result.skip_reason.skip_message
+        assert receiver.requests_seen == 0
+    finally:
         receiver.stop()

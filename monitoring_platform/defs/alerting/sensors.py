@@ -29,10 +29,11 @@ from dagster import (
 from monitoring_platform.config import ConfigError, MonitoringConfig
 from monitoring_platform.defs.resources import StorageResource
 from monitoring_platform.lib.alerting import findings as F
+from monitoring_platform.lib.alerting.commands import CHECK_SENSOR_NAME
 from monitoring_platform.lib.alerting.service import Alerting
 from monitoring_platform.lib.storage import partition_prefix
 
-CHECK_SENSOR = "check_alert_sensor"
+CHECK_SENSOR = CHECK_SENSOR_NAME
 RUN_FAILURE_SENSOR = "run_failure_alert_sensor"
 RUN_SUCCESS_SENSOR = "run_recovery_alert_sensor"
 FRESHNESS_SENSOR = "logs_freshness_alert_sensor"
@@ -40,6 +41,7 @@ WATCHDOG_SENSOR = "alerting_watchdog_sensor"
 MODEL_TAG = "monitoring_platform/model"
 PARTITION_TAG = "dagster/partition"
 BATCH = 500
+FIRST_TICK_LOOKBACK = dt.timedelta(hours=24)
 
 
 def utc_now() -> dt.datetime:
@@ -69,25 +71,37 @@ def _report_link(instance, asset_key: AssetKey, partition: str, cache: dict) -> 
     return cache[(asset_key, partition)]
 
 
-def check_findings(instance, after: int, models: set[str], base_url: str, limit: int = BATCH):
+def check_findings(
+    instance,
+    after: int,
+    models: set[str],
+    base_url: str,
+    limit: int = BATCH,
+    not_before: dt.datetime | None = None,
+):
     """Findings from the asset-check evaluations stored after event-log id ``after``.
 
-    Returns the findings and the id of the last event read (the new cursor).
+    Evaluations older than ``not_before`` are read past without alerting (a first tick does not
+    page for the whole history). Returns the findings and the id of the last event read.
     """
     entries = instance.event_log_storage.get_logs_for_all_runs_by_log_id(
         after_cursor=after,
         dagster_event_type=DagsterEventType.ASSET_CHECK_EVALUATION,
         limit=limit,
     )
-    rows, cache, last = [], {}, after
+    rows, cache, partitions, last = [], {}, {}, after
     for storage_id, entry in sorted(entries.items()):
         last = max(last, storage_id)
+        if not_before is not None and entry.timestamp < not_before.timestamp():
+            continue
         evaluation = entry.dagster_event.event_specific_data
         key = evaluation.asset_key
         partition = evaluation.partition
         if partition is None and entry.run_id:
-            run = instance.get_run_by_id(entry.run_id)
-            partition = run.tags.get(PARTITION_TAG) if run else None
+            if entry.run_id not in partitions:
+                run = instance.get_run_by_id(entry.run_id)
+                partitions[entry.run_id] = run.tags.get(PARTITION_TAG) if run else None
+            partition = partitions[entry.run_id]
         if key.path[0] not in models or partition is None:
             continue
         try:
@@ -130,33 +144,65 @@ def _log_report(context, report) -> None:
         context.log.error(f"alert delivery given up for route {route!r}: {error}")
 
 
-def _run_finding(context: RunStatusSensorContext, failing: bool, base_url: str):
+def _run_models(instance, run) -> list[str]:
+    """The models whose assets a run was to materialize."""
+    if run.tags.get(MODEL_TAG):
+        return [run.tags[MODEL_TAG]]
+    keys = set(run.asset_selection or ())
+    if not keys:
+        planned = instance.all_logs(
+            run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION_PLANNED
+        )
+        keys = {e.dagster_event.asset_key for e in planned if e.dagster_event.asset_key}
+    return sorted({key.path[0] for key in keys})
+
+
+def _run_ended(instance, run_id: str) -> int:
+    """Order run findings by when the run ended, not by when a sensor saw it."""
+    record = instance.get_run_record_by_id(run_id)
+    ended = record.end_time if record is not None else None
+    if ended is None:
+        return F.event_id_at(utc_now())
+    return F.event_id_at(dt.datetime.fromtimestamp(ended, dt.UTC))
+
+
+def _step_failures(instance, run_id: str) -> list:
+    return [
+        e.dagster_event
+        for e in instance.all_logs(run_id, of_type=DagsterEventType.STEP_FAILURE)
+        if e.dagster_event is not None
+    ]
+
+
+def _run_finding(context: RunStatusSensorContext, failing: bool, base_url: str, models: set):
     run = context.dagster_run
-    tags = run.tags or {}
-    model = tags.get(MODEL_TAG)
-    if model is None and run.asset_selection:
-        model = sorted(run.asset_selection, key=lambda k: k.to_user_string())[0].path[0]
+    owners = [m for m in _run_models(context.instance, run) if m in models]
     day = None
-    if tags.get(PARTITION_TAG):
+    if run.tags.get(PARTITION_TAG):
         try:
-            day = dt.date.fromisoformat(tags[PARTITION_TAG])
+            day = dt.date.fromisoformat(run.tags[PARTITION_TAG])
         except ValueError:
             day = None
-    event = context.dagster_event
     description = f"run {run.run_id[:8]} of {run.job_name} " + (
         "failed" if failing else "succeeded"
     )
-    if failing and event is not None and event.message:
-        description += f": {event.message}"
+    if failing:
+        steps = _step_failures(context.instance, run.run_id)
+        if steps:
+            error = steps[0].event_specific_data.error
+            first = (error.message if error else "").strip().splitlines()[:1]
+            description += f" in step {steps[0].step_key}" + (f": {first[0]}" if first else "")
+        elif context.dagster_event is not None and context.dagster_event.message:
+            description += f": {context.dagster_event.message}"
     return F.Finding(
         kind=F.RUN,
-        model=model,
+        model=owners[0] if len(owners) == 1 else None,
         subject=run.job_name,
         day=day,
         failing=failing,
         severity="ERROR",
         description=description,
-        event_id=F.event_id_at(utc_now()),
+        event_id=_run_ended(context.instance, run.run_id),
         run_id=run.run_id,
         run_url=F.run_url(base_url, run.run_id),
     )
@@ -164,11 +210,9 @@ def _run_finding(context: RunStatusSensorContext, failing: bool, base_url: str):
 
 def _blocked_only(context: RunFailureSensorContext) -> bool:
     """The run failed only because blocking checks stopped it: the check alert covers that."""
-    failures = context.instance.all_logs(
-        context.dagster_run.run_id, of_type=DagsterEventType.STEP_FAILURE
-    )
+    failures = _step_failures(context.instance, context.dagster_run.run_id)
     return bool(failures) and all(
-        "blocking asset check" in str(e.dagster_event.event_specific_data.error) for e in failures
+        "blocking asset check" in str(e.event_specific_data.error) for e in failures
     )
 
 
@@ -203,7 +247,11 @@ def build_alerting_sensors(
     def check_alert_sensor(context: SensorEvaluationContext):
         service = alerting()
         after = _cursor(context.cursor)
-        found, last = check_findings(context.instance, after, names, base_url)
+        # The very first tick starts a day back rather than at the beginning of history.
+        not_before = clock() - FIRST_TICK_LOOKBACK if context.cursor is None else None
+        found, last = check_findings(
+            context.instance, after, names, base_url, not_before=not_before
+        )
         queued = service.record(found)  # committed before the cursor moves
         service.beat(CHECK_SENSOR)
         queued += service.remind()
@@ -228,7 +276,7 @@ def build_alerting_sensors(
         if _blocked_only(context):
             return SkipReason("stopped by blocking checks; the check alert covers it")
         service = alerting()
-        service.record([_run_finding(context, True, base_url)])
+        service.record([_run_finding(context, True, base_url, names)])
         _log_report(context, service.deliver())
         return None
 
@@ -241,7 +289,7 @@ def build_alerting_sensors(
     )
     def run_recovery_alert_sensor(context: RunStatusSensorContext):
         service = alerting()
-        if service.record([_run_finding(context, False, base_url)]):
+        if service.record([_run_finding(context, False, base_url, names)]):
             _log_report(context, service.deliver())
         return None
 

@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import io
 import json
+import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,6 +24,7 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
+    AssetSelection,
     AssetSpec,
     Failure,
     MaterializeResult,
@@ -79,6 +81,13 @@ def business_metrics_report_key(model: ModelConfig) -> AssetKey:
 
 def dbt_model_key(name: str) -> AssetKey:
     return AssetKey([WAREHOUSE_PREFIX, name])
+
+
+def metrics_selection(model: ModelConfig) -> AssetSelection:
+    """What the metrics stage materializes for one model-day: its assets and the dbt models."""
+    return AssetSelection.assets(
+        business_events_key(model), warehouse_tables_key(model), business_metrics_report_key(model)
+    ) | AssetSelection.key_prefixes([WAREHOUSE_PREFIX])
 
 
 def build_metrics_assets(
@@ -294,7 +303,10 @@ def build_dbt_assets(
             if lines:
                 context.log.info("dbt:\n" + "\n".join(lines[-DBT_LOG_LINES:]))
         yield from events
-        if not invocation.is_successful():
+        if invocation.is_successful():
+            # Artifacts of a good run are in the run's events; keep only a failed run's.
+            shutil.rmtree(invocation.target_path, ignore_errors=True)
+        else:
             raise Failure(
                 description=f"dbt build failed for {window.start.date()}: "
                 + "\n".join(lines[-DBT_LOG_LINES:])

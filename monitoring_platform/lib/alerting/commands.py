@@ -10,9 +10,12 @@ from monitoring_platform.lib.alerting.outbox import DEAD, PENDING
 from monitoring_platform.lib.alerting.senders import DeliveryError
 from monitoring_platform.lib.alerting.service import Alerting
 
+CHECK_SENSOR_NAME = "check_alert_sensor"
 
-def alerts_test(config, route: str, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+
+def alerts_test(config, route: str, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Send a test message through ``route``; 0 when the receiver took it."""
+    out, err = out or sys.stdout, err or sys.stderr
     alerts = config.alerts
     try:
         alerts.route(route)
@@ -29,8 +32,9 @@ def alerts_test(config, route: str, out: TextIO = sys.stdout, err: TextIO = sys.
     return 0
 
 
-def alerts_status(config, out: TextIO = sys.stdout) -> int:
+def alerts_status(config, out: TextIO | None = None) -> int:
     """Print open alerts and undelivered messages; 1 when something is stuck or given up."""
+    out = out or sys.stdout
     service = Alerting.for_url(config.metric_store_url(), config.alerts)
     store = service.store
     opened = store.open_alerts()
@@ -46,4 +50,11 @@ def alerts_status(config, out: TextIO = sys.stdout) -> int:
             f"{row['attempts']} attempts" + (f": {row['last_error']}" if row["last_error"] else ""),
             file=out,
         )
-    return 1 if stuck else 0
+    # The watchdog runs in the same daemon; this line lets something outside it (cron) notice.
+    beat = store.heartbeat(CHECK_SENSOR_NAME)
+    silent = beat is None or service.clock() - beat > dt.timedelta(
+        minutes=config.alerts.watchdog_minutes
+    )
+    when = f"{beat:%Y-%m-%d %H:%M:%S} UTC" if beat else "never"
+    print(f"{CHECK_SENSOR_NAME} last ticked: {when}" + (" (silent)" if silent else ""), file=out)
+    return 1 if stuck or silent else 0

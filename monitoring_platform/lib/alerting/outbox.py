@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -270,12 +271,14 @@ class AlertStore:
         lease: dt.timedelta = dt.timedelta(minutes=5),
         known_routes: Iterable[str] | None = None,
         max_messages: int = 200,
+        budget_seconds: float | None = None,
     ) -> DeliveryReport:
         """Send what is due, oldest first per route; a failing route does not hold up others.
 
         ``send(route, message_id, items)`` raises on failure and returns the receiver's answer.
         """
         report = DeliveryReport()
+        deadline = time.monotonic() + budget_seconds if budget_seconds else None
         known = set(known_routes) if known_routes is not None else None
         blocked: set[str] = set()
         sent = 0
@@ -284,7 +287,8 @@ class AlertStore:
             if not head:
                 break
             for row in head:
-                if sent >= max_messages:
+                if sent >= max_messages or (deadline and time.monotonic() > deadline):
+                    sent = max_messages  # the rest waits for the next tick
                     break
                 stamp = now()
                 if row.next_attempt_at > _ts(stamp) or (

@@ -79,6 +79,8 @@ class Alerting:
             backoff=Backoff(s.retry_base_seconds, s.retry_max_seconds, s.give_up_hours * 3600),
             lease=dt.timedelta(seconds=4 * s.request_timeout_seconds + 30),
             known_routes=self.routes,
+            # A sensor tick must end well within Dagster's tick timeout; the rest waits.
+            budget_seconds=max(20.0, 2 * s.request_timeout_seconds),
         )
 
     def beat(self, name: str) -> None:

@@ -1,0 +1,1 @@
+"""Performance: labels as they arrive, and each prediction day's model quality."""

@@ -1,0 +1,74 @@
+"""`late_labels_sensor`: when labels arrive, recompute the quality of the days they belong to."""
+
+import datetime as dt
+import json
+
+from dagster import (
+    AssetRecordsFilter,
+    AssetSelection,
+    RunRequest,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SkipReason,
+    sensor,
+)
+
+from monitoring_platform.config import MonitoringConfig
+from monitoring_platform.defs.ingestion.assets import inference_logs_key
+from monitoring_platform.defs.performance.assets import labels_key, model_performance_report_key
+
+BATCH = 200
+
+
+def affected_prediction_days(arrival: dt.date, max_delay_days: int) -> list[dt.date]:
+    """Earlier prediction days whose labels may have arrived on ``arrival``."""
+    return [arrival - dt.timedelta(days=n) for n in range(max_delay_days, 0, -1)]
+
+
+def build_late_labels_sensor(config: MonitoringConfig) -> SensorDefinition:
+    reports = [model_performance_report_key(m) for m in config.models]
+
+    @sensor(
+        name="late_labels_sensor",
+        description="Re-evaluates the quality of earlier prediction days when their labels arrive.",
+        asset_selection=AssetSelection.assets(*reports),
+        minimum_interval_seconds=60,
+    )
+    def late_labels_sensor(context: SensorEvaluationContext):
+        cursor = json.loads(context.cursor) if context.cursor else {}
+        requests = []
+        for model in config.models:
+            after = cursor.get(model.name)
+            records = context.instance.fetch_materializations(
+                AssetRecordsFilter(asset_key=labels_key(model), after_storage_id=after),
+                limit=BATCH,
+                ascending=True,
+            ).records
+            for record in records:
+                arrival = dt.date.fromisoformat(record.partition_key)
+                for day in affected_prediction_days(arrival, model.labels.max_delay_days):
+                    if not _has_predictions(context, model, day):
+                        continue
+                    requests.append(
+                        RunRequest(
+                            run_key=f"{model.name}:{day}:labels-of-{arrival}:{record.storage_id}",
+                            asset_selection=[model_performance_report_key(model)],
+                            partition_key=day.isoformat(),
+                            tags={"monitoring_platform/trigger": f"labels arrived {arrival}"},
+                        )
+                    )
+                cursor[model.name] = record.storage_id
+        context.update_cursor(json.dumps(cursor, sort_keys=True))
+        if not requests:
+            return SkipReason("No new labels for earlier prediction days.")
+        return requests
+
+    return late_labels_sensor
+
+
+def _has_predictions(context: SensorEvaluationContext, model, day: dt.date) -> bool:
+    result = context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=inference_logs_key(model), asset_partitions=[day.isoformat()]),
+        limit=1,
+    )
+    return bool(result.records)

@@ -1,0 +1,202 @@
+"""Model quality once the truth arrives: labels joined to predictions, metrics, Evidently's report.
+
+A prediction day's quality is computed from every label received so far for its requests (labels
+arrive over the following days; a request labelled twice counts with its latest label). Metrics
+are computed here with scikit-learn and shown in Evidently's classification or regression report,
+overall and per model version.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from monitoring_platform.config import ModelConfig, Task
+from monitoring_platform.lib.html import escape
+
+TARGET = "label"
+PREDICTION = "prediction"
+
+# Metric names as stored in the metric store, and whether higher is better.
+HIGHER_IS_BETTER = {"roc_auc": True, "precision": True, "recall": True, "accuracy": True,
+                    "f1_macro": True, "log_loss": False, "mae": False, "rmse": False, "mape": False}
+
+
+@dataclass
+class PerformanceResult:
+    predictions: int
+    labeled: int
+    metrics: dict[str, float]
+    by_version: dict[str, dict[str, float]] = field(default_factory=dict)
+    html: str = field(default="", repr=False)
+
+    @property
+    def coverage(self) -> float:
+        return self.labeled / self.predictions if self.predictions else 0.0
+
+
+def latest_labels(labels: pd.DataFrame) -> pd.DataFrame:
+    """One label per request: the one received last (ties: the later row)."""
+    if labels.empty:
+        return labels[["request_id", TARGET]].copy()
+    ordered = labels.sort_values("labeled_at", kind="stable")
+    return ordered.drop_duplicates("request_id", keep="last")[["request_id", TARGET]]
+
+
+def join_labels(predictions: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
+    """The scored predictions (a prediction present) with their latest label, where one arrived."""
+    scored = predictions[predictions[PREDICTION].notna()]
+    return scored.merge(latest_labels(labels), on="request_id", how="left", validate="one_to_one")
+
+
+def quality_metrics(model: ModelConfig, y_true: pd.Series, y_pred: pd.Series) -> dict[str, float]:
+    """The task's quality metrics on labelled rows; a metric that is undefined is left out."""
+    from sklearn import metrics as m
+
+    if len(y_true) == 0:
+        return {}
+    if model.task == Task.binary_classification:
+        y = y_true.astype(float).to_numpy()
+        p = y_pred.astype(float).clip(0, 1).to_numpy()
+        hard = (p >= model.classification_threshold).astype(int)
+        out = {
+            "precision": float(m.precision_score(y, hard, zero_division=0)),
+            "recall": float(m.recall_score(y, hard, zero_division=0)),
+            "accuracy": float(m.accuracy_score(y, hard)),
+        }
+        if len(np.unique(y)) == 2:
+            out["roc_auc"] = float(m.roc_auc_score(y, p))
+            out["log_loss"] = float(m.log_loss(y, p, labels=[0, 1]))
+        return out
+    if model.task == Task.regression or model.task == Task.ranking_score:
+        y = y_true.astype(float).to_numpy()
+        p = y_pred.astype(float).to_numpy()
+        out = {
+            "mae": float(m.mean_absolute_error(y, p)),
+            "rmse": float(math.sqrt(m.mean_squared_error(y, p))),
+        }
+        nonzero = y != 0
+        if nonzero.any():
+            out["mape"] = float(np.mean(np.abs((y[nonzero] - p[nonzero]) / y[nonzero])) * 100)
+        return out
+    y = y_true.astype(str)
+    p = y_pred.astype(str)
+    return {
+        "accuracy": float(m.accuracy_score(y, p)),
+        "f1_macro": float(m.f1_score(y, p, average="macro", zero_division=0)),
+    }
+
+
+def evaluate(
+    model: ModelConfig,
+    predictions: pd.DataFrame,
+    labels: pd.DataFrame,
+    *,
+    render_html: bool = True,
+    title: str = "",
+) -> PerformanceResult:
+    """Quality of one prediction day given the labels received so far."""
+    joined = join_labels(predictions, labels)
+    labelled = joined[joined[TARGET].notna()]
+    result = PerformanceResult(
+        predictions=len(joined),
+        labeled=len(labelled),
+        metrics=quality_metrics(model, labelled[TARGET], labelled[PREDICTION]),
+    )
+    for version, rows in joined.groupby("model_version", sort=True):
+        done = rows[rows[TARGET].notna()]
+        result.by_version[str(version)] = {
+            "predictions": float(len(rows)),
+            "labeled": float(len(done)),
+            "label_coverage": len(done) / len(rows) if len(rows) else 0.0,
+            **quality_metrics(model, done[TARGET], done[PREDICTION]),
+        }
+    if render_html:
+        result.html = render_report(model, labelled, result, title)
+    return result
+
+
+def render_report(
+    model: ModelConfig, labelled: pd.DataFrame, result: PerformanceResult, title: str
+) -> str:
+    """Evidently's classification or regression report with a per-version summary on top."""
+    summary = _summary_section(model, result, title)
+    if result.labeled == 0:
+        return _plain_page(title, summary + "<p>No labels have arrived for these predictions yet.</p>")
+    try:
+        snapshot = _evidently_snapshot(model, labelled)
+    except Exception as exc:  # a report that cannot be drawn must not hide the numbers
+        note = f"<p>Evidently could not draw its report for this data: {escape(exc)}</p>"
+        return _plain_page(title, summary + note)
+    from monitoring_platform.lib.html import evidently_html, insert_before_report
+
+    return insert_before_report(evidently_html(snapshot), summary)
+
+
+def _evidently_snapshot(model: ModelConfig, labelled: pd.DataFrame):
+    from evidently import BinaryClassification, DataDefinition, Dataset, Regression, Report
+    from evidently.presets import ClassificationPreset, RegressionPreset
+
+    frame = labelled[[TARGET, PREDICTION]].copy()
+    if model.task == Task.binary_classification:
+        frame[TARGET] = frame[TARGET].astype(int)
+        definition = DataDefinition(
+            classification=[
+                BinaryClassification(target=TARGET, prediction_probas=PREDICTION, pos_label=1)
+            ]
+        )
+        preset = ClassificationPreset(probas_threshold=model.classification_threshold)
+    elif model.task == Task.multiclass_classification:
+        from evidently import MulticlassClassification
+
+        frame = frame.astype(str)
+        definition = DataDefinition(
+            classification=[MulticlassClassification(target=TARGET, prediction_labels=PREDICTION)]
+        )
+        preset = ClassificationPreset()
+    else:
+        definition = DataDefinition(regression=[Regression(target=TARGET, prediction=PREDICTION)])
+        preset = RegressionPreset()
+    return Report([preset]).run(
+        current_data=Dataset.from_pandas(frame, data_definition=definition), reference_data=None
+    )
+
+
+def _fmt(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:,.0f}" if float(value).is_integer() and abs(value) >= 1 else f"{value:.4f}"
+
+
+def _summary_section(model: ModelConfig, result: PerformanceResult, title: str) -> str:
+    names = [k for k in HIGHER_IS_BETTER if k in result.metrics or any(
+        k in v for v in result.by_version.values())]
+    header = "".join(f"<th>{escape(n)}</th>" for n in ["version", "predictions", "labelled",
+                                                        "label coverage", *names])
+    rows = []
+    overall = {"predictions": result.predictions, "labeled": result.labeled,
+               "label_coverage": result.coverage, **result.metrics}
+    for version, values in [("all versions", overall), *result.by_version.items()]:
+        cells = [escape(version), _fmt(values.get("predictions")), _fmt(values.get("labeled")),
+                 f"{values.get('label_coverage', 0):.1%}"] + [_fmt(values.get(n)) for n in names]
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    return (
+        "<section style='font-family:system-ui,sans-serif;margin:1.5rem 2rem'>"
+        f"<h1 style='font-size:1.4rem'>{escape(title or 'Model performance')}</h1>"
+        f"<p>Task: {escape(model.task.value)}. Labels received so far cover "
+        f"{result.coverage:.1%} of {result.predictions:,} scored predictions.</p>"
+        "<table style='border-collapse:collapse' border='1' cellpadding='6'>"
+        f"<thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table></section>"
+    )
+
+
+def _plain_page(title: str, body: str) -> str:
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; "
+        "style-src 'unsafe-inline'\">"
+        f"<title>{escape(title)}</title></head><body>{body}</body></html>"
+    )

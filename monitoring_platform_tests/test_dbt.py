@@ -1,0 +1,259 @@
+"""The dbt project on generated traffic: marts equal a pandas computation, on DuckDB and PostgreSQL."""
+
+import datetime as dt
+import os
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from monitoring_platform.config import load_config
+from monitoring_platform.defs.metrics.resources import (
+    DBT_PROJECT_DIR,
+    WarehouseResource,
+    dbt_executable,
+)
+from monitoring_platform.lib import events as events_lib
+from monitoring_platform.lib import lake
+from monitoring_platform.lib.ingest import ingest_partition
+from monitoring_platform.lib.storage import LocalObjectStore
+from monitoring_platform.lib.traffic import generate_traffic
+from monitoring_platform.lib.warehouse import (
+    BUSINESS_MART,
+    SYSTEM_MART,
+    Warehouse,
+    inference_rows,
+    load_model_day,
+)
+from monitoring_platform_tests.conftest import small_config_dict, write_config
+
+START = dt.date(2026, 11, 2)
+END = dt.date(2026, 11, 4)
+DAYS = [START + dt.timedelta(days=n) for n in range((END - START).days + 1)]
+KEY = ["model_name", "metric_date", "model_version"]
+
+
+@pytest.fixture(scope="module")
+def lake_days(tmp_path_factory):
+    """Three days of both models, ingested into the lake (calls and events)."""
+    tmp = tmp_path_factory.mktemp("dbt")
+    config = load_config(write_config(tmp, small_config_dict(tmp, requests_per_day=900)))
+    generate_traffic(config, START, END, seed=5)
+    lake_store = LocalObjectStore(tmp / "lake")
+    for model in config.models:
+        for day in DAYS:
+            work = tmp / "work" / model.name / day.isoformat()
+            logs = ingest_partition(
+                LocalObjectStore(config.logs_root(model)), model, day.isoformat(), work / "logs"
+            )
+            lake.write_partition(
+                lake_store, lake.ACCEPTED, model.name, day.isoformat(), logs.accepted_path
+            )
+            events = events_lib.ingest_events(
+                LocalObjectStore(config.events_root(model)), model, day.isoformat(), work / "ev"
+            )
+            lake.write_partition(
+                lake_store, events_lib.ACCEPTED, model.name, day.isoformat(), events.accepted_path
+            )
+    return config, lake_store, tmp
+
+
+def run_dbt(resource: WarehouseResource, tmp, *args: str) -> str:
+    target = tmp / f"dbt-target-{len(list(tmp.glob('dbt-target-*')))}"
+    env = {**os.environ, **resource.dbt_environment(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    done = subprocess.run(
+        [
+            dbt_executable(),
+            "build",
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target",
+            resource.kind,
+            "--target-path",
+            str(target),
+            "--log-path",
+            str(target),
+            *args,
+        ],
+        cwd=DBT_PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-4000:]
+    return done.stdout
+
+
+def lake_frames(config, lake_store, days=DAYS, mutate=None):
+    """Accepted calls and events of every model, as pandas, read straight from the lake."""
+    calls, events = [], []
+    for model in config.models:
+        for day in days:
+            c = pq.read_table(
+                lake_store.local_path(lake.partition_key(lake.ACCEPTED, model.name, day))
+            ).to_pandas()
+            c["model_name"], c["metric_date"] = model.name, day
+            if mutate is not None:
+                c = mutate(model.name, day, c)
+            calls.append(c)
+            e = pq.read_table(
+                lake_store.local_path(lake.partition_key(events_lib.ACCEPTED, model.name, day))
+            ).to_pandas()
+            e["model_name"] = model.name
+            e["kind"] = [events_lib.event_kind(model, t) for t in e["event_type"]]
+            events.append(e)
+    return pd.concat(calls, ignore_index=True), pd.concat(events, ignore_index=True)
+
+
+def expected_system(calls: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for (model, day, version), g in calls.groupby(["model_name", "metric_date", "model_version"]):
+        served = g.loc[g.status_code != 429, "latency_ms"].to_numpy()
+        minute = pd.to_datetime(g["timestamp"], utc=True).dt.floor("min")
+        rows.append(
+            {
+                "model_name": model,
+                "metric_date": day,
+                "model_version": version,
+                "requests": len(g),
+                "peak_requests_per_minute": int(minute.value_counts().max()),
+                "latency_p50_ms": np.quantile(served, 0.5),
+                "latency_p95_ms": np.quantile(served, 0.95),
+                "latency_p99_ms": np.quantile(served, 0.99),
+                "server_errors": int(g.status_code.between(500, 599).sum()),
+                "throttled_requests": int((g.status_code == 429).sum()),
+                "error_rate": g.status_code.between(500, 599).mean(),
+                "throttle_rate": (g.status_code == 429).mean(),
+            }
+        )
+    return pd.DataFrame(rows).sort_values(KEY, ignore_index=True)
+
+
+def expected_business(calls: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
+    per_request = events.groupby(["model_name", "request_id"]).apply(
+        lambda e: pd.Series(
+            {
+                "clicked": int((e.kind == "click").any()),
+                "converted": int((e.kind == "conversion").any()),
+                "revenue": e.loc[e.kind == "conversion", "value"].fillna(0).sum(),
+            }
+        ),
+        include_groups=False,
+    )
+    joined = calls.merge(per_request.reset_index(), on=["model_name", "request_id"], how="left")
+    joined[["clicked", "converted", "revenue"]] = joined[
+        ["clicked", "converted", "revenue"]
+    ].fillna(0)
+    ok = joined[joined.status_code.between(200, 299)]
+    rows = []
+    for (model, day, version), g in joined.groupby(["model_name", "metric_date", "model_version"]):
+        s = ok[(ok.model_name == model) & (ok.metric_date == day) & (ok.model_version == version)]
+        n = len(s)
+        rows.append(
+            {
+                "model_name": model,
+                "metric_date": day,
+                "model_version": version,
+                "predictions": n,
+                "clicks": int(s.clicked.sum()),
+                "conversions": int(s.converted.sum()),
+                "revenue": float(s.revenue.sum()),
+                "click_through_rate": s.clicked.sum() / n if n else np.nan,
+                "conversion_rate": s.converted.sum() / n if n else np.nan,
+                "revenue_per_1k_predictions": 1000 * s.revenue.sum() / n if n else np.nan,
+            }
+        )
+    return pd.DataFrame(rows).sort_values(KEY, ignore_index=True)
+
+
+def mart_frame(warehouse: Warehouse, mart: str, config) -> pd.DataFrame:
+    rows = []
+    for model in config.models:
+        rows += warehouse.mart_rows(mart, model.name, START, END)
+    frame = pd.DataFrame(rows)
+    frame["metric_date"] = [dt.date.fromisoformat(str(d)[:10]) for d in frame["metric_date"]]
+    return frame.sort_values(KEY, ignore_index=True)
+
+
+def assert_frames_equal(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
+    assert len(actual) == len(expected) > 0
+    for column in expected.columns:
+        got, want = actual[column].tolist(), expected[column].tolist()
+        if column in KEY:
+            assert got == want, column
+        else:
+            np.testing.assert_allclose(
+                np.asarray(got, float), np.asarray(want, float), rtol=1e-9, err_msg=column
+            )
+
+
+def load_all(warehouse: Warehouse, config, lake_store) -> None:
+    for model in config.models:
+        for day in DAYS:
+            load_model_day(warehouse, lake_store, model, day)
+
+
+@pytest.mark.slow
+def test_duckdb_marts_equal_pandas_and_rerunning_a_day_replaces_it(lake_days):
+    config, lake_store, tmp = lake_days
+    resource = WarehouseResource(kind="duckdb", path=str(tmp / "warehouse.duckdb"))
+    warehouse = resource.get()
+    load_all(warehouse, config, lake_store)
+    out = run_dbt(resource, tmp)
+    assert "ERROR=0" in out and "PASS=" in out
+
+    calls, events = lake_frames(config, lake_store)
+    assert_frames_equal(mart_frame(warehouse, SYSTEM_MART, config), expected_system(calls))
+    assert_frames_equal(
+        mart_frame(warehouse, BUSINESS_MART, config), expected_business(calls, events)
+    )
+    # Both versions of the rollout are present, with clicks for the click model.
+    business = mart_frame(warehouse, BUSINESS_MART, config)
+    assert business[business.model_name == "ctr_ranker"].clicks.sum() > 0
+    assert business.model_version.nunique() >= 3
+
+    # Re-load one model-day with fewer calls (the first half of the day), then re-run dbt for
+    # that day and model only: the day is replaced, other days and models stay as they were.
+    day, model = DAYS[1], config.model("ctr_ranker")
+    accepted = lake.read_partition(lake_store, lake.ACCEPTED, model.name, day)
+    half = accepted.slice(0, accepted.num_rows // 2)
+    warehouse.replace_partitions(
+        model.name, day, {"inference_logs": inference_rows(model, day, half)}
+    )
+    run_dbt(
+        resource,
+        tmp,
+        "--vars",
+        f'{{start_date: "{day}", end_date: "{day + dt.timedelta(days=1)}", models: [{model.name}]}}',
+    )
+
+    def halve(name, d, frame):
+        return frame.iloc[: len(frame) // 2] if (name, d) == (model.name, day) else frame
+
+    calls, events = lake_frames(config, lake_store, mutate=halve)
+    assert_frames_equal(mart_frame(warehouse, SYSTEM_MART, config), expected_system(calls))
+    assert_frames_equal(
+        mart_frame(warehouse, BUSINESS_MART, config), expected_business(calls, events)
+    )
+
+
+@pytest.mark.slow
+def test_postgres_marts_equal_pandas(lake_days, postgres_url, monkeypatch):
+    config, lake_store, tmp = lake_days
+    monkeypatch.setenv("MONITORING_TEST_WAREHOUSE_URL", postgres_url)
+    resource = WarehouseResource(kind="postgres", url_env="MONITORING_TEST_WAREHOUSE_URL")
+    warehouse = resource.get()
+    load_all(warehouse, config, lake_store)
+    out = run_dbt(resource, tmp)
+    assert "ERROR=0" in out and "PASS=" in out
+
+    calls, events = lake_frames(config, lake_store)
+    assert_frames_equal(mart_frame(warehouse, SYSTEM_MART, config), expected_system(calls))
+    assert_frames_equal(
+        mart_frame(warehouse, BUSINESS_MART, config), expected_business(calls, events)
+    )
