@@ -261,6 +261,9 @@ class ModelConfig(_Strict):
     events: Events = Events()
     reference: TrailingReference | PinnedReference = TrailingReference(trailing_days=7)
     segments: list[str] = Field(default_factory=list)
+    segment_min_rows: int = Field(
+        default=500, ge=1, description="Rows a segment needs, today and in the reference."
+    )
     thresholds: Thresholds = Thresholds()
     validation: Validation = Validation()
     simulation: Simulation = Simulation()
@@ -392,6 +395,10 @@ class Schedule(_Strict):
         default=3, ge=1, le=90, description="Days back the arrival sensor watches for new objects."
     )
     sensor_interval_seconds: int = Field(default=60, ge=10, le=86_400)
+    autostart: bool = Field(
+        default=False,
+        description="Run the schedule and sensors as soon as the daemon loads the code location.",
+    )
 
     @field_validator("cron")
     @classmethod

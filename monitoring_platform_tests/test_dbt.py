@@ -149,10 +149,9 @@ def expected_business(calls: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame
     joined[["clicked", "converted", "revenue"]] = joined[
         ["clicked", "converted", "revenue"]
     ].fillna(0)
-    ok = joined[joined.status_code.between(200, 299)]
     rows = []
     for (model, day, version), g in joined.groupby(["model_name", "metric_date", "model_version"]):
-        s = ok[(ok.model_name == model) & (ok.metric_date == day) & (ok.model_version == version)]
+        s = g[g.status_code.between(200, 299)]
         n = len(s)
         rows.append(
             {
@@ -257,3 +256,27 @@ def test_postgres_marts_equal_pandas(lake_days, postgres_url, monkeypatch):
     assert_frames_equal(
         mart_frame(warehouse, BUSINESS_MART, config), expected_business(calls, events)
     )
+
+
+@pytest.mark.slow
+def test_manifest_is_parsed_offline_when_missing_or_stale(tmp_path):
+    import json
+    import shutil
+
+    from monitoring_platform.defs.metrics.resources import ensure_manifest
+
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    manifest = ensure_manifest(project)
+    nodes = json.loads(manifest.read_text())["nodes"]
+    assert "model.monitoring_platform.fct_model_daily_system_metrics" in nodes
+    assert nodes["model.monitoring_platform.fct_model_daily_business_metrics"]["contract"][
+        "enforced"
+    ]
+    first = manifest.stat().st_mtime_ns
+    assert ensure_manifest(project).stat().st_mtime_ns == first  # fresh: not parsed again
+
+    model = project / "models" / "marts" / "fct_model_daily_system_metrics.sql"
+    later = manifest.stat().st_mtime + 10
+    os.utime(model, (later, later))
+    assert ensure_manifest(project).stat().st_mtime_ns != first  # stale: parsed again

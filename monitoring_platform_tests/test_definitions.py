@@ -40,7 +40,9 @@ def test_each_model_has_its_lineage_and_every_node_a_description(tmp_path):
         logs = AssetKey([model, "inference_logs"])
         drift = AssetKey([model, "data_drift_report"])
         assert graph.get(logs).parent_keys == {AssetKey([model, "log_objects"])}
-        assert graph.get(drift).parent_keys == {logs}
+        reference = AssetKey([model, "reference_window"])
+        assert graph.get(drift).parent_keys == {logs, reference}
+        assert graph.get(reference).parent_keys == {logs}
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.description and "\n" not in node.description.strip(), key

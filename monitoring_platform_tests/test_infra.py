@@ -5,6 +5,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -285,6 +286,7 @@ def test_run_schedule_tick_and_sensor_tick_are_recorded_in_postgresql(
         env=child_env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # the daemon and the code server it starts: one process group
     )
     try:
         seen: dict[str, str] = {}
@@ -295,7 +297,7 @@ def test_run_schedule_tick_and_sensor_tick_are_recorded_in_postgresql(
                     seen.setdefault(kind, status)
             time.sleep(2)
     finally:
-        daemon.terminate()
+        os.killpg(daemon.pid, signal.SIGTERM)
         daemon.wait(timeout=60)
         engine.dispose()
     assert set(seen) == {"SCHEDULE", "SENSOR"}, seen

@@ -11,6 +11,7 @@ One file per partition: writing a partition replaces it.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from monitoring_platform.lib.storage import ObjectStore, join_key
 
 ACCEPTED = "inference_logs"
 QUARANTINE = "quarantine"
+REFERENCE = "reference"
+MANIFEST = "manifest.json"
 
 
 def partition_key(dataset: str, model: str, date: str | dt.date) -> str:
@@ -95,3 +98,33 @@ def distinct_values(
             values = pc.unique(table.column(column)).to_pylist()
             seen[column].update(str(v) for v in values if v is not None)
     return seen
+
+
+def partition_rows(store: ObjectStore, dataset: str, model: str, date: str | dt.date) -> int | None:
+    """The row count of a partition from its Parquet footer, or ``None`` when it was never written."""
+    key = partition_key(dataset, model, date)
+    local = store.local_path(key)
+    if local is not None:
+        return pq.read_metadata(local).num_rows if local.is_file() else None
+    if not store.exists(key):
+        return None
+    with store.open(key) as stream:
+        return pq.read_metadata(pa.BufferReader(stream.read())).num_rows
+
+
+def manifest_key(dataset: str, model: str, date: str | dt.date) -> str:
+    return join_key(dataset, f"model={model}", f"dt={date}", MANIFEST)
+
+
+def write_manifest(store: ObjectStore, dataset: str, model: str, date, manifest: dict) -> str:
+    key = manifest_key(dataset, model, date)
+    store.put_bytes(key, json.dumps(manifest, sort_keys=True).encode(), "application/json")
+    return key
+
+
+def read_manifest(store: ObjectStore, dataset: str, model: str, date) -> dict | None:
+    key = manifest_key(dataset, model, date)
+    if not store.exists(key):
+        return None
+    with store.open(key) as stream:
+        return json.loads(stream.read())

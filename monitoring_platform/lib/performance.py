@@ -21,8 +21,17 @@ TARGET = "label"
 PREDICTION = "prediction"
 
 # Metric names as stored in the metric store, and whether higher is better.
-HIGHER_IS_BETTER = {"roc_auc": True, "precision": True, "recall": True, "accuracy": True,
-                    "f1_macro": True, "log_loss": False, "mae": False, "rmse": False, "mape": False}
+HIGHER_IS_BETTER = {
+    "roc_auc": True,
+    "precision": True,
+    "recall": True,
+    "accuracy": True,
+    "f1_macro": True,
+    "log_loss": False,
+    "mae": False,
+    "rmse": False,
+    "mape": False,
+}
 
 
 @dataclass
@@ -125,7 +134,9 @@ def render_report(
     """Evidently's classification or regression report with a per-version summary on top."""
     summary = _summary_section(model, result, title)
     if result.labeled == 0:
-        return _plain_page(title, summary + "<p>No labels have arrived for these predictions yet.</p>")
+        return _plain_page(
+            title, summary + "<p>No labels have arrived for these predictions yet.</p>"
+        )
     try:
         snapshot = _evidently_snapshot(model, labelled)
     except Exception as exc:  # a report that cannot be drawn must not hide the numbers
@@ -172,16 +183,29 @@ def _fmt(value: float | None) -> str:
 
 
 def _summary_section(model: ModelConfig, result: PerformanceResult, title: str) -> str:
-    names = [k for k in HIGHER_IS_BETTER if k in result.metrics or any(
-        k in v for v in result.by_version.values())]
-    header = "".join(f"<th>{escape(n)}</th>" for n in ["version", "predictions", "labelled",
-                                                        "label coverage", *names])
+    names = [
+        k
+        for k in HIGHER_IS_BETTER
+        if k in result.metrics or any(k in v for v in result.by_version.values())
+    ]
+    header = "".join(
+        f"<th>{escape(n)}</th>"
+        for n in ["version", "predictions", "labelled", "label coverage", *names]
+    )
     rows = []
-    overall = {"predictions": result.predictions, "labeled": result.labeled,
-               "label_coverage": result.coverage, **result.metrics}
+    overall = {
+        "predictions": result.predictions,
+        "labeled": result.labeled,
+        "label_coverage": result.coverage,
+        **result.metrics,
+    }
     for version, values in [("all versions", overall), *result.by_version.items()]:
-        cells = [escape(version), _fmt(values.get("predictions")), _fmt(values.get("labeled")),
-                 f"{values.get('label_coverage', 0):.1%}"] + [_fmt(values.get(n)) for n in names]
+        cells = [
+            escape(version),
+            _fmt(values.get("predictions")),
+            _fmt(values.get("labeled")),
+            f"{values.get('label_coverage', 0):.1%}",
+        ] + [_fmt(values.get(n)) for n in names]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return (
         "<section style='font-family:system-ui,sans-serif;margin:1.5rem 2rem'>"

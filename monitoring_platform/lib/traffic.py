@@ -133,16 +133,22 @@ class Scenario:
     # The first day of the newer version's canary; each step (10 %, 50 %, 100 %) lasts this long.
     rollout_start: dt.date | None = None
     rollout_step_days: int = 1
+    # A slow build: on this day the newer versions answer this many times slower.
+    latency_regression_day: dt.date | None = None
+    latency_regression_factor: float = 6.0
 
 
 def default_scenario(start: dt.date, end: dt.date) -> Scenario:
-    """Drift on the last two days, a schema bug on the sixth, a rollout from 40 % of the range."""
+    """Drift on the last two days, a schema bug on the sixth, a rollout from 40 % of the range
+    whose first canary day is a slow build (ranges of ten days or more)."""
     n_days = (end - start).days + 1
+    rollout_start = start + dt.timedelta(days=max(1, round(0.4 * n_days)))
     return Scenario(
         drift_days=[end - dt.timedelta(days=1), end] if n_days >= 5 else [],
         schema_bug_day=start + dt.timedelta(days=5) if n_days >= 8 else None,
-        rollout_start=start + dt.timedelta(days=max(1, round(0.4 * n_days))),
+        rollout_start=rollout_start,
         rollout_step_days=max(1, n_days // 7),
+        latency_regression_day=rollout_start if n_days >= 10 else None,
     )
 
 
@@ -410,6 +416,11 @@ class _Simulator:
         ).astype(np.int32)
         latency, status = _latency_and_status(rng, load, sim.base_latency_ms)
         failed = status != 200
+        if day == scenario.latency_regression_day:
+            slow_build = (version > 0) & ~failed
+            latency[slow_build] = np.round(
+                latency[slow_build] * scenario.latency_regression_factor, 2
+            )
 
         features: dict[str, pa.Array] = {}
         truth = np.zeros((n, self.outputs))

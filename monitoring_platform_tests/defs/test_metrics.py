@@ -37,6 +37,7 @@ def test_lineage_runs_from_the_logs_through_dbt_to_the_report(tmp_path):
         assert graph.get(tables).parent_keys == {
             AssetKey([model, "inference_logs"]),
             AssetKey([model, "business_events"]),
+            AssetKey([model, "labels"]),
         }
         assert tables in graph.get(wh("stg_inference_logs")).parent_keys
         assert graph.get(AssetKey([model, "business_metrics_report"])).parent_keys == {

@@ -247,3 +247,20 @@ def test_reports_index_sensor_requests_once_per_new_evaluation(tmp_path):
             )
         )
         assert again.run_requests == []
+
+
+def test_autostart_runs_the_schedule_and_sensors_by_default(tmp_path):
+    from dagster import DefaultScheduleStatus, DefaultSensorStatus
+
+    _config, defs = _defs(tmp_path)
+    assert (
+        defs.resolve_schedule_def("daily_monitoring_schedule").default_status
+        == DefaultScheduleStatus.STOPPED
+    )
+    _config, defs = _defs(tmp_path, schedule={"autostart": True})
+    assert (
+        defs.resolve_schedule_def("daily_monitoring_schedule").default_status
+        == DefaultScheduleStatus.RUNNING
+    )
+    for name in ("logs_arrival_sensor", "reports_index_sensor"):
+        assert defs.resolve_sensor_def(name).default_status == DefaultSensorStatus.RUNNING

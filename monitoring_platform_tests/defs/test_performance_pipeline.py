@@ -53,7 +53,9 @@ def test_sensor_requests_each_affected_day_once_and_late_labels_update_quality(w
             if day >= 1:
                 expected.append((f"2026-11-{day:02d}", f"labels arrived 2026-11-{arrival:02d}"))
     assert keys == sorted(expected)
-    assert all(r.asset_selection == [AssetKey([MODEL, "model_performance_report"])] for r in requests)
+    assert all(
+        r.asset_selection == [AssetKey([MODEL, "model_performance_report"])] for r in requests
+    )
     assert len({r.run_key for r in requests}) == len(requests)
 
     again = sensor(build_sensor_context(instance=instance, cursor=context.cursor))
@@ -61,9 +63,7 @@ def test_sensor_requests_each_affected_day_once_and_late_labels_update_quality(w
 
     day = dt.date(2026, 11, 5)
     before = coverage(config, day)
-    (request,) = [
-        r for r in requests if r.partition_key == "2026-11-05" and "11-06" in r.run_key
-    ]
+    (request,) = [r for r in requests if r.partition_key == "2026-11-05" and "11-06" in r.run_key]
     result = materialize(
         [*defs.assets, *defs.asset_checks],
         selection=request.asset_selection,

@@ -3,11 +3,16 @@
 import datetime as dt
 
 import pytest
-from dagster import AssetCheckSeverity, AssetKey, DagsterInstance, materialize
+from dagster import (
+    AssetCheckSeverity,
+    AssetKey,
+    AssetSelection,
+    DagsterInstance,
+    materialize,
+)
 
 from monitoring_platform.config import load_config
 from monitoring_platform.definitions import build_definitions
-from monitoring_platform.defs.selection import model_evaluation_selection
 from monitoring_platform.demo import QUIET_RUN_CONFIG
 from monitoring_platform.lib import lake
 from monitoring_platform.lib.metric_store import MetricStore
@@ -23,10 +28,21 @@ DRIFT_DAYS = {dt.date(2026, 11, 7), dt.date(2026, 11, 8)}
 MODEL = "ctr_ranker"
 
 
+# The stages these tests exercise; the warehouse and dbt stages have tests of their own.
+STAGES = (
+    "inference_logs",
+    "labels",
+    "reference_window",
+    "data_drift_report",
+    "model_performance_report",
+)
+
+
 def run_day(defs, instance, day, model=MODEL):
+    keys = [AssetKey([model, stage]) for stage in STAGES]
     return materialize(
         [*defs.assets, *defs.asset_checks],
-        selection=model_evaluation_selection(model),
+        selection=AssetSelection.assets(*keys) | AssetSelection.checks_for_assets(*keys),
         partition_key=day.isoformat(),
         instance=instance,
         resources=dict(defs.resources),
@@ -87,7 +103,9 @@ def test_schema_bug_day_blocks_drift_and_other_days_flow(evaluated):
     assert "quarantine_reason" in check.description
     assert not checks_of(bug)["quarantine_share_within_limit"].passed
     materialized = {e.asset_key for e in bug.get_asset_materialization_events()}
-    assert materialized == {AssetKey([MODEL, "inference_logs"])}
+    assert AssetKey([MODEL, "inference_logs"]) in materialized
+    downstream = {"data_drift_report", "model_performance_report"}
+    assert not {k for k in materialized if k.path[-1] in downstream}, materialized
     for day, result in results.items():
         if day == SCHEMA_BUG_DAY:
             continue
@@ -160,7 +178,11 @@ def test_a_day_without_logs_is_reported_not_raised(evaluated):
     arrived = checks_of(result)["logs_arrived"]
     assert not arrived.passed and arrived.severity == AssetCheckSeverity.ERROR
     assert "No log objects for" in arrived.description
-    (event,) = result.get_asset_materialization_events()
+    (event,) = [
+        e
+        for e in result.get_asset_materialization_events()
+        if e.asset_key == AssetKey([MODEL, "inference_logs"])
+    ]
     assert event.event_specific_data.materialization.metadata["status"].value == "no_data"
     failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     assert all("blocking asset check" in str(e.event_specific_data.error) for e in failures)
@@ -178,10 +200,14 @@ def test_validation_page_of_the_failing_day_names_the_failures(evaluated):
     _config, _defs, _instance, results, tmp = evaluated
     check = checks_of(results[SCHEMA_BUG_DAY])["expectations_met"]
     url = check.metadata["report"].value
-    assert url == (tmp / "reports" / MODEL / SCHEMA_BUG_DAY.isoformat() / "validation.html").as_uri()
+    assert (
+        url == (tmp / "reports" / MODEL / SCHEMA_BUG_DAY.isoformat() / "validation.html").as_uri()
+    )
     failed = check.metadata["failed_expectations"].value
     assert failed[0]["column"] == "quarantine_reason" and failed[0]["severity"] == "error"
-    assert any("expected a number, got a string" in v for v in failed[0]["sample_unexpected_values"])
+    assert any(
+        "expected a number, got a string" in v for v in failed[0]["sample_unexpected_values"]
+    )
     seen = visit(url)
     assert seen.page_errors == [] and seen.console_errors == []
     assert "contract expectation(s) failed: downstream assets are blocked" in seen.text

@@ -74,7 +74,7 @@ def test_a_new_category_and_changed_mix_drift():
 
 def test_same_distribution_does_not_drift_across_seeds():
     flagged = 0
-    for seed in range(10):
+    for seed in range(20):
         rng = np.random.default_rng(100 + seed)
         result = compute_drift(frame(rng, 3000), frame(rng, 3000), MODEL, render_html=False)
         flagged += len(result.drifted_features)
@@ -132,3 +132,59 @@ def test_evidently_own_save_html_would_execute_the_same_values(tmp_path):
     snapshot.save_html(str(page))
     seen = visit(page, evaluate="window.__pwned === undefined")
     assert seen.evaluated is False or seen.dialogs
+
+
+SEGMENTED = MODEL.model_copy(update={"segments": ["country"]})
+
+
+def test_segments_find_a_local_shift_and_skip_small_ones_with_the_reason():
+    from monitoring_platform.lib.drift import segment_drift, segment_section
+
+    rng = np.random.default_rng(6)
+    ref = frame(rng, 6000, countries=("US", "DE", "FR"), weights=[0.49, 0.49, 0.02])
+    cur = frame(rng, 6000, countries=("US", "DE", "FR"), weights=[0.49, 0.49, 0.02])
+    de = cur.country == "DE"
+    cur.loc[de, "price"] += 2.0  # one standard deviation, only in DE
+    segments = {s.value: s for s in segment_drift(ref, cur, SEGMENTED, min_rows=500)}
+
+    assert segments["DE"].drifted_features == ("price",)
+    assert segments["US"].drifted_features == ()
+    assert segments["FR"].skipped is not None and segments["FR"].drift_share is None
+    assert "500 needed in each" in segments["FR"].skipped
+    assert f"{segments['FR'].current_rows} today" in segments["FR"].skipped
+
+    whole = compute_drift(ref, cur, MODEL, render_html=False)
+    price = next(c for c in whole.columns if c.column == "price")
+    de_price_only = segments["DE"].drift_share
+    assert de_price_only == pytest.approx(1 / 2), "price drifted among DE's two features"
+    assert price.score < 0.6, "diluted over all rows, the shift is about half as large"
+    html = segment_section(list(segments.values()))
+    assert "skipped: too few rows" in html and "Drift by segment" in html
+
+
+def test_scores_and_verdicts_equal_an_independent_evidently_run():
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    rng = np.random.default_rng(12)
+    ref = frame(rng, 4000)
+    cur = frame(rng, 4000, price_shift=0.3, countries=("US", "DE", "FR", "IT"))
+    ours = {c.column: c for c in compute_drift(ref, cur, MODEL, render_html=False).columns}
+
+    definition = DataDefinition(
+        numerical_columns=["price", "items", "prediction"], categorical_columns=["country"]
+    )
+    snapshot = Report([DataDriftPreset()]).run(
+        current_data=Dataset.from_pandas(cur.copy(), data_definition=definition),
+        reference_data=Dataset.from_pandas(ref.copy(), data_definition=definition),
+    )
+    theirs = {}
+    for metric in snapshot.dict()["metrics"]:
+        if metric["config"]["type"].endswith(":ValueDrift"):
+            theirs[metric["config"]["column"]] = float(metric["value"])
+        else:
+            drifted_count = metric["value"]["count"]
+    assert set(ours) == set(theirs)
+    for column, score in theirs.items():
+        assert ours[column].score == pytest.approx(score, abs=1e-6), column
+    assert sum(c.drifted for c in ours.values()) == drifted_count

@@ -645,3 +645,50 @@ def test_writes_to_s3(s3_bucket):
     body = client().get_object(Bucket=bucket, Key=f"raw/logs/{first.log_keys[0]}")["Body"].read()
     record = json.loads(gzip.decompress(body).splitlines()[0])
     assert record["model_version"] == "eta-3.4"
+
+
+def test_latency_regression_day_slows_the_newer_version_only(tmp_path):
+    import gzip
+    import json
+
+    from monitoring_platform.lib.traffic import Scenario, default_scenario, generate_traffic
+
+    config = _latency_config(tmp_path)
+    day = dt.date(2026, 3, 10)
+    scenario = Scenario(
+        rollout_start=day, latency_regression_day=day, latency_regression_factor=6.0
+    )
+    generate_traffic(config, day, day + dt.timedelta(days=1), seed=4, scenario=scenario)
+    medians = {}
+    for d in (day, day + dt.timedelta(days=1)):
+        by_version: dict[str, list[float]] = {}
+        for path in sorted((tmp_path / "raw" / "logs" / "m" / f"dt={d}").glob("*.gz")):
+            for line in gzip.decompress(path.read_bytes()).decode().splitlines():
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                ok = isinstance(rec, dict) and rec.get("status_code") == 200
+                if ok and isinstance(rec.get("latency_ms"), float | int):
+                    by_version.setdefault(rec["model_version"], []).append(rec["latency_ms"])
+        medians[d] = {v: float(np.median(x)) for v, x in by_version.items() if len(x) > 50}
+    slow = medians[day]
+    assert slow["b"] / slow["a"] > 4, slow
+    later = medians[day + dt.timedelta(days=1)]
+    assert later["b"] / later["a"] < 1.5, later
+    assert default_scenario(day, day + dt.timedelta(days=13)).latency_regression_day == (
+        day + dt.timedelta(days=6)
+    )
+
+
+def _latency_config(tmp_path):
+    return parse_config(
+        f"""
+storage: {{raw: {tmp_path / "raw"}}}
+models:
+  - name: m
+    task: regression
+    features: [{{name: x, type: numerical, min: 0, max: 10}}]
+    simulation: {{requests_per_day: 4000, versions: [a, b]}}
+"""
+    )

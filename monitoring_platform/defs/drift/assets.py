@@ -1,6 +1,8 @@
 """Per-model drift assets: the daily Evidently data-drift report."""
 
 import datetime as dt
+import hashlib
+import json
 import warnings
 from importlib.metadata import version
 
@@ -25,7 +27,14 @@ from monitoring_platform.defs.drift.checks import (
 from monitoring_platform.defs.ingestion.assets import inference_logs_key
 from monitoring_platform.defs.resources import MetricStoreResource, StorageResource
 from monitoring_platform.lib import lake
-from monitoring_platform.lib.drift import PREDICTION, compute_drift, reference_dates
+from monitoring_platform.lib.drift import (
+    PREDICTION,
+    compute_drift,
+    reference_dates,
+    segment_drift,
+    segment_section,
+)
+from monitoring_platform.lib.html import escape, insert_before_report
 from monitoring_platform.lib.metric_store import Metric
 from monitoring_platform.lib.reports import DATA_DRIFT, HTML_CONTENT_TYPE, report_key
 
@@ -36,32 +45,83 @@ def data_drift_report_key(model: ModelConfig) -> AssetKey:
     return AssetKey([model.name, "data_drift_report"])
 
 
-def _logs_dep(model: ModelConfig) -> AssetDep:
+def reference_window_key(model: ModelConfig) -> AssetKey:
+    return AssetKey([model.name, "reference_window"])
+
+
+def reference_code_version(model: ModelConfig) -> str:
+    """Changes whenever the reference configuration does, so Dagster marks what used it stale."""
+    text = json.dumps(model.reference.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _reference_deps(model: ModelConfig) -> list[AssetDep]:
     reference = model.reference
-    if isinstance(reference, TrailingReference):
-        # The day itself and the trailing reference window before it.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the option is marked beta; its behaviour is relied on
-            mapping = TimeWindowPartitionMapping(
-                start_offset=-reference.trailing_days,
-                end_offset=0,
-                allow_nonexistent_upstream_partitions=True,
-            )
-        return AssetDep(inference_logs_key(model), partition_mapping=mapping)
-    return AssetDep(inference_logs_key(model))
+    if not isinstance(reference, TrailingReference):
+        return []  # pinned days: the window is the same for every partition
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the option is marked beta; its behaviour is relied on
+        mapping = TimeWindowPartitionMapping(
+            start_offset=-reference.trailing_days,
+            end_offset=-1,
+            allow_nonexistent_upstream_partitions=True,
+        )
+    return [AssetDep(inference_logs_key(model), partition_mapping=mapping)]
 
 
 def build_drift_assets(
     config: MonitoringConfig, model: ModelConfig, partitions: PartitionsDefinition
 ) -> list[AssetsDefinition]:
     key = data_drift_report_key(model)
+    ref_key = reference_window_key(model)
+
+    @asset(
+        key=ref_key,
+        description="The reference days for evaluating the day, and how many rows each holds.",
+        partitions_def=partitions,
+        deps=_reference_deps(model),
+        group_name=GROUP,
+        kinds={"parquet"},
+        code_version=reference_code_version(model),
+        metadata={"model": model.name, "reference": model.reference.model_dump(mode="json")},
+    )
+    def reference_window(context: AssetExecutionContext, storage: StorageResource):
+        date = dt.date.fromisoformat(context.partition_key)
+        lake_store = storage.lake_store()
+        window = reference_dates(model, date)
+        rows = {
+            str(d): lake.partition_rows(lake_store, lake.ACCEPTED, model.name, d) for d in window
+        }
+        found = [d for d, n in rows.items() if n is not None]
+        manifest = {
+            "reference": model.reference.model_dump(mode="json"),
+            "days": found,
+            "missing": [d for d, n in rows.items() if n is None],
+            "rows": {d: n for d, n in rows.items() if n is not None},
+            "total_rows": sum(n for n in rows.values() if n is not None),
+        }
+        lake.write_manifest(lake_store, lake.REFERENCE, model.name, date, manifest)
+        return MaterializeResult(
+            metadata={
+                "window": f"{window[0]}..{window[-1]}" if window else "(empty)",
+                "days_used": MetadataValue.json(found),
+                "days_missing": MetadataValue.json(manifest["missing"]),
+                "rows_per_day": MetadataValue.json(manifest["rows"]),
+                "dagster/row_count": manifest["total_rows"],
+            }
+        )
+
     columns = [f.name for f in model.features] + [PREDICTION]
+    if "model_version" in model.segments:
+        columns.append("model_version")
 
     @asset(
         key=key,
         description="Evidently drift of each feature and of the prediction against the reference window.",
         partitions_def=partitions,
-        deps=[_logs_dep(model)],
+        deps=[AssetDep(inference_logs_key(model)), AssetDep(ref_key)],
+        # The report is computed from the configured window: a new window makes it stale too.
+        code_version=reference_code_version(model),
         group_name=GROUP,
         kinds={"evidently", "html"},
         check_specs=drift_check_specs(key),
@@ -74,10 +134,13 @@ def build_drift_assets(
         lake_store = storage.lake_store()
         store = metric_store.get()
         current = lake.read_partition(lake_store, lake.ACCEPTED, model.name, date, columns)
+        manifest = lake.read_manifest(lake_store, lake.REFERENCE, model.name, date)
         window = reference_dates(model, date)
+        days = manifest["days"] if manifest else window
         reference, found, missing = lake.read_partitions(
-            lake_store, lake.ACCEPTED, model.name, window, columns
+            lake_store, lake.ACCEPTED, model.name, days, columns
         )
+        missing = sorted(set(missing) | set(manifest["missing"] if manifest else []))
         current_rows = 0 if current is None else current.num_rows
         reference_rows = 0 if reference is None else reference.num_rows
         window_text = f"{window[0]}..{window[-1]}" if window else "(empty)"
@@ -103,10 +166,13 @@ def build_drift_assets(
             yield from not_evaluated(context, store, key, reason)
             return
 
-        result = compute_drift(reference.to_pandas(), current.to_pandas(), model)
+        reference_frame, current_frame = reference.to_pandas(), current.to_pandas()
+        result = compute_drift(reference_frame, current_frame, model)
+        segments = segment_drift(reference_frame, current_frame, model, model.segment_min_rows)
+        page = insert_before_report(result.html, segment_section(segments))
         reports = storage.reports_store()
         html_key = report_key(model.name, date, DATA_DRIFT)
-        reports.put_bytes(html_key, result.html.encode("utf-8"), content_type=HTML_CONTENT_TYPE)
+        reports.put_bytes(html_key, page.encode("utf-8"), content_type=HTML_CONTENT_TYPE)
         link = storage.report_link(reports, html_key)
         metrics = [
             Metric("drift_share", result.drift_share),
@@ -121,6 +187,12 @@ def build_drift_assets(
                 Metric("drift_threshold", column.threshold, dims=dims),
                 Metric("drift_detected", float(column.drifted), dims=dims),
             ]
+        for seg in segments:
+            dims = {"segment": seg.segment, "value": seg.value}
+            if seg.skipped:
+                metrics.append(Metric("segment_skipped", 1.0, dims=dims, text=seg.skipped[:256]))
+            else:
+                metrics.append(Metric("segment_drift_share", seg.drift_share, dims=dims))
         store.replace_metrics(model.name, date, key.path[-1], metrics, run_id=context.run.run_id)
         prediction = result.prediction
         yield MaterializeResult(
@@ -142,12 +214,23 @@ def build_drift_assets(
                     ]
                 ),
                 "columns": MetadataValue.md(_columns_table(result)),
+                "segments": MetadataValue.md(_segments_table(segments)),
                 "evidently_version": version("evidently"),
             }
         )
         yield from drift_check_results(context, store, key, model, result)
 
-    return [data_drift_report]
+    return [reference_window, data_drift_report]
+
+
+def _segments_table(segments) -> str:
+    lines = ["| segment | value | rows | drifted share | note |", "|---|---|---|---|---|"]
+    for s in segments:
+        value = escape(s.value).replace("|", "\\|")
+        share = "" if s.drift_share is None else f"{s.drift_share:.0%}"
+        note = s.skipped or (", ".join(s.drifted_features) or "no drifted feature")
+        lines.append(f"| {s.segment} | {value} | {s.current_rows} | {share} | {note} |")
+    return "\n".join(lines)
 
 
 def _columns_table(result) -> str:

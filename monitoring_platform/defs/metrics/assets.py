@@ -26,6 +26,7 @@ from dagster import (
     AssetsDefinition,
     AssetSelection,
     AssetSpec,
+    BackfillPolicy,
     Failure,
     MaterializeResult,
     MetadataValue,
@@ -53,6 +54,7 @@ from monitoring_platform.defs.metrics.resources import (
     WarehouseResource,
     ensure_manifest,
 )
+from monitoring_platform.defs.performance.assets import labels_key
 from monitoring_platform.defs.resources import MetricStoreResource, StorageResource
 from monitoring_platform.lib import business_metrics as bm
 from monitoring_platform.lib import events as events_lib
@@ -96,7 +98,7 @@ def build_metrics_assets(
     """One model's business events, warehouse load and business report."""
     return [
         _business_events(config, model, partitions),
-        _warehouse_tables(model, partitions),
+        _warehouse_tables(config, model, partitions),
         _business_metrics_report(model, partitions),
     ]
 
@@ -173,16 +175,18 @@ def _business_events(
 # Warehouse tables
 
 
-def _warehouse_tables(model: ModelConfig, partitions: PartitionsDefinition) -> AssetsDefinition:
+def _warehouse_tables(
+    config: MonitoringConfig, model: ModelConfig, partitions: PartitionsDefinition
+) -> AssetsDefinition:
     key = warehouse_tables_key(model)
 
     @asset(
         key=key,
         description="The day's accepted calls, events and labels loaded into the warehouse for dbt.",
         partitions_def=partitions,
-        deps=[inference_logs_key(model), business_events_key(model)],
+        deps=[inference_logs_key(model), business_events_key(model), labels_key(model)],
         group_name=GROUP,
-        kinds={"duckdb", "postgresql"},
+        kinds={"duckdb" if config.warehouse.type == "duckdb" else "postgresql"},
         pool=WAREHOUSE_POOL,
         metadata={"model": model.name},
     )
@@ -269,6 +273,8 @@ def build_dbt_assets(
         dagster_dbt_translator=MetricsDbtTranslator(upstream),
         pool=WAREHOUSE_POOL,
         name="warehouse_dbt_models",
+        # One day per run, like every other daily asset (a window of days works too).
+        backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=1),
     )
     def warehouse_dbt_models(
         context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource

@@ -66,6 +66,6 @@ def build_operations(
         schedules=[build_daily_schedule(config, jobs[0], keys_by_model)],
         sensors=[
             build_logs_arrival_sensor(config, jobs[0], keys_by_model),
-            build_reports_index_sensor(index_job, keys_by_model),
+            build_reports_index_sensor(config, index_job, keys_by_model),
         ],
     )

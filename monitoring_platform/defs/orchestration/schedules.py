@@ -42,7 +42,9 @@ def build_daily_schedule(
         job=job,
         cron_schedule=settings.cron,
         execution_timezone=settings.timezone,
-        default_status=DefaultScheduleStatus.STOPPED,
+        default_status=DefaultScheduleStatus.RUNNING
+        if settings.autostart
+        else DefaultScheduleStatus.STOPPED,
         description="Evaluates yesterday's partition of every model, one run per model.",
     )
     def daily_monitoring_schedule(context: ScheduleEvaluationContext):

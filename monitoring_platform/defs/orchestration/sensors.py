@@ -32,6 +32,12 @@ if TYPE_CHECKING:
     )
 
 
+def _status(config: MonitoringConfig) -> DefaultSensorStatus:
+    if config.schedule.autostart:
+        return DefaultSensorStatus.RUNNING
+    return DefaultSensorStatus.STOPPED
+
+
 def last_complete_day() -> dt.date:
     """The newest daily partition that exists: yesterday, UTC."""
     return dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
@@ -50,7 +56,7 @@ def build_logs_arrival_sensor(
         name="logs_arrival_sensor",
         job=job,
         minimum_interval_seconds=settings.sensor_interval_seconds,
-        default_status=DefaultSensorStatus.STOPPED,
+        default_status=_status(config),
         description="Re-evaluates a model-day when new or changed log objects land for it.",
     )
     def logs_arrival_sensor(context: SensorEvaluationContext, storage: StorageResource):
@@ -90,7 +96,9 @@ def build_logs_arrival_sensor(
 
 
 def build_reports_index_sensor(
-    job: "UnresolvedAssetJobDefinition", keys_by_model: dict[str, list[AssetKey]]
+    config: MonitoringConfig,
+    job: "UnresolvedAssetJobDefinition",
+    keys_by_model: dict[str, list[AssetKey]],
 ) -> SensorDefinition:
 
     watched = [k for keys in keys_by_model.values() for k in keys]
@@ -99,7 +107,7 @@ def build_reports_index_sensor(
         name="reports_index_sensor",
         job=job,
         minimum_interval_seconds=60,
-        default_status=DefaultSensorStatus.STOPPED,
+        default_status=_status(config),
         description="Regenerates the reports index after new evaluations were recorded.",
     )
     def reports_index_sensor(context: SensorEvaluationContext):

@@ -128,11 +128,19 @@ def build_performance_assets(
         lake_store = storage.lake_store()
         store = metric_store.get()
         predictions = lake.read_partition(
-            lake_store, lake.ACCEPTED, model.name, date, ["request_id", "prediction", "model_version"]
+            lake_store,
+            lake.ACCEPTED,
+            model.name,
+            date,
+            ["request_id", "prediction", "model_version"],
         )
         window = label_days(model, date)
         received, found, missing = lake.read_partitions(
-            lake_store, labels_lib.ACCEPTED, model.name, window, ["request_id", "label", "labeled_at"]
+            lake_store,
+            labels_lib.ACCEPTED,
+            model.name,
+            window,
+            ["request_id", "label", "labeled_at"],
         )
         prediction_frame = (
             predictions.to_pandas()
