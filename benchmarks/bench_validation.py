@@ -18,7 +18,6 @@ from pathlib import Path
 import pandas as pd
 
 from monitoring_platform.config import load_config
-from monitoring_platform.lib import lake
 from monitoring_platform.lib.ingest import ingest_partition
 from monitoring_platform.lib.storage import LocalObjectStore
 from monitoring_platform.lib.traffic import Scenario, generate_traffic

@@ -26,8 +26,8 @@ from monitoring_platform.defs.performance.checks import (
     performance_check_specs,
 )
 from monitoring_platform.defs.resources import MetricStoreResource, StorageResource
-from monitoring_platform.lib import lake
 from monitoring_platform.lib import labels as labels_lib
+from monitoring_platform.lib import lake
 from monitoring_platform.lib.metric_store import Metric
 from monitoring_platform.lib.performance import evaluate
 from monitoring_platform.lib.reports import HTML_CONTENT_TYPE, MODEL_PERFORMANCE, report_key
