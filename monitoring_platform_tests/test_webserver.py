@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -48,6 +49,7 @@ def webserver(tmp_path_factory):
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # the webserver and its code server: one process group
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -64,7 +66,7 @@ def webserver(tmp_path_factory):
             time.sleep(1)
         yield base
     finally:
-        proc.terminate()
+        os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=60)
 
 

@@ -106,7 +106,7 @@ def world(tmp_path_factory):
     home = tmp / "dagster_home"
     home.mkdir()
     instance = DagsterInstance.local_temp(str(home))
-    runs = {day: run_day(defs, instance, day) for day in (START, LATE)}
+    runs = {day: run_day(defs, instance, day, everything=True) for day in (START, LATE)}
     with pytest.MonkeyPatch.context() as mp:
         for key, value in environment(receiver).items():
             mp.setenv(key, value)
@@ -226,7 +226,7 @@ def test_failing_checks_alert_once_and_resolve_once(world):
 
     # The logs arrive; the day is evaluated again and passes: one resolve per route.
     generate_traffic(config, LATE, LATE, seed=5, models=[MODEL])
-    assert run_day(world["defs"], instance, LATE).success
+    assert run_day(world["defs"], instance, LATE, everything=True).success
     tick(check_sensor, instance, again.cursor)
     key = f"check:{MODEL}:logs_arrived:{LATE}"
     hooks = Counter(webhook_alerts(receiver))

@@ -1,5 +1,9 @@
-"""A 30-day backfill of both demo models through a real Dagster instance, with the CLI command
-the README gives; re-running part of it changes nothing."""
+"""A backfill of both demo models through a real Dagster instance, with the CLI command the
+README gives; re-running part of it changes nothing.
+
+The suite backfills eight days (the schema-bug day and the drift episode included) to stay within
+its time budget; ``MONITORING_BACKFILL_DAYS=30`` runs the month the operations guide describes.
+"""
 
 import datetime as dt
 import json
@@ -19,7 +23,8 @@ from monitoring_platform.lib.storage import LocalObjectStore
 from monitoring_platform.lib.traffic import generate_traffic
 from monitoring_platform_tests.conftest import REPO, small_config_dict, write_config
 
-START, END = dt.date(2026, 10, 1), dt.date(2026, 10, 30)
+START = dt.date(2026, 10, 1)
+END = START + dt.timedelta(days=int(os.environ.get("MONITORING_BACKFILL_DAYS", "8")) - 1)
 DAYS = [START + dt.timedelta(days=n) for n in range((END - START).days + 1)]
 MODELS = ("ctr_ranker", "eta_regressor")
 
@@ -86,7 +91,7 @@ def assert_same(old, new):
 
 
 @pytest.mark.slow
-def test_thirty_day_backfill_of_both_models(tmp_path):
+def test_backfill_of_both_models(tmp_path):
     raw = small_config_dict(tmp_path, requests_per_day=100)
     config_path = write_config(tmp_path, raw)
     config = load_config(config_path)
@@ -133,7 +138,7 @@ def test_thirty_day_backfill_of_both_models(tmp_path):
 
     # Re-running a day: what reads only the day's logs is unchanged at once; the performance
     # report may take in labels that arrived on later days. Running it once more changes nothing.
-    rerun = DAYS[10:11]
+    rerun = DAYS[3:4]
     first = snapshot(store, set(rerun))
     lake_before = {
         (m, d): lake.read_partition(lake_store, lake.ACCEPTED, m, d).to_pylist()

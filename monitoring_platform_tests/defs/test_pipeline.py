@@ -13,6 +13,7 @@ from dagster import (
 
 from monitoring_platform.config import load_config
 from monitoring_platform.definitions import build_definitions
+from monitoring_platform.defs.selection import model_evaluation_selection
 from monitoring_platform.demo import QUIET_RUN_CONFIG
 from monitoring_platform.lib import lake
 from monitoring_platform.lib.metric_store import MetricStore
@@ -38,11 +39,13 @@ STAGES = (
 )
 
 
-def run_day(defs, instance, day, model=MODEL):
+def run_day(defs, instance, day, model=MODEL, everything=False):
+    """One model-day: the stages above, or with ``everything`` the model's whole evaluation."""
     keys = [AssetKey([model, stage]) for stage in STAGES]
+    selection = AssetSelection.assets(*keys) | AssetSelection.checks_for_assets(*keys)
     return materialize(
         [*defs.assets, *defs.asset_checks],
-        selection=AssetSelection.assets(*keys) | AssetSelection.checks_for_assets(*keys),
+        selection=model_evaluation_selection(model) if everything else selection,
         partition_key=day.isoformat(),
         instance=instance,
         resources=dict(defs.resources),

@@ -46,9 +46,14 @@ def daily_asset_keys(
     assets: Iterable[AssetsDefinition | AssetSpec],
     partitions: PartitionsDefinition,
 ) -> dict[str, list[AssetKey]]:
-    """Each model's materializable assets on the daily partitions, by model name."""
+    """Each model's materializable assets on the daily partitions, by model name.
+
+    Daily assets shared by every model (the dbt models under ``warehouse/``) belong to each
+    model's list: a model-day's run rebuilds the marts for that model's rows before its report.
+    """
     models = {m.name for m in config.models}
     keys: dict[str, list[AssetKey]] = defaultdict(list)
+    shared: list[AssetKey] = []
     for definition in assets:
         if not isinstance(definition, AssetsDefinition) or not definition.is_materializable:
             continue
@@ -57,7 +62,12 @@ def daily_asset_keys(
         for key in definition.keys:
             if key.path[0] in models:
                 keys[key.path[0]].append(key)
-    return {m.name: sorted(keys.get(m.name, []), key=lambda k: k.path) for m in config.models}
+            else:
+                shared.append(key)
+    return {
+        m.name: sorted([*keys.get(m.name, []), *shared], key=lambda k: k.path)
+        for m in config.models
+    }
 
 
 def with_backfill_policy(
