@@ -510,7 +510,7 @@ def ingest_partition(
             ).fetchall()
         finally:
             con.close()
-    result.reasons = dict(_group_reasons(rows))
+    result.reasons = dict(sorted(_group_reasons(rows).items(), key=lambda kv: (-kv[1], kv[0])))
     result.quarantined = sum(n for _, n in rows)
     result.accepted = result.rows_in - result.quarantined
     return result

@@ -57,7 +57,7 @@ def ingestion_check_results(
     passed, severity = graded(
         result.quarantine_share, limits.quarantine_share_warn, limits.quarantine_share_error
     )
-    top = sorted(result.reasons.items(), key=lambda kv: -kv[1])[:5]
+    top = sorted(result.reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
     share_text = (
         f"{result.quarantined} of {result.rows_in} records quarantined "
         f"({result.quarantine_share:.2%}; warn at {limits.quarantine_share_warn:.2%}, "
