@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -128,3 +129,21 @@ def read_manifest(store: ObjectStore, dataset: str, model: str, date) -> dict | 
         return None
     with store.open(key) as stream:
         return json.loads(stream.read())
+
+
+def ingest_into_lake(
+    ingest, lake_store: ObjectStore, accepted: str, quarantine: str, model: str, date: str
+):
+    """Run ``ingest(workdir)`` for one model-day and write its two Parquet outputs to the lake.
+
+    ``ingest`` returns an :class:`~monitoring_platform.lib.ingest.IngestResult`; the accepted rows
+    go to dataset ``accepted`` and the quarantine to ``quarantine``, replacing the partition.
+    Returns the result and the lake keys of the two partitions.
+    """
+    with tempfile.TemporaryDirectory(prefix=f"{accepted}-") as tmp:
+        result = ingest(Path(tmp))
+        accepted_key = write_partition(lake_store, accepted, model, date, result.accepted_path)
+        quarantine_key = write_partition(
+            lake_store, quarantine, model, date, result.quarantine_path
+        )
+    return result, accepted_key, quarantine_key

@@ -1,8 +1,6 @@
 """Per-model ingestion assets: the log objects and the day's accepted inference logs."""
 
 import datetime as dt
-import tempfile
-from pathlib import Path
 
 from dagster import (
     AssetExecutionContext,
@@ -63,14 +61,14 @@ def build_ingestion_assets(
         date = context.partition_key
         raw_store = storage.store(location)
         lake_store = storage.lake_store()
-        with tempfile.TemporaryDirectory(prefix="ingest-") as tmp:
-            result = ingest_partition(raw_store, model, date, Path(tmp))
-            accepted_key = lake.write_partition(
-                lake_store, lake.ACCEPTED, model.name, date, result.accepted_path
-            )
-            quarantine_key = lake.write_partition(
-                lake_store, lake.QUARANTINE, model.name, date, result.quarantine_path
-            )
+        result, accepted_key, quarantine_key = lake.ingest_into_lake(
+            lambda workdir: ingest_partition(raw_store, model, date, workdir),
+            lake_store,
+            lake.ACCEPTED,
+            lake.QUARANTINE,
+            model.name,
+            date,
+        )
         store = metric_store.get()
         store.replace_metrics(
             model.name,

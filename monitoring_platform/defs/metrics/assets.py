@@ -13,9 +13,7 @@ import datetime as dt
 import io
 import json
 import shutil
-import tempfile
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from dagster import (
@@ -127,14 +125,14 @@ def _business_events(
     ):
         date = context.partition_key
         lake_store = storage.lake_store()
-        with tempfile.TemporaryDirectory(prefix="events-") as tmp:
-            result = events_lib.ingest_events(storage.store(location), model, date, Path(tmp))
-            accepted_key = lake.write_partition(
-                lake_store, events_lib.ACCEPTED, model.name, date, result.accepted_path
-            )
-            quarantine_key = lake.write_partition(
-                lake_store, events_lib.QUARANTINE, model.name, date, result.quarantine_path
-            )
+        result, accepted_key, quarantine_key = lake.ingest_into_lake(
+            lambda workdir: events_lib.ingest_events(storage.store(location), model, date, workdir),
+            lake_store,
+            events_lib.ACCEPTED,
+            events_lib.QUARANTINE,
+            model.name,
+            date,
+        )
         store = metric_store.get()
         store.replace_metrics(
             model.name,

@@ -1,10 +1,8 @@
 """Per-model performance assets: labels per arrival day, quality per prediction day."""
 
 import datetime as dt
-import tempfile
 import warnings
 from importlib.metadata import version
-from pathlib import Path
 
 import pandas as pd
 from dagster import (
@@ -78,14 +76,14 @@ def build_performance_assets(
     ):
         date = context.partition_key
         lake_store = storage.lake_store()
-        with tempfile.TemporaryDirectory(prefix="labels-") as tmp:
-            result = labels_lib.ingest_labels(storage.store(location), model, date, Path(tmp))
-            accepted = lake.write_partition(
-                lake_store, labels_lib.ACCEPTED, model.name, date, result.accepted_path
-            )
-            lake.write_partition(
-                lake_store, labels_lib.QUARANTINE, model.name, date, result.quarantine_path
-            )
+        result, accepted, _quarantine = lake.ingest_into_lake(
+            lambda workdir: labels_lib.ingest_labels(storage.store(location), model, date, workdir),
+            lake_store,
+            labels_lib.ACCEPTED,
+            labels_lib.QUARANTINE,
+            model.name,
+            date,
+        )
         metric_store.get().replace_metrics(
             model.name,
             dt.date.fromisoformat(date),
