@@ -57,7 +57,7 @@ def step_naive(workdir: Path) -> dict:
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
-    from monitoring_platform.lib.drift import PREDICTION, drift_verdict
+    from monitoring_platform.lib.drift import PREDICTION
     from monitoring_platform.lib.validation import contract_expectations, validate
 
     model = _load(workdir).model(MODEL)
@@ -88,6 +88,37 @@ def step_naive(workdir: Path) -> dict:
         reference_data=Dataset.from_pandas(reference[columns], data_definition=definition),
     )
     snapshot.save_html(str(workdir / "naive_drift.html"))
+    drift = _scores(snapshot)
+    # The same segments as the platform's report: the preset on each segment's rows.
+    segments = {}
+    for segment in model.segments:
+        seg_columns = [c for c in columns if c != segment]
+        seg_definition = DataDefinition(
+            numerical_columns=[c for c in numerical if c != segment],
+            categorical_columns=[c for c in categorical if c != segment],
+        )
+        for value in sorted(current[segment].dropna().astype(str).unique()):
+            cur = current.loc[current[segment].astype(str) == value, seg_columns]
+            ref = reference.loc[reference[segment].astype(str) == value, seg_columns]
+            if min(len(cur), len(ref)) < model.segment_min_rows:
+                continue
+            seg_snapshot = Report([DataDriftPreset()]).run(
+                current_data=Dataset.from_pandas(cur, data_definition=seg_definition),
+                reference_data=Dataset.from_pandas(ref, data_definition=seg_definition),
+            )
+            for column, result in _scores(seg_snapshot).items():
+                segments[f"{segment}={value}/{column}"] = result
+    return {
+        "rows": len(current),
+        "expectations_failed": len(outcome.failed()),
+        "drift": drift,
+        "segments": segments,
+    }
+
+
+def _scores(snapshot) -> dict[str, dict]:
+    from monitoring_platform.lib.drift import drift_verdict
+
     drift = {}
     for metric in snapshot.dict()["metrics"]:
         config = metric["config"]
@@ -98,11 +129,7 @@ def step_naive(workdir: Path) -> dict:
                 "score": score,
                 "drifted": drift_verdict(config["method"], score, threshold),
             }
-    return {
-        "rows": len(current),
-        "expectations_failed": len(outcome.failed()),
-        "drift": drift,
-    }
+    return drift
 
 
 def _materialize(config, stages: list[str], day: dt.date):
@@ -145,6 +172,7 @@ def step_platform(workdir: Path, name: str) -> dict:
     store = MetricStore(config.metric_store_url())
     rows = store.metrics(model=MODEL, partition_date=DAY, asset="data_drift_report")
     drift: dict[str, dict] = {}
+    segments: dict[str, dict] = {}
     for row in rows:
         dims = row.get("dims") or {}
         if isinstance(dims, str):
@@ -152,8 +180,13 @@ def step_platform(workdir: Path, name: str) -> dict:
         column = dims.get("column")
         if column is None:
             continue
-        if row["metric"] == "drift_score":
-            drift.setdefault(column, {}).update(score=row["value"], method=row.get("text"))
+        name = f"{dims.get('segment')}={dims.get('value')}/{column}"
+        if row["metric"] == "segment_drift_score":
+            segments.setdefault(name, {}).update(score=row["value"], method=row.get("text_value"))
+        elif row["metric"] == "segment_drift_detected":
+            segments.setdefault(name, {})["drifted"] = bool(row["value"])
+        elif row["metric"] == "drift_score":
+            drift.setdefault(column, {}).update(score=row["value"], method=row.get("text_value"))
         elif row["metric"] == "drift_detected":
             drift.setdefault(column, {})["drifted"] = bool(row["value"])
     logs = {
@@ -166,6 +199,7 @@ def step_platform(workdir: Path, name: str) -> dict:
         "quarantined": logs.get("rows_quarantined"),
         "checks": checks,
         "drift": drift,
+        "segments": segments,
     }
 
 
@@ -362,20 +396,39 @@ def report(results: dict[str, dict], rows: int) -> None:
     print(f"(b) peak RSS {b['peak_mb'] / 1024:.2f} GB (target <= 2 GB at 1M rows, 6 GB at 10M)")
     print(f"(b) run succeeded: {b['success']}; checks: {b['checks']}")
     if "naive" in results:
-        agree_all = True
-        print(f"{'column':<18} {'method':<28} {'(a) score':>14} {'(b) score':>14} verdicts")
-        for column, da in results["naive"]["drift"].items():
-            db = b["drift"].get(column, {})
-            score_b = db.get("score")
-            same = score_b is not None and abs(da["score"] - score_b) <= 1e-6
-            same_verdict = db.get("drifted") == da["drifted"]
-            agree_all &= same and same_verdict
+        agree_all = _compare("column", results["naive"]["drift"], b["drift"], show=True)
+        seg_a, seg_b = results["naive"]["segments"], b["segments"]
+        agree_segments = set(seg_a) == set(seg_b) and _compare("segment/column", seg_a, seg_b)
+        drifted = sorted(k for k, v in seg_a.items() if v["drifted"])
+        print(
+            f"segments: {len(seg_a)} segment columns scored by (a), {len(seg_b)} by (b); "
+            f"drifted in (a): {len(drifted)}"
+        )
+        print(
+            "drift scores within 1e-6 and identical verdicts: "
+            f"whole day {'yes' if agree_all else 'NO'}, segments {'yes' if agree_segments else 'NO'}"
+        )
+
+
+def _compare(label: str, theirs: dict, ours: dict, show: bool = False) -> bool:
+    """Whether every score of (b) is within 1e-6 of (a)'s, with the same verdict."""
+    agree_all = True
+    if show:
+        print(f"{label:<18} {'method':<28} {'(a) score':>14} {'(b) score':>14} verdicts")
+    for column, da in theirs.items():
+        db = ours.get(column, {})
+        score_b = db.get("score")
+        same = score_b is not None and abs(da["score"] - score_b) <= 1e-6
+        same_verdict = db.get("drifted") == da["drifted"]
+        agree_all &= same and same_verdict
+        if show or not (same and same_verdict):
             print(
                 f"{column:<18} {da['method']:<28} {da['score']:14.8f} "
                 f"{(score_b if score_b is not None else float('nan')):14.8f} "
-                f"{da['drifted']!s:>5}/{db.get('drifted')!s:<5} {'ok' if same and same_verdict else 'DIFFER'}"
+                f"{da['drifted']!s:>5}/{db.get('drifted')!s:<5} "
+                f"{'ok' if same and same_verdict else 'DIFFER'}"
             )
-        print(f"drift scores within 1e-6 and identical verdicts: {'yes' if agree_all else 'NO'}")
+    return agree_all
 
 
 if __name__ == "__main__":

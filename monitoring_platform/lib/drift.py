@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from monitoring_platform.config import ModelConfig, TrailingReference
+from monitoring_platform.lib.html import escape, insert_before_report
 
 PREDICTION = "prediction"
 
@@ -68,14 +71,133 @@ def drift_verdict(method: str, score: float, threshold: float) -> bool:
 
 
 def drift_frame(table: pd.DataFrame, model: ModelConfig) -> pd.DataFrame:
-    """The columns drift is measured on, typed as Evidently expects."""
+    """The columns drift is measured on, typed as Evidently expects (no copy of what fits)."""
     columns = [f.name for f in model.features] + [PREDICTION]
-    frame = table[columns].copy()  # segment-only columns (model_version) are left out
-    for name in model.categorical_features:
-        frame[name] = frame[name].astype("object")
+    # Segment-only columns (model_version) are left out.
+    frame = pd.DataFrame({name: table[name] for name in columns}, copy=False)
+    categorical = list(model.categorical_features)
     if not model.prediction_is_numeric:
-        frame[PREDICTION] = frame[PREDICTION].astype("object")
+        categorical.append(PREDICTION)
+    for name in categorical:
+        if frame[name].dtype != object:
+            frame[name] = frame[name].astype("object")
     return frame
+
+
+def _column_types(model: ModelConfig) -> dict[str, str]:
+    """Evidently's column kind (``num`` or ``cat``) of each drift column, in report order."""
+    kinds = {f.name: "num" if f.name in model.numerical_features else "cat" for f in model.features}
+    kinds[PREDICTION] = "num" if model.prediction_is_numeric else "cat"
+    return kinds
+
+
+def _clean(values: pd.Series) -> pd.Series:
+    """What Evidently compares: the values without missing and infinite ones."""
+    if pd.api.types.is_float_dtype(values.dtype):
+        return values[np.isfinite(values.to_numpy())]
+    return values.dropna()
+
+
+def _more_distinct_than(reference: pd.Series, current: pd.Series, limit: int) -> bool:
+    """``nunique`` of both samples together exceeds ``limit``; decided on a prefix when it can."""
+    head = pd.concat([reference.iloc[:_PREFIX], current.iloc[:_PREFIX]])
+    if head.nunique() > limit:
+        return True  # a prefix already has more: so does the whole
+    return pd.concat([reference, current]).nunique() > limit
+
+
+_PREFIX = 4096
+
+
+def _sorted_distinct_above(reference: np.ndarray, current: np.ndarray, limit: int) -> bool:
+    """The same question for two sorted arrays, answered from their runs of equal values."""
+    counts = [1 + int(np.count_nonzero(np.diff(a))) if a.size else 0 for a in (reference, current)]
+    if max(counts) > limit:
+        return True
+    return np.unique(np.concatenate([np.unique(reference), np.unique(current)])).size > limit
+
+
+def default_stattest(reference_rows: int, kind: str, distinct_above: Callable[[int], bool]):
+    """The stat test Evidently picks for a column by default, as its registry's ``StatTest``.
+
+    The rule of Evidently's ``_get_default_stattest``: by reference size, column kind and number
+    of distinct values (``distinct_above(k)`` says whether both samples together have more than
+    ``k``, so a large column need not have every distinct value counted).
+    """
+    from evidently.legacy.calculations import stattests
+
+    if reference_rows <= 1000:
+        if kind == "num" and distinct_above(5):
+            return stattests.ks_stat_test
+        return stattests.chi_stat_test if distinct_above(2) else stattests.z_stat_test
+    if kind == "num" and distinct_above(5):
+        return stattests.wasserstein_stat_test
+    return stattests.jensenshannon_stat_test
+
+
+def wasserstein_norm_sorted(reference: np.ndarray, current: np.ndarray) -> float:
+    """Evidently's normed Wasserstein distance for two sorted arrays of finite values.
+
+    The first Wasserstein distance computed as scipy computes it (the integral of the absolute
+    difference of the two empirical CDFs over the merged values), divided by the reference's
+    standard deviation (at least 0.001). Sorted inputs let a day sort each column once and reuse
+    the order for every segment.
+    """
+    merged = np.concatenate((reference, current))
+    merged.sort(kind="stable")  # two sorted runs: a merge, not a sort
+    deltas = np.diff(merged)
+    edges = merged[:-1]
+    ref_cdf = reference.searchsorted(edges, "right") / reference.size
+    cur_cdf = current.searchsorted(edges, "right") / current.size
+    distance = float(np.dot(np.abs(ref_cdf - cur_cdf), deltas))
+    return distance / max(float(np.std(reference)), 0.001)
+
+
+def column_drift(
+    column: str,
+    reference: pd.Series | np.ndarray,
+    current: pd.Series | np.ndarray,
+    kind: str,
+) -> ColumnDrift:
+    """One column's drift with the stat test and threshold Evidently's preset would use.
+
+    ``reference`` and ``current`` are the column's values: a Series, or for a numerical column
+    its finite values already sorted (as ``segment_drift`` prepares them). The normed Wasserstein
+    distance is computed from the sorted values; every other test is Evidently's own function.
+    """
+    from evidently.legacy.calculations import stattests
+    from evidently.legacy.core import ColumnType
+
+    if isinstance(reference, pd.Series):
+        ref, cur = _clean(reference), _clean(current)
+    else:
+        ref, cur = reference, current
+    if not len(ref) or not len(cur):
+        where = "reference window" if not len(ref) else "current day"
+        raise ValueError(f"column {column!r} has no values in the {where} to measure drift on")
+    if kind == "num":
+        ref_sorted = np.sort(ref.to_numpy()) if isinstance(ref, pd.Series) else ref
+        cur_sorted = np.sort(cur.to_numpy()) if isinstance(cur, pd.Series) else cur
+
+        def distinct_above(limit: int) -> bool:
+            return _sorted_distinct_above(ref_sorted, cur_sorted, limit)
+
+        test = default_stattest(len(ref), kind, distinct_above)
+        if test is stattests.wasserstein_stat_test:
+            score = wasserstein_norm_sorted(ref_sorted, cur_sorted)
+            threshold = test.default_threshold
+            return ColumnDrift(column, test.display_name, score, threshold, score >= threshold)
+        ref, cur = pd.Series(ref_sorted), pd.Series(cur_sorted)
+    else:
+        test = default_stattest(len(ref), kind, lambda limit: _more_distinct_than(ref, cur, limit))
+    result = test(ref, cur, ColumnType(kind), None)
+    return ColumnDrift(
+        column=column,
+        method=test.display_name,
+        score=float(result.drift_score),
+        threshold=float(result.actual_threshold),
+        drifted=bool(result.drifted),
+    )
 
 
 def compute_drift(
@@ -85,17 +207,38 @@ def compute_drift(
     *,
     render_html: bool = True,
 ) -> DriftResult:
-    """Evidently's ``DataDriftPreset`` over the features and the prediction."""
-    from evidently import DataDefinition, Dataset, Report
-    from evidently.presets import DataDriftPreset
+    """Drift of each feature and of the prediction, as Evidently's ``DataDriftPreset`` scores it.
 
-    numerical = list(model.numerical_features)
-    categorical = list(model.categorical_features)
-    (numerical if model.prediction_is_numeric else categorical).append(PREDICTION)
-    definition = DataDefinition(numerical_columns=numerical, categorical_columns=categorical)
+    With ``render_html`` the scores come from an Evidently report of one ``ValueDrift`` per column
+    (each column computed once, with its distribution widgets); without it, from the same stat
+    tests called directly. Either way the method is the one the preset would choose.
+    """
+    kinds = _column_types(model)
     ref = drift_frame(reference, model)
     cur = drift_frame(current, model)
-    snapshot = Report([DataDriftPreset()]).run(
+    if not render_html:
+        columns = [column_drift(c, ref[c], cur[c], kind) for c, kind in kinds.items()]
+        return DriftResult(columns=columns, reference_rows=len(ref), current_rows=len(cur))
+
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.legacy.calculations.stattests.registry import get_registered_stattest
+    from evidently.legacy.core import ColumnType
+    from evidently.metrics import ValueDrift
+
+    from monitoring_platform.lib.html import evidently_html
+
+    metrics = []
+    for column, kind in kinds.items():
+        r, c = _clean(ref[column]), _clean(cur[column])
+        test = default_stattest(len(r), kind, lambda limit: _more_distinct_than(r, c, limit))  # noqa: B023
+        # Named so Evidently need not choose again (it would count every distinct value).
+        named = test.name if _registered(test, ColumnType(kind)) else None
+        metrics.append(ValueDrift(column=column, method=named))
+    definition = DataDefinition(
+        numerical_columns=[c for c, k in kinds.items() if k == "num"],
+        categorical_columns=[c for c, k in kinds.items() if k == "cat"],
+    )
+    snapshot = Report(metrics).run(
         current_data=Dataset.from_pandas(cur, data_definition=definition),
         reference_data=Dataset.from_pandas(ref, data_definition=definition),
     )
@@ -104,26 +247,52 @@ def compute_drift(
         config = metric["config"]
         if not config["type"].endswith(":ValueDrift"):
             continue
-        score = float(metric["value"])
-        threshold = float(config["threshold"])
-        method = config["method"]
+        column = config["column"]
+        method = get_registered_stattest(config["method"], ColumnType(kinds[column])).display_name
+        score, threshold = float(metric["value"]), float(config["threshold"])
         columns.append(
-            ColumnDrift(
-                column=config["column"],
-                method=method,
-                score=score,
-                threshold=threshold,
-                drifted=drift_verdict(method, score, threshold),
-            )
+            ColumnDrift(column, method, score, threshold, drift_verdict(method, score, threshold))
         )
-    order = {name: i for i, name in enumerate([*model_feature_names(model), PREDICTION])}
+    order = {name: i for i, name in enumerate(kinds)}
     columns.sort(key=lambda c: order.get(c.column, len(order)))
-    html = ""
-    if render_html:
-        from monitoring_platform.lib.html import evidently_html
-
-        html = evidently_html(snapshot)
+    html = evidently_html(snapshot)
     return DriftResult(columns=columns, reference_rows=len(ref), current_rows=len(cur), html=html)
+
+
+def drift_page(result: DriftResult, segments: list[SegmentDrift]) -> str:
+    """The report page: the dataset verdict, the segments, then Evidently's column widgets."""
+    return insert_before_report(result.html, summary_section(result) + segment_section(segments))
+
+
+def _registered(test, kind) -> bool:
+    from evidently.legacy.calculations.stattests.registry import get_registered_stattest
+
+    try:
+        return get_registered_stattest(test.name, kind) is test
+    except Exception:  # noqa: BLE001 -- not registered for this kind: let Evidently choose
+        return False
+
+
+def summary_section(result: DriftResult) -> str:
+    """The dataset-level verdict and a table of every column's method, score and verdict."""
+    drifted = len(result.drifted_features)
+    total = len(result.features)
+    rows = "".join(
+        f"<tr><td>{escape(c.column)}</td><td>{escape(c.method)}</td><td>{c.score:.4g}</td>"
+        f"<td>{c.threshold:g}</td><td>{'Detected' if c.drifted else 'Not detected'}</td></tr>"
+        for c in result.columns
+    )
+    return (
+        f"<section style='{_SECTION_STYLE}'><h2 style='font-size:1.2rem'>Dataset Drift</h2>"
+        f"<p>Drifted Columns: {drifted} of {total} features ({result.drift_share:.0%}); "
+        f"{result.current_rows:,} rows compared with {result.reference_rows:,} reference rows.</p>"
+        "<table style='border-collapse:collapse' border='1' cellpadding='6'><thead><tr>"
+        "<th>column</th><th>method</th><th>score</th><th>threshold</th><th>drift</th>"
+        f"</tr></thead><tbody>{rows}</tbody></table></section>"
+    )
+
+
+_SECTION_STYLE = "font-family:system-ui,sans-serif;margin:1.5rem 2rem"
 
 
 def model_feature_names(model: ModelConfig) -> list[str]:
@@ -142,6 +311,7 @@ class SegmentDrift:
     drifted_features: tuple[str, ...] = ()
     prediction_drifted: bool | None = None
     skipped: str | None = None
+    columns: tuple[ColumnDrift, ...] = ()
 
 
 def segment_drift(
@@ -150,54 +320,128 @@ def segment_drift(
     """Drift per value of each configured segment column; small segments are skipped, with why.
 
     A segment needs ``min_rows`` rows in the current day and in the reference window: below that a
-    distance between two handfuls of values is noise, not news.
+    distance between two handfuls of values is noise, not news. Each segment's columns are scored
+    with the stat test Evidently would choose for that segment's rows. A numerical column is
+    sorted once per frame; each segment's sorted values are then picked out in linear time.
     """
-    out = []
-    for segment in model.segments:
-        features = [f for f in model.features if f.name != segment]
-        if not features:
-            continue
-        inner = model.model_copy(update={"features": features, "segments": []})
-        values = sorted({str(v) for v in current[segment].dropna().unique()})
-        cur_col = current[segment].astype("object").map(str)
-        ref_col = reference[segment].astype("object").map(str)
-        for value in values:
-            cur = current[cur_col == value]
-            ref = reference[ref_col == value]
-            if len(cur) < min_rows or len(ref) < min_rows:
-                out.append(
-                    SegmentDrift(
-                        segment,
-                        value,
-                        len(cur),
-                        len(ref),
-                        skipped=(
-                            f"too few rows to compare: {len(cur)} today and {len(ref)} in the "
-                            f"reference window, {min_rows} needed in each"
-                        ),
-                    )
+    kinds = _column_types(model)
+    segments = {s: {c: k for c, k in kinds.items() if c != s} for s in model.segments}
+    segments = {s: cols for s, cols in segments.items() if len(cols) > 1}  # features to compare
+    labels = {s: _segment_labels(reference[s], current[s]) for s in segments}
+    ref_rows = {s: _rows_by_code(ref, len(names)) for s, (names, ref, _) in labels.items()}
+    cur_rows = {s: _rows_by_code(cur, len(names)) for s, (names, _, cur) in labels.items()}
+    drifts: dict[tuple[str, str], list[ColumnDrift]] = {}
+    skipped: dict[tuple[str, str], str] = {}
+    sizes: dict[tuple[str, str], tuple[int, int]] = {}
+    for segment, (names, ref_codes, cur_codes) in labels.items():
+        ref_counts = np.bincount(ref_codes[ref_codes >= 0], minlength=len(names))
+        cur_counts = np.bincount(cur_codes[cur_codes >= 0], minlength=len(names))
+        for i, value in enumerate(names):
+            key = (segment, value)
+            sizes[key] = (int(cur_counts[i]), int(ref_counts[i]))
+            if cur_counts[i] < min_rows or ref_counts[i] < min_rows:
+                skipped[key] = (
+                    f"too few rows to compare: {cur_counts[i]} today and {ref_counts[i]} in "
+                    f"the reference window, {min_rows} needed in each"
                 )
+            elif cur_counts[i]:
+                drifts[key] = []
+    for column, kind in kinds.items():
+        in_use = [s for s, cols in segments.items() if column in cols]
+        if not in_use:
+            continue
+        if kind == "num":
+            ref_sorted = _SortedColumn(reference[column].to_numpy(dtype=float))
+            cur_sorted = _SortedColumn(current[column].to_numpy(dtype=float))
+        for segment in in_use:
+            names, ref_codes, cur_codes = labels[segment]
+            if kind == "num":
+                ref_parts = ref_sorted.by_code(ref_codes, len(names))
+                cur_parts = cur_sorted.by_code(cur_codes, len(names))
+            for i, value in enumerate(names):
+                if (segment, value) not in drifts:
+                    continue
+                if kind == "num":
+                    ref_values, cur_values = ref_parts[i], cur_parts[i]
+                else:
+                    ref_values = _as_category(reference[column].take(ref_rows[segment][i]))
+                    cur_values = _as_category(current[column].take(cur_rows[segment][i]))
+                drifts[(segment, value)].append(column_drift(column, ref_values, cur_values, kind))
+    out = []
+    for segment, (names, _, _) in labels.items():
+        for value in sorted(names):
+            key = (segment, value)
+            today, before = sizes[key]
+            if not today:
+                continue  # a value seen only in the reference window
+            if key in skipped:
+                out.append(SegmentDrift(segment, value, today, before, skipped=skipped[key]))
                 continue
-            result = compute_drift(ref, cur, inner, render_html=False)
-            prediction = result.prediction
+            features = [d for d in drifts[key] if d.column != PREDICTION]
+            drifted = tuple(d.column for d in features if d.drifted)
+            prediction = next((d for d in drifts[key] if d.column == PREDICTION), None)
             out.append(
                 SegmentDrift(
                     segment,
                     value,
-                    len(cur),
-                    len(ref),
-                    drift_share=result.drift_share,
-                    drifted_features=tuple(result.drifted_features),
+                    today,
+                    before,
+                    drift_share=len(drifted) / len(features),
+                    drifted_features=drifted,
                     prediction_drifted=prediction.drifted if prediction else None,
+                    columns=tuple(drifts[key]),
                 )
             )
     return out
 
 
+def _segment_labels(
+    reference: pd.Series, current: pd.Series
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The values (as text) of a segment column and each row's code in both frames (-1: none)."""
+    both = pd.concat([reference, current], ignore_index=True)
+    text = both.astype("object").where(both.notna()).map(str, na_action="ignore")
+    codes, names = pd.factorize(text, use_na_sentinel=True)
+    return [str(n) for n in names], codes[: len(reference)], codes[len(reference) :]
+
+
+def _rows_by_code(codes: np.ndarray, groups: int) -> list[np.ndarray]:
+    """The row positions of each code, each in row order."""
+    order = _stable_order(codes, groups)
+    counts = np.bincount(codes + 1, minlength=groups + 1)
+    return np.split(order, np.cumsum(counts)[:-1])[1:]
+
+
+def _stable_order(codes: np.ndarray, groups: int) -> np.ndarray:
+    """Positions that sort codes (-1 first) keeping row order within a code: a radix sort."""
+    small = np.int16 if groups < np.iinfo(np.int16).max else codes.dtype
+    return np.argsort(codes.astype(small, copy=False), kind="stable")
+
+
+def _as_category(values: pd.Series) -> pd.Series:
+    return values if values.dtype == object else values.astype("object")
+
+
+class _SortedColumn:
+    """A numerical column's finite values in sorted order, and the rows they came from."""
+
+    def __init__(self, values: np.ndarray):
+        rows = np.flatnonzero(np.isfinite(values))
+        order = np.argsort(values[rows])
+        self.rows = rows[order]
+        self.values = values[self.rows]
+
+    def by_code(self, codes: np.ndarray, groups: int) -> list[np.ndarray]:
+        """The sorted values of each group (rows with code ``i``), in linear time."""
+        codes = codes[self.rows]
+        order = _stable_order(codes, groups)  # each group stays sorted
+        counts = np.bincount(codes + 1, minlength=groups + 1)  # code -1 (no value) first
+        parts = np.split(self.values[order], np.cumsum(counts)[:-1])
+        return parts[1:]
+
+
 def segment_section(segments: list[SegmentDrift]) -> str:
     """An HTML section (values escaped) listing each segment's drift or why it was skipped."""
-    from monitoring_platform.lib.html import escape
-
     if not segments:
         return ""
     rows = []
@@ -216,7 +460,7 @@ def segment_section(segments: list[SegmentDrift]) -> str:
             f"<td>{verdict}</td></tr>"
         )
     return (
-        "<section style='font-family:system-ui,sans-serif;margin:1.5rem 2rem'>"
+        f"<section style='{_SECTION_STYLE}'>"
         "<h2 style='font-size:1.2rem'>Drift by segment</h2>"
         "<table style='border-collapse:collapse' border='1' cellpadding='6'><thead><tr>"
         "<th>segment</th><th>value</th><th>rows today</th><th>rows in reference</th>"

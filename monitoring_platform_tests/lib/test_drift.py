@@ -102,15 +102,20 @@ def test_report_with_hostile_values_renders_and_stays_inert(tmp_path):
     rng = np.random.default_rng(5)
     ref = frame(rng, 2000, countries=HOSTILE)
     cur = frame(rng, 2000, price_shift=1.0, countries=HOSTILE)
+    from monitoring_platform.lib.drift import drift_page, segment_drift
+
     result = compute_drift(ref, cur, MODEL)
+    segments = segment_drift(ref, cur, SEGMENTED, min_rows=100)
+    assert {s.value for s in segments} == set(HOSTILE)
     page = tmp_path / "report.html"
-    page.write_text(result.html, encoding="utf-8")
+    page.write_text(drift_page(result, segments), encoding="utf-8")
 
     seen = visit(page, evaluate="window.__pwned === undefined")
     assert seen.evaluated is True and seen.dialogs == []
     assert seen.page_errors == [] and seen.console_errors == []
-    assert "Dataset Drift" in seen.text and "Drifted Columns" in seen.text
-    assert "Wasserstein distance (normed)" in seen.text
+    assert "Dataset Drift" in seen.text and "Drifted Columns: 1 of 3 features" in seen.text
+    assert "Wasserstein distance (normed)" in seen.text and "Drift by segment" in seen.text
+    assert HOSTILE[0] in seen.text, "the hostile value is shown as text"
 
 
 @pytest.mark.slow
@@ -188,3 +193,107 @@ def test_scores_and_verdicts_equal_an_independent_evidently_run():
     for column, score in theirs.items():
         assert ours[column].score == pytest.approx(score, abs=1e-6), column
     assert sum(c.drifted for c in ours.values()) == drifted_count
+
+
+def test_segment_scores_equal_evidently_on_each_segments_rows():
+    """Each segment's scores are what Evidently's preset gives on that segment's rows alone."""
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    from monitoring_platform.lib.drift import segment_drift
+
+    rng = np.random.default_rng(21)
+    ref = frame(rng, 9000, countries=("US", "DE", "FR"), weights=[0.6, 0.3, 0.1])
+    cur = frame(rng, 9000, countries=("US", "DE", "FR"), weights=[0.6, 0.3, 0.1])
+    cur.loc[cur.country == "DE", "price"] += 1.5
+    ref.loc[ref.index[::97], "price"] = np.nan  # missing and infinite values are left out
+    cur.loc[cur.index[::89], "items"] = np.inf
+    definition = DataDefinition(
+        numerical_columns=["price", "items", "prediction"], categorical_columns=[]
+    )
+    segments = segment_drift(ref, cur, SEGMENTED, min_rows=500)
+    assert [s.value for s in segments] == ["DE", "FR", "US"]
+    for seg in segments:
+        r, c = ref[ref.country == seg.value], cur[cur.country == seg.value]
+        assert (seg.reference_rows, seg.current_rows) == (len(r), len(c))
+        columns = ["price", "items", "prediction"]
+        snapshot = Report([DataDriftPreset()]).run(
+            current_data=Dataset.from_pandas(c[columns].copy(), data_definition=definition),
+            reference_data=Dataset.from_pandas(r[columns].copy(), data_definition=definition),
+        )
+        theirs = {
+            m["config"]["column"]: (float(m["value"]), m["config"]["method"])
+            for m in snapshot.dict()["metrics"]
+            if m["config"]["type"].endswith(":ValueDrift")
+        }
+        ours = {d.column: d for d in seg.columns}
+        assert set(ours) == set(theirs)
+        for column, (score, method) in theirs.items():
+            assert ours[column].score == pytest.approx(score, abs=1e-9), (seg.value, column)
+            assert ours[column].method == method
+    assert segments[0].drifted_features == ("price",)
+
+
+@pytest.mark.parametrize(
+    ("ref_n", "cur_n", "distinct", "kind"),
+    [
+        (800, 900, 2, "num"),  # small reference: Z-test
+        (800, 900, 4, "num"),  # chi-square
+        (800, 900, 50, "num"),  # K-S
+        (800, 900, 2, "cat"),
+        (800, 900, 3, "cat"),
+        (5000, 5000, 4, "num"),  # large reference, few values: Jensen-Shannon
+        (5000, 5000, 400, "num"),  # Wasserstein
+        (5000, 5000, 6, "cat"),
+    ],
+)
+def test_the_chosen_test_and_score_equal_evidentlys_default(ref_n, cur_n, distinct, kind):
+    from evidently.legacy.calculations.stattests.registry import get_stattest
+    from evidently.legacy.core import ColumnType
+
+    from monitoring_platform.lib.drift import column_drift
+
+    rng = np.random.default_rng(distinct + ref_n)
+    values = np.arange(distinct, dtype=float) * 1.5
+    ref = pd.Series(rng.choice(values, ref_n))
+    cur = pd.Series(
+        rng.choice(values, cur_n, p=np.linspace(1, 2, distinct) / np.linspace(1, 2, distinct).sum())
+    )
+    if kind == "cat":
+        ref, cur = (
+            ref.map(lambda v: f"v{v}").astype(object),
+            cur.map(lambda v: f"v{v}").astype(object),
+        )
+    column_type = ColumnType.Numerical if kind == "num" else ColumnType.Categorical
+    theirs = get_stattest(ref, cur, column_type, None)
+    expected = theirs(ref, cur, column_type, None)
+    ours = column_drift("x", ref, cur, kind)
+    assert ours.method == theirs.display_name
+    assert ours.score == pytest.approx(expected.drift_score, abs=1e-9)
+    assert (ours.drifted, ours.threshold) == (expected.drifted, expected.actual_threshold)
+
+
+def test_wasserstein_from_sorted_values_equals_scipy_with_ties():
+    from monitoring_platform.lib.drift import wasserstein_norm_sorted
+
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        ref = np.round(rng.normal(0, 1, rng.integers(1, 3000)), 1)  # many ties
+        cur = np.round(rng.normal(0.2, 1.3, rng.integers(1, 3000)), 1)
+        expected = stats.wasserstein_distance(ref, cur) / max(np.std(ref), 0.001)
+        assert wasserstein_norm_sorted(np.sort(ref), np.sort(cur)) == pytest.approx(
+            expected, rel=1e-12, abs=1e-12
+        )
+
+
+def test_the_report_path_and_the_direct_path_give_the_same_scores():
+    rng = np.random.default_rng(8)
+    ref, cur = frame(rng, 3000), frame(rng, 3000, price_shift=0.5)
+    rendered = compute_drift(ref, cur, MODEL)
+    direct = compute_drift(ref, cur, MODEL, render_html=False)
+    assert rendered.html and not direct.html
+    assert [(c.column, c.method, c.drifted) for c in rendered.columns] == [
+        (c.column, c.method, c.drifted) for c in direct.columns
+    ]
+    for a, b in zip(rendered.columns, direct.columns, strict=True):
+        assert a.score == pytest.approx(b.score, abs=1e-9) and a.threshold == b.threshold

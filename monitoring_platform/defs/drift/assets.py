@@ -30,11 +30,11 @@ from monitoring_platform.lib import lake
 from monitoring_platform.lib.drift import (
     PREDICTION,
     compute_drift,
+    drift_page,
     reference_dates,
     segment_drift,
-    segment_section,
 )
-from monitoring_platform.lib.html import escape, insert_before_report
+from monitoring_platform.lib.html import escape
 from monitoring_platform.lib.metric_store import Metric
 from monitoring_platform.lib.reports import DATA_DRIFT, HTML_CONTENT_TYPE, report_key
 
@@ -166,10 +166,13 @@ def build_drift_assets(
             yield from not_evaluated(context, store, key, reason)
             return
 
-        reference_frame, current_frame = reference.to_pandas(), current.to_pandas()
+        reference_frame, current_frame = _frame(reference), _frame(current)
+        del reference, current
         result = compute_drift(reference_frame, current_frame, model)
         segments = segment_drift(reference_frame, current_frame, model, model.segment_min_rows)
-        page = insert_before_report(result.html, segment_section(segments))
+        del reference_frame, current_frame
+        page = drift_page(result, segments)
+        result.html = ""
         reports = storage.reports_store()
         html_key = report_key(model.name, date, DATA_DRIFT)
         reports.put_bytes(html_key, page.encode("utf-8"), content_type=HTML_CONTENT_TYPE)
@@ -193,6 +196,12 @@ def build_drift_assets(
                 metrics.append(Metric("segment_skipped", 1.0, dims=dims, text=seg.skipped[:256]))
             else:
                 metrics.append(Metric("segment_drift_share", seg.drift_share, dims=dims))
+                for column in seg.columns:
+                    column_dims = {**dims, "column": column.column}
+                    metrics += [
+                        Metric("segment_drift_score", column.score, column_dims, column.method),
+                        Metric("segment_drift_detected", float(column.drifted), column_dims),
+                    ]
         store.replace_metrics(model.name, date, key.path[-1], metrics, run_id=context.run.run_id)
         prediction = result.prediction
         yield MaterializeResult(
@@ -221,6 +230,11 @@ def build_drift_assets(
         yield from drift_check_results(context, store, key, model, result)
 
     return [reference_window, data_drift_report]
+
+
+def _frame(table):
+    """A pandas frame of the day's columns: one copy, repeated strings shared, Arrow freed."""
+    return table.to_pandas(self_destruct=True, split_blocks=True)
 
 
 def _segments_table(segments) -> str:
