@@ -141,7 +141,7 @@ def _materialize(config, stages: list[str], day: dt.date):
     defs = build_definitions(config)
     keys = [AssetKey([MODEL, stage]) for stage in stages]
     with DagsterInstance.ephemeral() as instance:
-        return materialize(
+        result = materialize(
             [*defs.assets, *defs.asset_checks],
             selection=AssetSelection.assets(*keys) | AssetSelection.checks_for_assets(*keys),
             partition_key=day.isoformat(),
@@ -150,6 +150,12 @@ def _materialize(config, stages: list[str], day: dt.date):
             raise_on_error=False,
             run_config=QUIET_RUN_CONFIG,
         )
+        result.step_seconds = {
+            s.step_key: round(s.end_time - s.start_time, 2)
+            for s in instance.get_run_step_stats(result.run_id)
+            if s.end_time and s.start_time
+        }
+        return result
 
 
 def step_prepare(workdir: Path, name: str) -> dict:
@@ -200,6 +206,7 @@ def step_platform(workdir: Path, name: str) -> dict:
         "checks": checks,
         "drift": drift,
         "segments": segments,
+        "step_seconds": result.step_seconds,
     }
 
 
@@ -395,6 +402,8 @@ def report(results: dict[str, dict], rows: int) -> None:
     print(f"(b)/(c) wall time: {b['seconds'] / c['seconds']:.1f}x")
     print(f"(b) peak RSS {b['peak_mb'] / 1024:.2f} GB (target <= 2 GB at 1M rows, 6 GB at 10M)")
     print(f"(b) run succeeded: {b['success']}; checks: {b['checks']}")
+    steps = ", ".join(f"{k.split('__')[-1]} {v:.1f} s" for k, v in b["step_seconds"].items())
+    print(f"(b) steps inside the run: {steps}")
     if "naive" in results:
         agree_all = _compare("column", results["naive"]["drift"], b["drift"], show=True)
         seg_a, seg_b = results["naive"]["segments"], b["segments"]

@@ -16,17 +16,19 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from monitoring_platform.config import load_config
 from monitoring_platform.lib.ingest import ingest_partition
 from monitoring_platform.lib.storage import LocalObjectStore
 from monitoring_platform.lib.traffic import Scenario, generate_traffic
 from monitoring_platform.lib.validation import (
-    QUARANTINE_REASON,
     _gx,
     contract_expectations,
     record_contract_expectations,
+    record_frame,
     validate,
+    validate_parquet,
 )
 
 CONFIG = Path(__file__).resolve().parents[1] / "monitoring.yaml"
@@ -67,13 +69,11 @@ def main() -> None:
         _gx()
         setup_s = time.perf_counter() - t
         t = time.perf_counter()
-        frame = pd.read_parquet(result.accepted_path)
-        reasons = pd.read_parquet(result.quarantine_path, columns=["reason"])
+        accepted = pq.ParquetFile(result.accepted_path)
+        reasons = pq.read_table(result.quarantine_path, columns=["reason"]).column("reason")
         specs = contract_expectations(model)
-        records = pd.DataFrame(
-            {QUARANTINE_REASON: [None] * len(frame) + reasons["reason"].tolist()}, dtype="object"
-        )
-        outcome = validate(frame, specs, "bench") + validate(
+        records = record_frame(accepted.metadata.num_rows, reasons)
+        outcome = validate_parquet(accepted, specs, "bench") + validate(
             records, record_contract_expectations(model), "bench_records"
         )
         validate_s = time.perf_counter() - t
@@ -89,6 +89,7 @@ def main() -> None:
         suite = gx.ExpectationSuite(
             name="complete", expectations=[_to_gx(s, i) for i, s in enumerate(specs)]
         )
+        frame = pd.read_parquet(result.accepted_path)
         t = time.perf_counter()
         batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(
             suite, result_format="COMPLETE"

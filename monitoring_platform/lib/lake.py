@@ -38,6 +38,20 @@ def write_partition(store: ObjectStore, dataset: str, model: str, date: str, pat
     return key
 
 
+def open_partition(
+    store: ObjectStore, dataset: str, model: str, date: str | dt.date
+) -> pq.ParquetFile | None:
+    """One partition opened for reading column by column, or ``None`` when never written."""
+    key = partition_key(dataset, model, date)
+    local = store.local_path(key)
+    if local is not None:
+        return pq.ParquetFile(local) if local.is_file() else None
+    if not store.exists(key):
+        return None
+    with store.open(key) as stream:
+        return pq.ParquetFile(pa.BufferReader(stream.read()))
+
+
 def read_partition(
     store: ObjectStore,
     dataset: str,
@@ -46,17 +60,8 @@ def read_partition(
     columns: list[str] | None = None,
 ) -> pa.Table | None:
     """One partition's rows, or ``None`` when the partition was never written."""
-    key = partition_key(dataset, model, date)
-    local = store.local_path(key)
-    if local is not None:
-        if not local.is_file():
-            return None
-        return pq.read_table(local, columns=columns)
-    if not store.exists(key):
-        return None
-    with store.open(key) as stream:
-        data = stream.read()
-    return pq.read_table(pa.BufferReader(data), columns=columns)
+    parquet = open_partition(store, dataset, model, date)
+    return None if parquet is None else parquet.read(columns=columns)
 
 
 def read_partitions(

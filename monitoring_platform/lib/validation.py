@@ -5,7 +5,9 @@ expectations in a YAML or JSON file of GX expectation configurations. Each expec
 severity in its ``meta``: ``error`` expectations guard the contract (their failure blocks the
 downstream assets of the day), ``warn`` ones are soft findings.
 
-The GX import and the ephemeral context are set up once per process.
+The GX import and the ephemeral context are set up once per process. A day's Parquet partition is
+validated column group by column group (:func:`validate_parquet`), so a big day never becomes one
+wide pandas frame; the outcome is the same as validating the whole frame at once.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import yaml
 
 from monitoring_platform.config import ConfigError, FeatureType, ModelConfig, Task
@@ -235,13 +240,35 @@ def _short(exc: Exception) -> str:
 # Running
 
 
+# GX's result detail: BASIC carries everything an outcome reports (counts, share, the first
+# unexpected values, observed values) without the unexpected index lists SUMMARY adds, which cost
+# several copies of the frame per expectation.
+RESULT_FORMAT: dict[str, Any] = {"result_format": "BASIC", "partial_unexpected_count": 20}
+
+# Column expectations whose outcome does not depend on an integer column's width (bounds given
+# as numbers): their columns are widened to int64 so GX compares them vectorized instead of
+# value by value.
+_WIDTH_NEUTRAL = frozenset(
+    {
+        "expect_column_values_to_be_between",
+        "expect_column_values_to_not_be_null",
+        "expect_column_values_to_be_null",
+        "expect_column_values_to_be_unique",
+    }
+)
+
+
 @lru_cache(maxsize=1)
 def _gx():
     """GX imported and its ephemeral context made once per process."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.execution_engine import pandas_execution_engine
 
+    # GX fingerprints each in-memory batch by hashing every value (seconds on a big day); the
+    # fingerprint is only a batch marker, which no outcome uses.
+    pandas_execution_engine.HASH_THRESHOLD = 0
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     source = context.data_sources.add_pandas("platform")
@@ -262,17 +289,27 @@ def _to_gx(spec: ExpectationSpec, index: int = 0):
 
 
 def validate(
-    frame: pd.DataFrame, specs: list[ExpectationSpec], suite_name: str
+    frame: pd.DataFrame,
+    specs: list[ExpectationSpec],
+    suite_name: str,
+    *,
+    result_format: dict[str, Any] | None = None,
 ) -> ValidationOutcome:
     """Run ``specs`` over ``frame`` with GX's pandas engine; one result per spec, in order."""
+    from great_expectations.validator.v1_validator import Validator
+
     gx, _context, batch_definition = _gx()
     suite = gx.ExpectationSuite(
         name=suite_name, expectations=[_to_gx(s, i) for i, s in enumerate(specs)]
     )
-    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
-    result = batch.validate(
-        suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": 20}
+    # One validator over the whole-frame batch definition: building a Batch first would load
+    # the frame twice.
+    validator = Validator(
+        batch_definition=batch_definition,
+        batch_parameters={"dataframe": frame},
+        result_format=dict(result_format or RESULT_FORMAT),
     )
+    result = validator.validate_expectation_suite(suite)
     # GX may reorder results: each carries the index of its spec in ``meta``.
     by_index = {int(item.expectation_config.meta["index"]): item for item in result.results}
     outcomes = []
@@ -298,6 +335,140 @@ def validate(
             )
         )
     return ValidationOutcome(results=outcomes, rows=len(frame))
+
+
+def spec_columns(spec: ExpectationSpec) -> list[str] | None:
+    """The columns an expectation reads, or ``None`` when it may read any (table expectations,
+    row conditions)."""
+    if spec.kwargs.get("row_condition"):
+        return None
+    keys = type(_to_gx(spec)).domain_keys
+    if "column" in keys:
+        return [spec.kwargs["column"]]
+    if "column_A" in keys and "column_B" in keys:
+        return [spec.kwargs["column_A"], spec.kwargs["column_B"]]
+    if "column_list" in keys:
+        return list(spec.kwargs["column_list"])
+    return None
+
+
+def column_groups(
+    specs: list[ExpectationSpec], columns: list[str]
+) -> list[tuple[list[str], list[int]]] | None:
+    """Specs grouped by the columns they read: ``(columns, spec indices)`` in first-seen order.
+
+    Expectations that may read any column share one group with every column. ``None`` when an
+    expectation names a column the data lacks: GX then reports it on the whole frame.
+    """
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for index, spec in enumerate(specs):
+        try:
+            needed = spec_columns(spec)
+        except Exception:  # a malformed configuration: GX reports it on the whole frame
+            return None
+        if needed is None:
+            key = tuple(columns)
+        elif any(not isinstance(c, str) or c not in columns for c in needed):
+            return None
+        else:
+            key = tuple(dict.fromkeys(needed))
+        groups.setdefault(key, []).append(index)
+    return [(list(key), indices) for key, indices in groups.items()]
+
+
+def _width_neutral(spec: ExpectationSpec) -> bool:
+    return spec.type in _WIDTH_NEUTRAL and all(
+        isinstance(spec.kwargs.get(bound), int | float | None)
+        for bound in ("min_value", "max_value")
+    )
+
+
+def _is_string(field: pa.Field) -> bool:
+    return pa.types.is_string(field.type) or pa.types.is_large_string(field.type)
+
+
+def _read_frame(parquet: pq.ParquetFile, columns: list[str], widen: bool) -> pd.DataFrame:
+    """``columns`` of the file as pandas, as the whole file's ``to_pandas()`` would give them.
+
+    String columns are filled batch by batch into one object array, so their Arrow buffers and
+    their Python strings are never all in memory together; equal strings of a column written
+    with a dictionary are shared as one object. Narrow integer columns are widened to int64 when
+    ``widen``.
+    """
+    rows = parquet.metadata.num_rows
+    data: dict[str, Any] = {}
+    for name in columns:
+        if _is_string(parquet.schema_arrow.field(name)):
+            values = np.empty(rows, dtype=object)
+            deduplicate = not _mostly_distinct(parquet, name)
+            start = 0
+            for batch in parquet.iter_batches(batch_size=_BATCH_ROWS, columns=[name]):
+                part = batch.column(0).to_pandas(deduplicate_objects=deduplicate).to_numpy()
+                values[start : start + len(part)] = part
+                start += len(part)
+            data[name] = pd.Series(values, dtype=object, name=name, copy=False)
+        else:
+            table = parquet.read(columns=[name])
+            column = table.to_pandas(split_blocks=True, self_destruct=True)[name]
+            del table
+            dtype = column.dtype
+            if widen and isinstance(dtype, np.dtype) and dtype.kind in "iu" and dtype.itemsize < 8:
+                column = column.astype(np.int64)
+            data[name] = column
+    return pd.DataFrame(data, copy=False)
+
+
+_BATCH_ROWS = 131_072
+
+
+def _mostly_distinct(parquet: pq.ParquetFile, column: str) -> bool:
+    """Whether a column was written without a dictionary in every row group: its values are
+    mostly distinct, so sharing equal strings would only cost hashing."""
+    metadata = parquet.metadata
+    leaves = [i for i in range(metadata.num_columns) if metadata.schema.column(i).path == column]
+    return bool(leaves) and all(
+        not metadata.row_group(g).column(i).has_dictionary_page
+        for g in range(metadata.num_row_groups)
+        for i in leaves
+    )
+
+
+def validate_parquet(
+    parquet: pq.ParquetFile, specs: list[ExpectationSpec], suite_name: str
+) -> ValidationOutcome:
+    """The outcome of :func:`validate` over the whole file as one frame, read group by group.
+
+    Each group of expectations runs on a frame of only the columns it reads, so GX's per
+    expectation copies of the frame stay one column wide and a big day is never in memory as
+    a whole.
+    """
+    columns = parquet.schema_arrow.names
+    groups = column_groups(specs, columns)
+    pandas_index = (parquet.schema_arrow.pandas_metadata or {}).get("index_columns")
+    if groups is None or pandas_index:  # a pandas index restores only with the whole table
+        return validate(parquet.read().to_pandas(), specs, suite_name)
+    results: list[ExpectationOutcome | None] = [None] * len(specs)
+    for group_columns, indices in groups:
+        group = [specs[i] for i in indices]
+        widen = all(_width_neutral(s) for s in group)
+        frame = _read_frame(parquet, group_columns, widen)
+        outcome = validate(frame, group, suite_name)
+        del frame
+        for index, result in zip(indices, outcome.results, strict=True):
+            results[index] = result
+    return ValidationOutcome(
+        results=[r for r in results if r is not None], rows=parquet.metadata.num_rows
+    )
+
+
+def record_frame(accepted: int, reasons: pa.ChunkedArray | None) -> pd.DataFrame:
+    """One row per record of the day: a null reason per accepted row, then each quarantined
+    record's reason."""
+    quarantined = len(reasons) if reasons is not None else 0
+    values = np.full(accepted + quarantined, None, dtype=object)
+    if quarantined:
+        values[accepted:] = reasons.to_numpy(zero_copy_only=False)
+    return pd.DataFrame({QUARANTINE_REASON: pd.Series(values, dtype="object")})
 
 
 def _samples(values: list[Any]) -> list[str]:

@@ -2,6 +2,8 @@
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from monitoring_platform.config import ConfigError, parse_config
@@ -9,10 +11,14 @@ from monitoring_platform.lib.validation import (
     ERROR,
     QUARANTINE_REASON,
     WARN,
+    ExpectationSpec,
+    column_groups,
     contract_expectations,
     load_expectations_file,
     record_contract_expectations,
+    record_frame,
     validate,
+    validate_parquet,
 )
 from monitoring_platform.lib.validation_page import render_validation_page
 
@@ -184,3 +190,179 @@ def test_page_escapes_hostile_sample_values():
     assert "<script>alert(1)</script>" not in page and "<img src=x>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "expect_column_values_to_be_in_set" in page and "FAILED (warn)" in page
+
+
+def _day_with_every_failure(n=400):
+    """A day breaking each kind of expectation, as the lake would hold it."""
+    frame = clean(n)
+    for column in ("request_id", "country", "price", "latency_ms", "prediction"):
+        frame[column] = frame[column].astype(object)
+    frame.loc[3, "request_id"] = "r1"  # duplicate
+    frame.loc[30, "request_id"] = "x30"
+    frame.loc[[5, 250], "request_id"] = None
+    frame.loc[7, "latency_ms"] = -5.0
+    frame.loc[[8, 300], "status_code"] = 999
+    frame.loc[9, "prediction"] = 1.7
+    frame.loc[10, "price"] = 250.0
+    frame.loc[[11, 12], "price"] = None
+    frame.loc[[13, 14, 399], "country"] = ["<b>XX</b>", "YY", "<b>XX</b>"]
+    frame.loc[:150, "promo"] = np.nan
+    frame["error"] = frame["error"].astype(object)
+    frame.loc[20, "error"] = "boom"
+    frame["price"] = frame["price"].astype(float)
+    frame["latency_ms"] = frame["latency_ms"].astype(float)
+    frame["prediction"] = frame["prediction"].astype(float)
+    frame["object_key"] = [f"logs/part-{i // 50}.gz" for i in range(n)]
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    return table.set_column(
+        table.schema.get_field_index("status_code"),
+        "status_code",
+        table.column("status_code").cast(pa.int32()),
+    )
+
+
+def _user_specs(tmp_path):
+    path = tmp_path / "extra.yaml"
+    path.write_text(
+        """
+- type: expect_column_values_to_match_regex
+  kwargs: {column: request_id, regex: "^r[0-9]+$"}
+- type: expect_column_values_to_be_between
+  kwargs: {column: status_code, min_value: 100, max_value: 299}
+  meta: {severity: warn}
+- type: expect_column_values_to_be_in_set
+  kwargs: {column: status_code, value_set: [200]}
+- type: expect_column_values_to_be_between
+  kwargs: {column: country, min_value: 0, max_value: 1}
+- type: expect_column_pair_values_a_to_be_greater_than_b
+  kwargs: {column_A: price, column_B: latency_ms, or_equal: true}
+  meta: {severity: warn}
+- type: expect_table_row_count_to_be_between
+  kwargs: {min_value: 1, max_value: 10}
+- type: expect_table_columns_to_match_set
+  kwargs: {column_set: [request_id, timestamp]}
+  meta: {severity: warn}
+- type: expect_column_mean_to_be_between
+  kwargs: {column: price, min_value: 0, max_value: 10}
+- type: expect_column_values_to_be_between
+  kwargs: {column: price, min_value: 0, max_value: 50, row_condition: 'country=="US"', condition_parser: pandas}
+"""
+    )
+    return load_expectations_file(path)
+
+
+def _facts(outcome):
+    return outcome.rows, [
+        (
+            r.spec,
+            r.success,
+            r.element_count,
+            r.unexpected_count,
+            r.unexpected_share,
+            r.sample_values,
+            r.observed_value,
+            r.exception,
+        )
+        for r in outcome.results
+    ]
+
+
+@pytest.mark.parametrize("dictionary", [True, False])
+def test_parquet_path_matches_the_whole_frame(tmp_path, monkeypatch, dictionary):
+    import monitoring_platform.lib.validation as validation
+
+    table = _day_with_every_failure()
+    path = tmp_path / "data.parquet"
+    # Strings with and without a dictionary, several row groups and several read batches.
+    pq.write_table(
+        table,
+        path,
+        row_group_size=128,
+        use_dictionary=["country", "error", "object_key"] if dictionary else False,
+    )
+    monkeypatch.setattr(validation, "_BATCH_ROWS", 100)
+    specs = contract_expectations(MODEL, {"country": {"FR"}}) + _user_specs(tmp_path)
+    assert column_groups(specs, table.schema.names) is not None  # read group by group
+    whole = validate(
+        pq.read_table(path).to_pandas(),
+        specs,
+        "t",
+        result_format={"result_format": "SUMMARY", "partial_unexpected_count": 20},
+    )
+    lean = validate_parquet(pq.ParquetFile(path), specs, "t")
+    assert _facts(lean) == _facts(whole)
+    failed = {(r.spec.type, r.spec.column) for r in lean.failed()}
+    assert {
+        ("expect_column_values_to_be_unique", "request_id"),
+        ("expect_column_values_to_not_be_null", "request_id"),
+        ("expect_column_values_to_be_between", "latency_ms"),
+        ("expect_column_values_to_be_between", "status_code"),
+        ("expect_column_values_to_be_between", "prediction"),
+        ("expect_column_values_to_be_between", "price"),
+        ("expect_column_values_to_not_be_null", "price"),
+        ("expect_column_values_to_be_in_set", "country"),
+        ("expect_column_values_to_not_be_null", "promo"),
+        ("expect_column_values_to_match_regex", "request_id"),
+        ("expect_column_values_to_be_in_set", "status_code"),
+        ("expect_column_values_to_be_between", "country"),
+        ("expect_column_pair_values_a_to_be_greater_than_b", None),
+        ("expect_table_row_count_to_be_between", None),
+        ("expect_table_columns_to_match_set", None),
+        ("expect_column_mean_to_be_between", "price"),
+    } <= failed
+    by_label = {r.spec.label: r for r in lean.results}
+    # A between on strings raises inside GX: failed, without counts.
+    assert by_label["expect_column_values_to_be_between on country"].unexpected_count is None
+    assert by_label["expect_column_values_to_be_between on status_code"].sample_values == ["999"]
+    assert by_label["expect_column_values_to_be_unique on request_id"].unexpected_count == 2
+
+
+def test_parquet_path_on_a_missing_column_reports_like_the_whole_frame(tmp_path):
+    path = tmp_path / "data.parquet"
+    pq.write_table(_day_with_every_failure(), path)
+    specs = contract_expectations(MODEL, {"country": {"FR"}}) + [
+        ExpectationSpec("expect_column_values_to_not_be_null", {"column": "no_such_column"})
+    ]
+    lean = validate_parquet(pq.ParquetFile(path), specs, "t")
+    assert _facts(lean) == _facts(validate(pq.read_table(path).to_pandas(), specs, "t"))
+    assert not lean.results[-1].success and lean.results[-1].unexpected_count is None
+
+
+def test_spec_groups_read_only_their_columns():
+    specs = [
+        ExpectationSpec("expect_column_values_to_not_be_null", {"column": "a"}),
+        ExpectationSpec(
+            "expect_column_pair_values_to_be_equal", {"column_A": "b", "column_B": "a"}
+        ),
+        ExpectationSpec("expect_column_values_to_be_unique", {"column": "a"}),
+        ExpectationSpec("expect_table_row_count_to_equal", {"value": 3}),
+    ]
+    assert column_groups(specs, ["a", "b", "c"]) == [
+        (["a"], [0, 2]),
+        (["b", "a"], [1]),
+        (["a", "b", "c"], [3]),
+    ]
+    assert column_groups(specs, ["a"]) is None
+
+
+def test_record_frame_matches_one_row_per_record():
+    reasons = pa.chunked_array([["malformed JSON", None], ["expected a number, got a string"]])
+    frame = record_frame(4, reasons)
+    expected = pd.DataFrame(
+        {QUARANTINE_REASON: pd.Series([None] * 4 + reasons.to_pylist(), dtype="object")}
+    )
+    pd.testing.assert_frame_equal(frame, expected)
+    specs = record_contract_expectations(MODEL)
+    assert _facts(validate(frame, specs, "r")) == _facts(validate(expected, specs, "r"))
+    assert record_frame(3, None)[QUARANTINE_REASON].tolist() == [None] * 3
+
+
+def test_integer_bounds_of_another_type_fail_alike(tmp_path):
+    path = tmp_path / "data.parquet"
+    pq.write_table(_day_with_every_failure(), path)
+    specs = [
+        ExpectationSpec("expect_column_values_to_be_between", {"column": "status_code", **bounds})
+        for bounds in ({"min_value": 100.5}, {"min_value": "100"}, {"max_value": 2**40})
+    ]
+    lean = validate_parquet(pq.ParquetFile(path), specs, "t")
+    assert _facts(lean) == _facts(validate(pq.read_table(path).to_pandas(), specs, "t"))

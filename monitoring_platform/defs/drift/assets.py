@@ -4,6 +4,7 @@ import datetime as dt
 import hashlib
 import json
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import version
 
 from dagster import (
@@ -168,8 +169,14 @@ def build_drift_assets(
 
         reference_frame, current_frame = _frame(reference), _frame(current)
         del reference, current
-        result = compute_drift(reference_frame, current_frame, model)
-        segments = segment_drift(reference_frame, current_frame, model, model.segment_min_rows)
+        # Segments (NumPy sorts, which release the interpreter lock) run on a second thread
+        # while Evidently builds the whole-day report; neither changes the frames.
+        with ThreadPoolExecutor(1, thread_name_prefix="segment-drift") as pool:
+            pending = pool.submit(
+                segment_drift, reference_frame, current_frame, model, model.segment_min_rows
+            )
+            result = compute_drift(reference_frame, current_frame, model)
+            segments = pending.result()
         del reference_frame, current_frame
         page = drift_page(result, segments)
         result.html = ""

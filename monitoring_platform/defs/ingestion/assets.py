@@ -19,6 +19,7 @@ from monitoring_platform.defs.resources import MetricStoreResource, StorageResou
 from monitoring_platform.lib import lake
 from monitoring_platform.lib.ingest import ingest_partition
 from monitoring_platform.lib.metric_store import Metric
+from monitoring_platform.lib.warm import import_in_background
 
 GROUP = "ingestion"
 
@@ -59,6 +60,7 @@ def build_ingestion_assets(
         context: AssetExecutionContext, storage: StorageResource, metric_store: MetricStoreResource
     ):
         date = context.partition_key
+        import_in_background()  # validation and drift follow in this process
         raw_store = storage.store(location)
         lake_store = storage.lake_store()
         result, accepted_key, quarantine_key = lake.ingest_into_lake(

@@ -5,7 +5,6 @@ import json
 import warnings
 from pathlib import Path
 
-import pandas as pd
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
@@ -25,12 +24,13 @@ from monitoring_platform.lib.metric_store import Metric
 from monitoring_platform.lib.reports import HTML_CONTENT_TYPE, VALIDATION, report_key
 from monitoring_platform.lib.validation import (
     ERROR,
-    QUARANTINE_REASON,
     contract_expectations,
     load_expectations_file,
     record_contract_expectations,
+    record_frame,
     summarize,
     validate,
+    validate_parquet,
 )
 from monitoring_platform.lib.validation_page import render_validation_page
 
@@ -62,8 +62,8 @@ def build_validation_checks(
         date = dt.date.fromisoformat(context.partition_key)
         lake_store = storage.lake_store()
         store = metric_store.get()
-        table = lake.read_partition(lake_store, lake.ACCEPTED, model.name, date)
-        if table is None:
+        accepted = lake.open_partition(lake_store, lake.ACCEPTED, model.name, date)
+        if accepted is None:
             return check_result(
                 context,
                 store,
@@ -81,19 +81,15 @@ def build_validation_checks(
             model.categorical_features,
         )
         specs = contract_expectations(model, known) + extra
-        outcome = validate(table.to_pandas(), specs, suite_name=f"{model.name}_logs")
+        outcome = validate_parquet(accepted, specs, suite_name=f"{model.name}_logs")
         quarantine = lake.read_partition(
             lake_store, lake.QUARANTINE, model.name, date, columns=["reason"]
         )
-        reasons_frame = pd.DataFrame(
-            {
-                QUARANTINE_REASON: pd.Series(
-                    [None] * table.num_rows
-                    + (quarantine.column("reason").to_pylist() if quarantine is not None else []),
-                    dtype="object",
-                )
-            }
+        reasons_frame = record_frame(
+            accepted.metadata.num_rows,
+            quarantine.column("reason") if quarantine is not None else None,
         )
+        del accepted, quarantine
         record_specs = record_contract_expectations(model)
         outcome = validate(reasons_frame, record_specs, f"{model.name}_records") + outcome
         specs = record_specs + specs
