@@ -84,6 +84,12 @@ def drift_frame(table: pd.DataFrame, model: ModelConfig) -> pd.DataFrame:
     return frame
 
 
+def load_evidently() -> None:
+    """Import the Evidently modules drift uses, before more than one thread uses them."""
+    import evidently.legacy.calculations.stattests  # noqa: F401
+    import evidently.metrics  # noqa: F401
+
+
 def _column_types(model: ModelConfig) -> dict[str, str]:
     """Evidently's column kind (``num`` or ``cat``) of each drift column, in report order."""
     kinds = {f.name: "num" if f.name in model.numerical_features else "cat" for f in model.features}
@@ -209,8 +215,8 @@ def compute_drift(
 ) -> DriftResult:
     """Drift of each feature and of the prediction, as Evidently's ``DataDriftPreset`` scores it.
 
-    With ``render_html`` the scores come from an Evidently report of one ``ValueDrift`` per column
-    (each column computed once, with its distribution widgets); without it, from the same stat
+    With ``render_html`` the scores come from Evidently's ``ValueDrift`` of each column (each
+    column computed once, with its distribution widgets, all on one page); without it, from the same stat
     tests called directly. Either way the method is the one the preset would choose.
     """
     kinds = _column_types(model)
@@ -227,41 +233,42 @@ def compute_drift(
 
     from monitoring_platform.lib.html import evidently_html
 
-    metrics = []
+    columns, snapshots = [], []
     for column, kind in kinds.items():
-        r, c = _clean(ref[column]), _clean(cur[column])
-        test = default_stattest(len(r), kind, lambda limit: _more_distinct_than(r, c, limit))  # noqa: B023
+        test = _preset_test(ref[column], cur[column], kind)
         # Named so Evidently need not choose again (it would count every distinct value).
         named = test.name if _registered(test, ColumnType(kind)) else None
-        metrics.append(ValueDrift(column=column, method=named))
-    definition = DataDefinition(
-        numerical_columns=[c for c, k in kinds.items() if k == "num"],
-        categorical_columns=[c for c, k in kinds.items() if k == "cat"],
-    )
-    snapshot = Report(metrics).run(
-        current_data=Dataset.from_pandas(cur, data_definition=definition),
-        reference_data=Dataset.from_pandas(ref, data_definition=definition),
-    )
-    columns = []
-    for metric in snapshot.dict()["metrics"]:
+        # One report per column: Evidently's copies of the data stay one column wide.
+        definition = DataDefinition(
+            numerical_columns=[column] if kind == "num" else [],
+            categorical_columns=[column] if kind == "cat" else [],
+        )
+        snapshot = Report([ValueDrift(column=column, method=named)]).run(
+            current_data=Dataset.from_pandas(cur[[column]], data_definition=definition),
+            reference_data=Dataset.from_pandas(ref[[column]], data_definition=definition),
+        )
+        snapshots.append(snapshot)
+        (metric,) = snapshot.dict()["metrics"]
         config = metric["config"]
-        if not config["type"].endswith(":ValueDrift"):
-            continue
-        column = config["column"]
-        method = get_registered_stattest(config["method"], ColumnType(kinds[column])).display_name
+        method = get_registered_stattest(config["method"], ColumnType(kind)).display_name
         score, threshold = float(metric["value"]), float(config["threshold"])
         columns.append(
             ColumnDrift(column, method, score, threshold, drift_verdict(method, score, threshold))
         )
     order = {name: i for i, name in enumerate(kinds)}
     columns.sort(key=lambda c: order.get(c.column, len(order)))
-    html = evidently_html(snapshot)
+    html = evidently_html(*snapshots)
     return DriftResult(columns=columns, reference_rows=len(ref), current_rows=len(cur), html=html)
 
 
 def drift_page(result: DriftResult, segments: list[SegmentDrift]) -> str:
     """The report page: the dataset verdict, the segments, then Evidently's column widgets."""
     return insert_before_report(result.html, summary_section(result) + segment_section(segments))
+
+
+def _preset_test(reference: pd.Series, current: pd.Series, kind: str):
+    ref, cur = _clean(reference), _clean(current)
+    return default_stattest(len(ref), kind, lambda limit: _more_distinct_than(ref, cur, limit))
 
 
 def _registered(test, kind) -> bool:

@@ -32,8 +32,8 @@ def escape(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
-def evidently_html(snapshot) -> str:
-    """A standalone HTML page for an Evidently snapshot, with its data embedded safely.
+def evidently_html(*snapshots) -> str:
+    """A standalone HTML page for Evidently snapshots (one after another), data embedded safely.
 
     Evidently's own ``save_html`` embeds the report data with plain ``json.dumps`` inside a script
     element, where a value containing ``</script>`` would end the element. This renders the same
@@ -46,7 +46,8 @@ def evidently_html(snapshot) -> str:
     from evidently.legacy.utils import NumpyEncoder
     from evidently.legacy.utils.dashboard import TemplateParams, file_html_template
 
-    widgets = [group_widget(title="", widgets=snapshot._widgets)] + list(snapshot._tests_widgets)
+    widgets = [group_widget(title="", widgets=[w for s in snapshots for w in s._widgets])]
+    widgets += [w for s in snapshots for w in s._tests_widgets]
     items = []
     for info_item in widgets:
         for graph in info_item.get_additional_graphs():

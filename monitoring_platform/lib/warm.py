@@ -3,9 +3,11 @@
 A run executes its steps in one process, one after another. The first step (ingesting a day)
 spends most of its time in DuckDB, which releases the interpreter lock, while the later steps
 need Great Expectations and Evidently, whose imports take seconds of pure Python. Importing them
-on a background thread during ingestion overlaps the two on a second core. A step that needs a
-module before the background import finished simply waits for it (Python's import lock); a
-failed background import is left for the step's own import to report.
+on a background thread during ingestion overlaps the two on a second core. The step that started
+the thread joins it before it ends, so no later step ever imports the same package concurrently
+from another thread (two threads inside one package's circular imports can see each other's
+half-initialised modules). A failed background import is left for the step that needs the
+module to report when it imports it.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from monitoring_platform.lib.drift import (
     PREDICTION,
     compute_drift,
     drift_page,
+    load_evidently,
     reference_dates,
     segment_drift,
 )
@@ -171,6 +172,7 @@ def build_drift_assets(
         del reference, current
         # Segments (NumPy sorts, which release the interpreter lock) run on a second thread
         # while Evidently builds the whole-day report; neither changes the frames.
+        load_evidently()
         with ThreadPoolExecutor(1, thread_name_prefix="segment-drift") as pool:
             pending = pool.submit(
                 segment_drift, reference_frame, current_frame, model, model.segment_min_rows

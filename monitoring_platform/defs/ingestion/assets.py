@@ -60,17 +60,21 @@ def build_ingestion_assets(
         context: AssetExecutionContext, storage: StorageResource, metric_store: MetricStoreResource
     ):
         date = context.partition_key
-        import_in_background()  # validation and drift follow in this process
+        warming = import_in_background()  # validation and drift follow in this process
         raw_store = storage.store(location)
         lake_store = storage.lake_store()
-        result, accepted_key, quarantine_key = lake.ingest_into_lake(
-            lambda workdir: ingest_partition(raw_store, model, date, workdir),
-            lake_store,
-            lake.ACCEPTED,
-            lake.QUARANTINE,
-            model.name,
-            date,
-        )
+        try:
+            result, accepted_key, quarantine_key = lake.ingest_into_lake(
+                lambda workdir: ingest_partition(raw_store, model, date, workdir),
+                lake_store,
+                lake.ACCEPTED,
+                lake.QUARANTINE,
+                model.name,
+                date,
+            )
+        finally:
+            if warming is not None:
+                warming.join()  # later steps import nothing while the thread still does
         store = metric_store.get()
         store.replace_metrics(
             model.name,
