@@ -1,15 +1,26 @@
 """Read one model-day of inference logs, enforce the record contract, split accepted from quarantined.
 
-Objects are streamed (JSON Lines, gzipped JSON Lines or Parquet), cut into lines in Python and
-parsed column-wise by DuckDB. Every line that is not blank becomes exactly one row of the
-accepted table or of the quarantine (with its reason and the raw line), so
-``rows_in == accepted + quarantined`` always holds.
+Objects are streamed (JSON Lines, gzipped JSON Lines or Parquet). Text is cut into lines in
+blocks: newline offsets are found with numpy and each block becomes an Arrow string column
+over the decompressed bytes, so no Python object is made per line (a block that is not valid
+UTF-8 is cut line by line instead, to name the bad lines). DuckDB parses each batch as it
+arrives, reading the fields the contract needs in one pass per row. Every line that is not
+blank becomes exactly one row of the accepted table or of the quarantine (with its reason and
+the raw line), so ``rows_in == accepted + quarantined`` always holds.
+
+Memory stays bounded: Python holds about one block of text at a time, and DuckDB works under
+``memory_limit`` in an in-memory database that spills to a temporary folder beyond it. Only
+quarantined lines keep their raw text; duplicates are found on the keys alone, and their raw
+lines (rarely any) are read again from their objects.
 """
 
 from __future__ import annotations
 
+import queue
+import re
 import shutil
 import tempfile
+import threading
 import zlib
 from collections import Counter
 from collections.abc import Iterator
@@ -17,14 +28,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from monitoring_platform.config import FeatureType, ModelConfig
 from monitoring_platform.lib.storage import ObjectInfo, ObjectStore, partition_prefix
 
 DEFAULT_MAX_LINE_BYTES = 1 << 20
-READ_CHUNK_BYTES = 16 << 20
+READ_CHUNK_BYTES = 4 << 20
+BLOCK_BYTES = 32 << 20
 BATCH_LINES = 200_000
+SCAN_ROWS = 10_240
 
 JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
 SUPPORTED_SUFFIXES = (
@@ -42,11 +57,13 @@ _JSON_TYPE_WORDS = (
 _NUMBER_TYPES = "('BIGINT', 'UBIGINT', 'DOUBLE')"
 _INTEGER_TYPES = "('BIGINT', 'UBIGINT')"
 
+# One batch of lines of an object. ``raw`` may still end with its line terminator ("\n" or
+# "\r\n"); ``trim`` is the number of terminator characters to drop to get the line itself.
 LINES_SCHEMA = pa.schema(
     [
-        ("object_key", pa.string()),
         ("line_no", pa.int64()),
         ("raw", pa.large_string()),
+        ("trim", pa.int8()),
         ("pre_reason", pa.string()),
     ]
 )
@@ -142,8 +159,12 @@ def _mark_long(
         if len(line) > limit_chars and reasons[i] is None:
             size = len(line.encode("utf-8"))
             if size > max_line_bytes:
-                reasons[i] = f"line is {size} bytes, over the limit of {max_line_bytes}"
+                reasons[i] = _too_long(size, max_line_bytes)
     return lines, reasons
+
+
+def _too_long(size: int, max_line_bytes: int) -> str:
+    return f"line is {size} bytes, over the limit of {max_line_bytes}"
 
 
 def _raw_chunks(stream) -> Iterator[bytes]:
@@ -154,22 +175,28 @@ def _raw_chunks(stream) -> Iterator[bytes]:
 def _gunzip_chunks(stream) -> Iterator[bytes]:
     """Decompressed bytes of a (possibly multi-member) gzip stream, as far as it is readable.
 
-    A truncated or corrupt object yields everything before the damage, then raises ``EOFError``
-    or ``zlib.error``.
+    Each piece is at most ``BLOCK_BYTES`` long, however well the data compresses. A truncated
+    or corrupt object yields everything before the damage, then raises ``EOFError`` or
+    ``zlib.error``.
     """
     decompressor = zlib.decompressobj(wbits=31)
     fed = False  # whether the current member has received any input
     for chunk in _raw_chunks(stream):
-        while chunk:
-            fed = True
-            out = decompressor.decompress(chunk)
+        while True:
+            fed = fed or bool(chunk)
+            out = decompressor.decompress(chunk, BLOCK_BYTES)
             if out:
                 yield out
             if decompressor.eof:
                 chunk = decompressor.unused_data
                 decompressor, fed = zlib.decompressobj(wbits=31), False
+                if not chunk:
+                    break
             else:
-                chunk = b""
+                chunk = decompressor.unconsumed_tail
+                # A full piece may leave output buffered in the decompressor: ask again.
+                if not chunk and len(out) < BLOCK_BYTES:
+                    break
     if fed and not decompressor.eof:
         tail = decompressor.flush()
         if tail:
@@ -177,40 +204,128 @@ def _gunzip_chunks(stream) -> Iterator[bytes]:
         raise EOFError("compressed data ended before the end-of-stream marker")
 
 
-def _text_lines(
-    chunks: Iterator[bytes], max_line_bytes: int
-) -> Iterator[tuple[list[str], list[str | None], list[int]]]:
-    """Batches of (lines, reasons, line numbers) from byte chunks; blank lines are skipped."""
+def _text_lines(chunks: Iterator[bytes], max_line_bytes: int) -> Iterator[pa.Table]:
+    """Batches of numbered lines (``LINES_SCHEMA``) from byte chunks; blank lines are skipped.
+
+    The whole lines of a chunk are cut in place; only a line split across chunks is copied.
+    A batch gathers blocks until it holds about ``BLOCK_BYTES``.
+    """
     line_no = 0
-    carry = b""
+    carry: list[bytes] = []  # the start of a line that continues in the next chunk
+    pending: list[pa.Table] = []
+    pending_size = 0
     error: str | None = None
+
+    def add(data: bytes, start: int, end: int) -> None:
+        nonlocal line_no, pending_size
+        batch, lines = _block_lines(data, start, end, line_no, max_line_bytes)
+        line_no += lines
+        if batch.num_rows:
+            pending.append(batch)
+        pending_size += end - start
+
+    def flush() -> Iterator[pa.Table]:
+        nonlocal pending, pending_size
+        if pending:
+            yield pa.concat_tables(pending)
+        pending, pending_size = [], 0
+
     try:
         for chunk in chunks:
-            data = carry + chunk
-            cut = data.rfind(b"\n")
-            if cut < 0:
-                carry = data
+            first = chunk.find(b"\n")
+            if first < 0:
+                carry.append(chunk)
                 continue
-            carry = data[cut + 1 :]
-            lines, reasons = _decode_lines(data[:cut], max_line_bytes)
-            yield _numbered(lines, reasons, line_no)
-            line_no += len(lines)
+            if carry:
+                head = b"".join([*carry, chunk[: first + 1]])
+                carry = []
+                add(head, 0, len(head))
+                start = first + 1
+            else:
+                start = 0
+            last = chunk.rfind(b"\n")
+            if last >= start:
+                add(chunk, start, last + 1)
+            if last + 1 < len(chunk):
+                carry.append(chunk[last + 1 :])
+            if pending_size >= BLOCK_BYTES:
+                yield from flush()
     except (OSError, EOFError, zlib.error) as exc:
         error = f"{exc or type(exc).__name__}"
+    yield from flush()
     if carry:
-        lines, reasons = _decode_lines(carry, max_line_bytes)
+        # What follows the last newline is one line.
+        lines, reasons = _decode_lines(b"".join(carry), max_line_bytes)
         if error:
             # The last line of a damaged object is cut short: keep it, but never as a record.
             reasons = [r or "line cut short by the damaged object" for r in reasons]
         yield _numbered(lines, reasons, line_no)
         line_no += len(lines)
     if error:
-        yield [""], [f"object unreadable after line {line_no}: {error}"], [line_no + 1]
+        yield _lines_table(
+            [""], [f"object unreadable after line {line_no}: {error}"], [line_no + 1]
+        )
 
 
-def _numbered(
-    lines: list[str], reasons: list[str | None], first: int
-) -> tuple[list[str], list[str | None], list[int]]:
+def _block_lines(
+    data: bytes, start: int, end: int, first: int, max_line_bytes: int
+) -> tuple[pa.Table, int]:
+    """The lines of ``data[start:end]`` (which ends with a newline), numbered from ``first + 1``.
+
+    Returns the batch and the number of lines read, blank ones included. The batch's ``raw``
+    column is a view of ``data``: each value is a line with its terminator.
+    """
+    whole = np.frombuffer(data, np.uint8)
+    newlines = np.flatnonzero(whole[start:end] == ord("\n")) + start
+    count = len(newlines)
+    offsets = np.empty(count + 1, np.int64)
+    offsets[0] = start
+    offsets[1:] = newlines + 1
+    raw = pa.Array.from_buffers(
+        pa.large_string(), count, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
+    try:
+        raw.validate(full=True)
+    except pa.ArrowInvalid:
+        # Not valid UTF-8 somewhere: cut this block line by line to name the bad lines.
+        lines, reasons = _decode_lines(data[start : end - 1], max_line_bytes)
+        return _numbered(lines, reasons, first), count
+    starts = offsets[:-1]
+    sizes = newlines - starts  # bytes of each line without "\n", as the line-by-line path counts
+    carriage = np.zeros(count, bool)
+    filled = sizes > 0
+    carriage[filled] = whole[newlines[filled] - 1] == ord("\r")
+    trim = (1 + carriage).astype(np.int8)
+    too_long = sizes > max_line_bytes
+    reasons: list[str | None] | None = None
+    if too_long.any():
+        reasons = [None] * count
+        for i in np.flatnonzero(too_long).tolist():
+            reasons[i] = _too_long(int(sizes[i]), max_line_bytes)
+    # A record starts with "{": only lines that do not may be blank, and are looked at here.
+    odd = (~filled | (whole[starts] != ord("{"))) & ~too_long
+    keep = None
+    for i in np.flatnonzero(odd).tolist():
+        line = data[starts[i] : newlines[i] - int(carriage[i])].decode("utf-8")
+        if not line.strip():
+            if keep is None:
+                keep = np.ones(count, bool)
+            keep[i] = False
+    table = pa.table(
+        [
+            pa.array(np.arange(first + 1, first + count + 1, dtype=np.int64)),
+            raw,
+            pa.array(trim),
+            pa.nulls(count, pa.string()) if reasons is None else pa.array(reasons, pa.string()),
+        ],
+        schema=LINES_SCHEMA,
+    )
+    if keep is not None:
+        table = table.filter(pa.array(keep))
+    return table, count
+
+
+def _numbered(lines: list[str], reasons: list[str | None], first: int) -> pa.Table:
     keep_lines, keep_reasons, numbers = [], [], []
     for offset, (line, reason) in enumerate(zip(lines, reasons, strict=True)):
         if line.endswith("\r"):
@@ -220,12 +335,22 @@ def _numbered(
         keep_lines.append(line)
         keep_reasons.append(reason)
         numbers.append(first + offset + 1)
-    return keep_lines, keep_reasons, numbers
+    return _lines_table(keep_lines, keep_reasons, numbers)
 
 
-def _parquet_lines(
-    con: duckdb.DuckDBPyConnection, stream, workdir: Path
-) -> Iterator[tuple[list[str], list[str | None], list[int]]]:
+def _lines_table(lines: list[str], reasons: list[str | None], numbers: list[int]) -> pa.Table:
+    return pa.table(
+        [
+            pa.array(numbers, pa.int64()),
+            pa.array(lines, pa.large_string()),
+            pa.array(np.zeros(len(lines), np.int8)),
+            pa.array(reasons, pa.string()),
+        ],
+        schema=LINES_SCHEMA,
+    )
+
+
+def _parquet_lines(con: duckdb.DuckDBPyConnection, stream, workdir: Path) -> Iterator[pa.Table]:
     """Rows of a Parquet object as JSON text, so one contract check serves every format."""
     path = workdir / "object.parquet"
     with open(path, "wb") as out:
@@ -245,15 +370,15 @@ def _parquet_lines(
             lines = batch.column(0).to_pylist()
             numbers = list(range(line_no + 1, line_no + len(lines) + 1))
             line_no += len(lines)
-            yield lines, [None] * len(lines), numbers
+            yield _lines_table(lines, [None] * len(lines), numbers)
     except duckdb.Error as exc:
-        yield [""], [f"object is not readable Parquet: {exc}"], [0]
+        yield _lines_table([""], [f"object is not readable Parquet: {exc}"], [0])
     finally:
         path.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------------------------------------
-# The contract, as SQL over the lines table
+# The contract, as SQL over the parsed record
 
 
 def _sql_literal_path(*parts: str) -> str:
@@ -353,7 +478,7 @@ def _field_rules(model: ModelConfig) -> tuple[list[str], list[str]]:
     typed("status_code", field(c.status_code), "integer", True)
     # A failed call has no prediction; a successful one must have one.
     ok_call = (
-        f"coalesce(TRY_CAST(json_extract_string(doc, {_sql_literal_path(c.status_code)}) "
+        f"coalesce(TRY_CAST(json_extract_string({field(c.status_code)}, '$') "
         "AS INTEGER) BETWEEN 200 AND 299, TRUE)"
     )
     typed(
@@ -364,8 +489,8 @@ def _field_rules(model: ModelConfig) -> tuple[list[str], list[str]]:
         when_required=ok_call,
     )
     selects.append(
-        f"CASE WHEN json_type(doc, {_sql_literal_path(c.error)}) NOT IN ('NULL') "
-        f"THEN json_extract_string(doc, {_sql_literal_path(c.error)}) END AS error"
+        f"CASE WHEN json_type({field(c.error)}) NOT IN ('NULL') "
+        f"THEN json_extract_string({field(c.error)}, '$') END AS error"
     )
     for feature in model.features:
         # Features may be nested under the features object or logged as flat fields.
@@ -380,38 +505,190 @@ def _parse_sql(model: ModelConfig) -> str:
     return _contract_parse_sql(log_contract(model))
 
 
+# The line itself: its raw text without the terminator (which is ASCII, so characters count).
+_RAW_LINE = "CASE WHEN trim = 0 THEN raw ELSE left(raw, length(raw) - trim) END"
+
+# A field of the record, as json_field writes it.
+_DOC_FIELD = re.compile(r"json_extract\(doc, '(\$\.[^']*)'\)")
+
+
+def _replace_calls(sql: str, function: str, replace) -> str:
+    """``sql`` with each call ``function(args)`` replaced by ``replace(args)`` (or kept if None)."""
+    out: list[str] = []
+    start = 0
+    opening = function + "("
+    while (at := sql.find(opening, start)) >= 0:
+        if at and (sql[at - 1].isalnum() or sql[at - 1] == "_"):
+            out.append(sql[start : at + len(opening)])
+            start = at + len(opening)
+            continue
+        end, depth = at + len(opening), 1
+        while depth:
+            depth += {"(": 1, ")": -1}.get(sql[end], 0)
+            end += 1
+        args = sql[at + len(opening) : end - 1]
+        new = replace(args)
+        out.append(sql[start:at])
+        out.append(sql[at:end] if new is None else new)
+        start = end
+    out.append(sql[start:])
+    return "".join(out)
+
+
+_COALESCE_OF_FIELDS = re.compile(r"coalesce\((__f\[\d+\](?:, __f\[\d+\])*)\)")
+
+
 def _contract_parse_sql(contract: RecordContract) -> str:
-    selects, reasons = contract.selects, contract.reasons
+    """A SELECT over the lines in ``batch`` giving each line's typed columns and its reason.
+
+    The contract's expressions read fields of ``doc`` one by one, and then the type and the
+    text of each value; as written they would parse the line, and each value, again for every
+    use. Here the types and the texts of the fields come from two passes over the line
+    (``json_type`` and ``json_extract_string`` with a list of paths), once per row, and the
+    contract's expressions run on those columns. Fields read only when another is missing
+    (the later arguments of ``coalesce``) are read only for the rows that need them.
+    """
+    paths: dict[str, int] = {}
+
+    def path_ref(match: re.Match) -> str:
+        index = paths.setdefault(match.group(1), len(paths) + 1)
+        return f"__f[{index}]"
+
+    values: dict[str, int] = {}
+
+    def value_ref(expression: str) -> int:
+        return values.setdefault(expression.strip(), len(values) + 1)
+
+    def type_ref(args: str) -> str:
+        return f"__t{value_ref(args)}"
+
+    def text_ref(args: str) -> str | None:
+        suffix = ", '$'"
+        return f"__s{value_ref(args[: -len(suffix)])}" if args.endswith(suffix) else None
+
+    def hoisted(expression: str) -> str:
+        expression = _DOC_FIELD.sub(path_ref, expression)
+        expression = _replace_calls(expression, "json_type", type_ref)
+        return _replace_calls(expression, "json_extract_string", text_ref)
+
+    selects = [hoisted(s) for s in contract.selects]
+    reasons = [hoisted(r) for r in contract.reasons]
+
+    # Which fields each value reads: one field, the first present of several, or None (an
+    # expression of another form, left to compute on the extracted JSON value).
+    value_fields: dict[int, list[int] | None] = {}
+    for value, i in values.items():
+        if re.fullmatch(r"__f\[\d+\]", value) or _COALESCE_OF_FIELDS.fullmatch(value):
+            value_fields[i] = [int(f) for f in re.findall(r"__f\[(\d+)\]", value)]
+        else:
+            value_fields[i] = None
+    primary = sorted({fields[0] for fields in value_fields.values() if fields})
+    fallback = sorted(
+        {f for fields in value_fields.values() if fields for f in fields[1:]} - set(primary)
+    )
+    fallen_back = sorted(
+        {fields[0] for fields in value_fields.values() if fields and len(fields) > 1}
+    )
+    name = {index: path for path, index in paths.items()}
+
+    def type_of(field: int) -> str:
+        # The main list of types starts with the type of the record itself.
+        if field in primary:
+            return f"__types[{primary.index(field) + 2}]"
+        return f"__types_fallback[{fallback.index(field) + 1}]"
+
+    def text_of(field: int) -> str:
+        if field in primary:
+            return f"__texts[{primary.index(field) + 1}]"
+        return f"__texts_fallback[{fallback.index(field) + 1}]"
+
+    typed_list = ""
+    for value, i in values.items():
+        fields = value_fields[i]
+        if fields is None:
+            type_expr, text_expr = f"json_type({value})", f"json_extract_string({value}, '$')"
+        elif len(fields) == 1:
+            type_expr, text_expr = type_of(fields[0]), text_of(fields[0])
+        else:
+            type_expr = f"coalesce({', '.join(type_of(f) for f in fields)})"
+            text_expr = (
+                "CASE "
+                + " ".join(f"WHEN {type_of(f)} IS NOT NULL THEN {text_of(f)}" for f in fields)
+                + " END"
+            )
+        typed_list += f",\n           {type_expr} AS __t{i}, {text_expr} AS __s{i}"
+    # A conversion used more than once (a timestamp is checked, then kept) is made once.
+    casts = Counter(re.findall(r"TRY_CAST\(__s\d+ AS \w+\)", "".join(selects + reasons)))
+    cast_list = ""
+    for n, cast in enumerate(c for c, uses in casts.items() if uses > 1):
+        selects = [e.replace(cast, f"__c{n}") for e in selects]
+        reasons = [e.replace(cast, f"__c{n}") for e in reasons]
+        cast_list += f",\n           {cast} AS __c{n}"
+    rest = typed_list + "".join(selects) + "".join(reasons)
+
+    def path_list(fields) -> str:
+        return ", ".join(f"'{name[f]}'" for f in fields)
+
+    type_paths = ", ".join(["'$'", *(f"'{name[f]}'" for f in primary)])
+    lists = ""
+    if "__texts[" in rest:
+        lists += (
+            ",\n           CASE WHEN line_reason IS NULL "
+            f"THEN json_extract_string(raw, [{path_list(primary)}]) END AS __texts"
+        )
+    if fallback:
+        missing = " OR ".join(f"{type_of(f)} IS NULL" for f in fallen_back)
+        for list_name, function in (("__types", "json_type"), ("__texts", "json_extract_string")):
+            lists += (
+                f",\n           CASE WHEN line_reason IS NULL AND ({missing}) "
+                f"THEN {function}(raw, [{path_list(fallback)}]) END AS {list_name}_fallback"
+            )
+    if "__f[" in rest:
+        lists += (
+            ",\n           CASE WHEN line_reason IS NULL "
+            f"THEN json_extract(raw, [{path_list(sorted(name))}]) END AS __f"
+        )
     select_list = ",\n    ".join(selects)
     reason_list = ",\n        ".join(reasons)
+    words = _JSON_TYPE_WORDS.format(t="__types[1]")
     # Only configured identifiers (validated as such) and fixed text are interpolated.
+    # try(): a line that is not JSON fails to parse, and has no types.
     return f"""
-CREATE OR REPLACE TABLE parsed AS
 WITH checked AS (
-    SELECT object_key, line_no, raw, pre_reason,
-           CASE WHEN pre_reason IS NULL AND json_valid(raw) THEN raw END AS text
-    FROM lines
-), docs AS (
-    SELECT object_key, line_no, raw,
-           coalesce(
-               pre_reason,
-               CASE WHEN text IS NULL THEN 'malformed JSON'
-                    WHEN json_type(text) <> 'OBJECT'
-                    THEN 'record is ' || {_JSON_TYPE_WORDS.format(t="json_type(text)")} || ', not an object'
-               END
-           ) AS line_reason,
-           CASE WHEN text IS NOT NULL AND json_type(text) = 'OBJECT' THEN text::JSON END AS doc
+    SELECT line_no, raw, trim, pre_reason,
+           CASE WHEN pre_reason IS NULL THEN try(json_type(raw, [{type_paths}])) END
+           AS __types
+    FROM batch
+), lines AS (
+    SELECT line_no, raw, trim, __types,
+           CASE WHEN pre_reason IS NOT NULL THEN pre_reason
+                WHEN __types IS NULL THEN 'malformed JSON'
+                WHEN __types[1] <> 'OBJECT' THEN 'record is ' || {words} || ', not an object'
+           END AS line_reason
     FROM checked
+), docs AS (
+    SELECT line_no, raw, trim, __types, line_reason,
+           CASE WHEN line_reason IS NULL THEN raw END AS doc{lists}
+    FROM lines
+), typed AS (
+    SELECT *{typed_list}
+    FROM docs
+), converted AS (
+    SELECT *{cast_list}
+    FROM typed
+), decided AS (
+    SELECT line_no,
+        {select_list},
+        CASE WHEN line_reason IS NOT NULL THEN line_reason
+             ELSE nullif(concat_ws('; ',
+            {reason_list}
+             ), '')
+        END AS reason,
+        raw, trim
+    FROM converted
 )
-SELECT object_key, line_no,
-    {select_list},
-    CASE WHEN line_reason IS NOT NULL THEN line_reason
-         ELSE nullif(concat_ws('; ',
-        {reason_list}
-         ), '')
-    END AS reason,
-    raw
-FROM docs
+SELECT * EXCLUDE (raw, trim), CASE WHEN reason IS NOT NULL THEN {_RAW_LINE} ELSE '' END AS raw
+FROM decided
 """  # noqa: S608
 
 
@@ -419,32 +696,57 @@ def _split_sql(model: ModelConfig, accepted_path: Path, quarantine_path: Path) -
     return _contract_split_sql(log_contract(model), accepted_path, quarantine_path)
 
 
+def _duplicates_sql(contract: RecordContract) -> str:
+    """Table ``duplicates``: every accepted row whose key an earlier accepted row has.
+
+    Only the keys and positions of the accepted rows are read, never their raw text; the keys
+    seen more than once are found first, so only their rows are ordered.
+    """
+    keys = ", ".join(contract.key_columns)
+    same_key = " AND ".join(f"p.{c} IS NOT DISTINCT FROM r.{c}" for c in contract.key_columns)
+    return f"""
+CREATE OR REPLACE TABLE duplicates AS
+WITH repeated AS (
+    SELECT {keys} FROM parsed WHERE reason IS NULL GROUP BY ALL HAVING count(*) > 1
+), candidates AS (
+    SELECT p.* FROM parsed AS p SEMI JOIN repeated AS r ON {same_key}
+    WHERE p.reason IS NULL
+)
+SELECT object_key, line_no,
+       'duplicate {contract.key_label} (first at ' || first_object || ' line ' || first_line
+       || ')' AS reason
+FROM (
+    SELECT object_key, line_no,
+           row_number() OVER w AS n,
+           first_value(object_key) OVER w AS first_object,
+           first_value(line_no) OVER w AS first_line
+    FROM candidates
+    WINDOW w AS (PARTITION BY {keys} ORDER BY object_key, line_no)
+)
+WHERE n > 1
+"""  # noqa: S608 -- configured identifiers and fixed text
+
+
 def _contract_split_sql(
     contract: RecordContract, accepted_path: Path, quarantine_path: Path
 ) -> list[str]:
+    """Statements quarantining the duplicates (their raw text read into ``duplicate_raw``
+    beforehand), then writing the two Parquet files."""
     accepted_cols = ", ".join(contract.accepted_columns)
-    keys = ", ".join(f"CASE WHEN reason IS NULL THEN {c} END" for c in contract.key_columns)
     return [
+        """
+UPDATE parsed SET reason = found.reason, raw = found.raw
+FROM (SELECT d.object_key, d.line_no, d.reason, coalesce(r.raw, '') AS raw
+      FROM duplicates AS d LEFT JOIN duplicate_raw AS r USING (object_key, line_no)) AS found
+WHERE parsed.object_key = found.object_key AND parsed.line_no = found.line_no
+""",
         f"""
-CREATE OR REPLACE TABLE decided AS
-SELECT *,
-    CASE
-        WHEN reason IS NOT NULL THEN reason
-        WHEN row_number() OVER w > 1
-        THEN 'duplicate {contract.key_label} (first at ' || first_value(object_key) OVER w
-             || ' line ' || first_value(line_no) OVER w || ')'
-    END AS final_reason
-FROM parsed
-WINDOW w AS (PARTITION BY {keys}
-             ORDER BY object_key, line_no)
-""",  # noqa: S608 -- configured identifiers and fixed text
-        f"""
-COPY (SELECT {accepted_cols} FROM decided WHERE final_reason IS NULL ORDER BY object_key, line_no)
+COPY (SELECT {accepted_cols} FROM parsed WHERE reason IS NULL ORDER BY object_key, line_no)
 TO '{_sql_path(accepted_path)}' (FORMAT PARQUET, COMPRESSION ZSTD)
 """,  # noqa: S608 -- configured identifiers and a path this module made
         f"""
-COPY (SELECT object_key, line_no, final_reason AS reason, raw FROM decided
-      WHERE final_reason IS NOT NULL ORDER BY object_key, line_no)
+COPY (SELECT object_key, line_no, reason, raw FROM parsed
+      WHERE reason IS NOT NULL ORDER BY object_key, line_no)
 TO '{_sql_path(quarantine_path)}' (FORMAT PARQUET, COMPRESSION ZSTD)
 """,  # noqa: S608 -- a path this module made
     ]
@@ -485,28 +787,38 @@ def ingest_partition(
         accepted_path=workdir / "accepted.parquet",
         quarantine_path=workdir / "quarantine.parquet",
     )
+    parse = _contract_parse_sql(contract)
     with tempfile.TemporaryDirectory(dir=workdir, prefix="duckdb-") as tmp:
-        con = duckdb.connect(str(Path(tmp) / "ingest.duckdb"))
+        # An in-memory database that spills to ``tmp`` beyond ``memory_limit``.
+        con = duckdb.connect()
         try:
             con.execute("SET TimeZone = 'UTC'")
             con.execute(f"SET memory_limit = '{memory_limit}'")
             con.execute(f"SET temp_directory = '{_sql_path(Path(tmp) / 'spill')}'")
             con.execute("SET preserve_insertion_order = false")
+            con.register("batch", LINES_SCHEMA.empty_table())
             con.execute(
-                "CREATE TABLE lines (object_key VARCHAR, line_no BIGINT, raw VARCHAR, "
-                "pre_reason VARCHAR)"
+                f"CREATE TABLE parsed AS SELECT ''::VARCHAR AS object_key, * FROM ({parse})"  # noqa: S608
             )
-            for obj in list_partition_objects(store, model.name, date):
-                _load_object(con, store, obj, result, Path(tmp), max_line_bytes)
-            con.execute(_contract_parse_sql(contract))
+            con.execute(
+                "CREATE TABLE duplicate_raw (object_key VARCHAR, line_no BIGINT, raw VARCHAR)"
+            )
+            con.unregister("batch")
+            # The raw text is kept for quarantined lines only (empty for the others).
+            insert = f"INSERT INTO parsed SELECT $key, * FROM ({parse})"  # noqa: S608
+            objects = list_partition_objects(store, model.name, date)
+            for obj in objects:
+                for batch in _read_object(con, store, obj, result, Path(tmp), max_line_bytes):
+                    _run_on_batch(con, batch, insert, obj.key)
+            con.execute(_duplicates_sql(contract))
+            _read_duplicate_raw(con, store, objects, Path(tmp), max_line_bytes)
             for statement in _contract_split_sql(
                 contract, result.accepted_path, result.quarantine_path
             ):
                 con.execute(statement)
-            result.rows_in = con.execute("SELECT count(*) FROM decided").fetchone()[0]
+            result.rows_in = con.execute("SELECT count(*) FROM parsed").fetchone()[0]
             rows = con.execute(
-                "SELECT final_reason, count(*) FROM decided WHERE final_reason IS NOT NULL "
-                "GROUP BY ALL"
+                "SELECT reason, count(*) FROM parsed WHERE reason IS NOT NULL GROUP BY ALL"
             ).fetchall()
         finally:
             con.close()
@@ -516,23 +828,54 @@ def ingest_partition(
     return result
 
 
-def _load_object(
+def _run_on_batch(con: duckdb.DuckDBPyConnection, batch: pa.Table, sql: str, key: str) -> None:
+    # DuckDB's threads share out the chunks of an Arrow table: several make the parse parallel.
+    batch = pa.Table.from_batches(batch.to_batches(max_chunksize=SCAN_ROWS), batch.schema)
+    con.register("batch", batch)
+    try:
+        con.execute(sql, {"key": key})
+    finally:
+        con.unregister("batch")
+
+
+def _read_duplicate_raw(
+    con: duckdb.DuckDBPyConnection,
+    store: ObjectStore,
+    objects: list[ObjectInfo],
+    tmp: Path,
+    max_line_bytes: int,
+) -> None:
+    """Fill ``duplicate_raw`` with the raw text of the duplicates, reading their objects again.
+
+    Duplicates are few, so the raw text of accepted lines is not kept while parsing.
+    """
+    rows = con.execute(
+        "SELECT object_key, list(line_no) FROM duplicates GROUP BY object_key ORDER BY object_key"
+    ).fetchall()
+    by_key = {obj.key: obj for obj in objects}
+    insert = f"INSERT INTO duplicate_raw SELECT $key, line_no, {_RAW_LINE} FROM batch"  # noqa: S608
+    for key, lines in rows:
+        wanted = pa.array(lines, pa.int64())
+        for batch in _read_object(con, store, by_key[key], IngestResult(), tmp, max_line_bytes):
+            picked = batch.filter(pc.is_in(batch.column("line_no"), value_set=wanted))
+            if picked.num_rows:
+                _run_on_batch(con, picked, insert, key)
+
+
+def _read_object(
     con: duckdb.DuckDBPyConnection,
     store: ObjectStore,
     obj: ObjectInfo,
     result: IngestResult,
     tmp: Path,
     max_line_bytes: int,
-) -> None:
+) -> Iterator[pa.Table]:
+    """Batches of one object's lines (``LINES_SCHEMA``), read ahead in a thread for text."""
     kind = _format_of(obj.key)
     if kind is None:
         result.skipped_objects.append(obj.key)
-        _insert(
-            con,
-            obj.key,
-            [""],
-            [f"unsupported object type (expected {', '.join(SUPPORTED_SUFFIXES)})"],
-            [0],
+        yield _lines_table(
+            [""], [f"unsupported object type (expected {', '.join(SUPPORTED_SUFFIXES)})"], [0]
         )
         return
     result.objects.append(obj)
@@ -540,42 +883,51 @@ def _load_object(
     stream = store.open(obj.key)
     try:
         if kind == "parquet":
-            batches = _parquet_lines(con, stream, tmp)
-        elif kind == "gzip":
-            batches = _text_lines(_gunzip_chunks(stream), max_line_bytes)
+            yield from _parquet_lines(con, stream, tmp)
         else:
-            batches = _text_lines(_raw_chunks(stream), max_line_bytes)
-        for lines, reasons, numbers in batches:
-            for start in range(0, len(lines), BATCH_LINES):
-                end = start + BATCH_LINES
-                _insert(con, obj.key, lines[start:end], reasons[start:end], numbers[start:end])
+            chunks = _gunzip_chunks(stream) if kind == "gzip" else _raw_chunks(stream)
+            # Decompressing and cutting the next block overlaps DuckDB parsing this one.
+            yield from _read_ahead(_text_lines(chunks, max_line_bytes))
     finally:
         stream.close()
 
 
-def _insert(
-    con: duckdb.DuckDBPyConnection,
-    key: str,
-    lines: list[str],
-    reasons: list[str | None],
-    numbers: list[int],
-) -> None:
-    if not lines:
-        return
-    batch = pa.table(
-        {
-            "object_key": pa.array([key] * len(lines), pa.string()),
-            "line_no": pa.array(numbers, pa.int64()),
-            "raw": pa.array(lines, pa.large_string()),
-            "pre_reason": pa.array(reasons, pa.string()),
-        },
-        schema=LINES_SCHEMA,
-    )
-    con.register("batch_view", batch)
+_DONE = object()
+
+
+def _read_ahead(batches: Iterator[pa.Table], depth: int = 1) -> Iterator[pa.Table]:
+    """The items of ``batches``, produced in a thread up to ``depth`` items ahead."""
+    items: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(item) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                if not offer(batch):
+                    return
+            offer(_DONE)
+        except BaseException as exc:  # handed to the consumer, raised there
+            offer(exc)
+
+    worker = threading.Thread(target=produce, name="ingest-read-ahead", daemon=True)
+    worker.start()
     try:
-        con.execute("INSERT INTO lines SELECT object_key, line_no, raw, pre_reason FROM batch_view")
+        while (item := items.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
     finally:
-        con.unregister("batch_view")
+        stop.set()
+        worker.join()
 
 
 def _group_reasons(rows: list[tuple[str, int]]) -> Counter:
