@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/var/dagster_home
 
-.PHONY: help install demo test test-fast lint format ui lock clean
+.PHONY: help install demo test test-fast bench lint format ui lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -25,6 +25,9 @@ test: install  ## run every test, the slow end-to-end ones included
 
 test-fast: install  ## run the tests not marked slow
 	$(BIN)/pytest -m "not slow"
+
+bench: install  ## one 1M-row day: naive script vs the platform vs a bare read (benchmarks/)
+	$(BIN)/python benchmarks/bench_partition.py
 
 lint:  ## ruff lint and format check
 	$(BIN)/ruff check .
