@@ -405,11 +405,15 @@ def segment_drift(
 def _segment_labels(
     reference: pd.Series, current: pd.Series
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """The values (as text) of a segment column and each row's code in both frames (-1: none)."""
-    both = pd.concat([reference, current], ignore_index=True)
-    text = both.astype("object").where(both.notna()).map(str, na_action="ignore")
-    codes, names = pd.factorize(text, use_na_sentinel=True)
-    return [str(n) for n in names], codes[: len(reference)], codes[len(reference) :]
+    """The values (as text) of a segment column and each row's code in both frames (-1: none).
+
+    Values that read the same as text (``1`` and ``"1"``) are one segment.
+    """
+    codes, uniques = pd.factorize(pd.concat([reference, current], ignore_index=True))
+    names: dict[str, int] = {}
+    merged = np.array([names.setdefault(str(u), len(names)) for u in uniques] + [-1], dtype=np.intp)
+    codes = merged[codes]  # -1 (missing) picks the trailing -1
+    return list(names), codes[: len(reference)], codes[len(reference) :]
 
 
 def _rows_by_code(codes: np.ndarray, groups: int) -> list[np.ndarray]:

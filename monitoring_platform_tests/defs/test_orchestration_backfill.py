@@ -30,15 +30,7 @@ MODELS = ("ctr_ranker", "eta_regressor")
 
 # Runs execute one after another inside the command's process (Dagster's synchronous launcher):
 # one model-day in memory at a time, as the run queue allows in production.
-INSTANCE_YAML = """
-telemetry: {enabled: false}
-run_coordinator:
-  module: dagster._core.run_coordinator
-  class: DefaultRunCoordinator
-run_launcher:
-  module: dagster._core.launcher.sync_in_memory_run_launcher
-  class: SyncInMemoryRunLauncher
-"""
+INSTANCE_YAML = (REPO / "infra" / "dagster-sequential.yaml").read_text()
 
 
 def backfill(env, model, start, end):
