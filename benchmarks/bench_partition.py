@@ -169,12 +169,35 @@ def _materialize(config, stages: list[str], day: dt.date):
             raise_on_error=False,
             run_config=QUIET_RUN_CONFIG,
         )
-        result.step_seconds = {
-            s.step_key: round(s.end_time - s.start_time, 2)
-            for s in instance.get_run_step_stats(result.run_id)
-            if s.end_time and s.start_time
+        stats = [
+            s for s in instance.get_run_step_stats(result.run_id) if s.end_time and s.start_time
+        ]
+        result.step_seconds = {s.step_key: round(s.end_time - s.start_time, 2) for s in stats}
+        result.step_peak_mb = {
+            s.step_key: max(
+                (mb for t, mb in _RSS_SAMPLES if s.start_time <= t <= s.end_time), default=None
+            )
+            for s in stats
         }
         return result
+
+
+_RSS_SAMPLES: list[tuple[float, float]] = []
+
+
+def _sample_rss(every: float = 0.25) -> None:
+    """Record this process's resident memory (MB) with a timestamp, on a daemon thread."""
+    import threading
+
+    def run() -> None:
+        status = Path("/proc/self/status")
+        while True:
+            for line in status.read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    _RSS_SAMPLES.append((time.time(), int(line.split()[1]) / 1024))
+            time.sleep(every)
+
+    threading.Thread(target=run, daemon=True).start()
 
 
 def step_prepare(workdir: Path, name: str) -> dict:
@@ -192,6 +215,7 @@ def step_platform(workdir: Path, name: str) -> dict:
     from monitoring_platform.lib.metric_store import MetricStore
 
     config = _load(workdir, name)
+    _sample_rss()
     result = _materialize(config, ["inference_logs", "reference_window", "data_drift_report"], DAY)
     checks = {e.check_name: bool(e.passed) for e in result.get_asset_check_evaluations()}
     store = MetricStore(config.metric_store_url())
@@ -226,6 +250,7 @@ def step_platform(workdir: Path, name: str) -> dict:
         "drift": drift,
         "segments": segments,
         "step_seconds": result.step_seconds,
+        "step_peak_mb": result.step_peak_mb,
     }
 
 
@@ -421,7 +446,10 @@ def report(results: dict[str, dict], rows: int) -> None:
     print(f"(b)/(c) wall time: {b['seconds'] / c['seconds']:.1f}x")
     print(f"(b) peak RSS {b['peak_mb'] / 1024:.2f} GB (target <= 2 GB at 1M rows, 6 GB at 10M)")
     print(f"(b) run succeeded: {b['success']}; checks: {b['checks']}")
-    steps = ", ".join(f"{k.split('__')[-1]} {v:.1f} s" for k, v in b["step_seconds"].items())
+    steps = ", ".join(
+        f"{k.split('__')[-1]} {v:.1f} s (peak RSS {b['step_peak_mb'].get(k) or 0:,.0f} MB)"
+        for k, v in b["step_seconds"].items()
+    )
     print(f"(b) steps inside the run: {steps}")
     if "naive" in results:
         agree_all = _compare("column", results["naive"]["drift"], b["drift"], show=True)
