@@ -37,10 +37,13 @@ from monitoring_platform.lib.drift import (
     segment_drift,
 )
 from monitoring_platform.lib.html import escape
+from monitoring_platform.lib.memory import release_unused_memory
 from monitoring_platform.lib.metric_store import Metric
 from monitoring_platform.lib.reports import DATA_DRIFT, HTML_CONTENT_TYPE, report_key
 
 GROUP = "drift"
+# Above this many rows in the day, segments are scored after the report instead of beside it.
+SEGMENTS_BESIDE_REPORT_MAX_ROWS = 3_000_000
 
 
 def data_drift_report_key(model: ModelConfig) -> AssetKey:
@@ -133,6 +136,7 @@ def build_drift_assets(
         context: AssetExecutionContext, storage: StorageResource, metric_store: MetricStoreResource
     ):
         date = dt.date.fromisoformat(context.partition_key)
+        release_unused_memory()  # start from what the earlier steps freed, not their peak
         lake_store = storage.lake_store()
         store = metric_store.get()
         current = lake.read_partition(lake_store, lake.ACCEPTED, model.name, date, columns)
@@ -170,15 +174,23 @@ def build_drift_assets(
 
         reference_frame, current_frame = _frame(reference), _frame(current)
         del reference, current
-        # Segments (NumPy sorts, which release the interpreter lock) run on a second thread
-        # while Evidently builds the whole-day report; neither changes the frames.
+        # On a day of moderate size the segments (NumPy sorts, which release the interpreter
+        # lock) run on a second thread while Evidently builds the whole-day report; neither
+        # changes the frames. On a large day they run after it: both at once would add their
+        # working memory together.
         load_evidently()
+        concurrent = len(current_frame) <= SEGMENTS_BESIDE_REPORT_MAX_ROWS
         with ThreadPoolExecutor(1, thread_name_prefix="segment-drift") as pool:
-            pending = pool.submit(
+            pending = concurrent and pool.submit(
                 segment_drift, reference_frame, current_frame, model, model.segment_min_rows
             )
             result = compute_drift(reference_frame, current_frame, model)
-            segments = pending.result()
+            release_unused_memory()
+            segments = (
+                pending.result()
+                if pending
+                else segment_drift(reference_frame, current_frame, model, model.segment_min_rows)
+            )
         del reference_frame, current_frame
         page = drift_page(result, segments)
         result.html = ""

@@ -20,6 +20,7 @@ from monitoring_platform.defs.recording import check_result
 from monitoring_platform.defs.resources import MetricStoreResource, StorageResource
 from monitoring_platform.lib import lake
 from monitoring_platform.lib.drift import reference_dates
+from monitoring_platform.lib.memory import release_unused_memory
 from monitoring_platform.lib.metric_store import Metric
 from monitoring_platform.lib.reports import HTML_CONTENT_TYPE, VALIDATION, report_key
 from monitoring_platform.lib.validation import (
@@ -60,6 +61,7 @@ def build_validation_checks(
         metric_store: MetricStoreResource,
     ) -> AssetCheckResult:
         date = dt.date.fromisoformat(context.partition_key)
+        release_unused_memory()  # start from what ingestion freed, not its peak
         lake_store = storage.lake_store()
         store = metric_store.get()
         accepted = lake.open_partition(lake_store, lake.ACCEPTED, model.name, date)
