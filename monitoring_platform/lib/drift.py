@@ -444,11 +444,8 @@ class _SortedColumn:
 
     def by_code(self, codes: np.ndarray, groups: int) -> list[np.ndarray]:
         """The sorted values of each group (rows with code ``i``), in linear time."""
-        codes = codes[self.rows]
-        order = _stable_order(codes, groups)  # each group stays sorted
-        counts = np.bincount(codes + 1, minlength=groups + 1)  # code -1 (no value) first
-        parts = np.split(self.values[order], np.cumsum(counts)[:-1])
-        return parts[1:]
+        # Positions in sorted order, grouped stably: each group's values stay sorted.
+        return [self.values[at] for at in _rows_by_code(codes[self.rows], groups)]
 
 
 def segment_section(segments: list[SegmentDrift]) -> str:
