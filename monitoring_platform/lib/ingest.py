@@ -33,7 +33,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from monitoring_platform.config import FeatureType, ModelConfig
-from monitoring_platform.lib.storage import ObjectInfo, ObjectStore, partition_prefix
+from monitoring_platform.lib.storage import (
+    TEMPORARY_PREFIX,
+    ObjectInfo,
+    ObjectStore,
+    StorageError,
+    partition_prefix,
+)
 
 DEFAULT_MAX_LINE_BYTES = 1 << 20
 READ_CHUNK_BYTES = 4 << 20
@@ -212,6 +218,11 @@ def _text_lines(chunks: Iterator[bytes], max_line_bytes: int) -> Iterator[pa.Tab
     """
     line_no = 0
     carry: list[bytes] = []  # the start of a line that continues in the next chunk
+    carry_size = 0
+    # A line past ``max_line_bytes`` that continues: its first bytes and its size so far. The
+    # rest is counted and dropped as it streams by, so no line is ever held whole.
+    long_head: bytes | None = None
+    long_size = 0
     pending: list[pa.Table] = []
     pending_size = 0
     error: str | None = None
@@ -230,15 +241,40 @@ def _text_lines(chunks: Iterator[bytes], max_line_bytes: int) -> Iterator[pa.Tab
             yield pa.concat_tables(pending)
         pending, pending_size = [], 0
 
+    def keep(piece: bytes) -> None:
+        nonlocal carry, carry_size, long_head, long_size
+        if long_head is not None:
+            long_size += len(piece)
+            return
+        carry.append(piece)
+        carry_size += len(piece)
+        if carry_size > max_line_bytes:
+            long_head = b"".join(carry)[:max_line_bytes]
+            long_size, carry, carry_size = carry_size, [], 0
+
+    def end_long_line() -> None:
+        nonlocal line_no, long_head, pending_size
+        reason = f"{_too_long(long_size, max_line_bytes)} (kept its first {len(long_head)})"
+        # Cut at a character boundary: the kept text is at most ``max_line_bytes`` long.
+        text = long_head.decode("utf-8", errors="ignore")
+        line_no += 1
+        pending.append(_lines_table([text], [reason], [line_no]))
+        pending_size += len(long_head)
+        long_head = None
+
     try:
         for chunk in chunks:
             first = chunk.find(b"\n")
             if first < 0:
-                carry.append(chunk)
+                keep(chunk)
                 continue
-            if carry:
+            if long_head is not None:
+                long_size += first
+                end_long_line()
+                start = first + 1
+            elif carry:
                 head = b"".join([*carry, chunk[: first + 1]])
-                carry = []
+                carry, carry_size = [], 0
                 add(head, 0, len(head))
                 start = first + 1
             else:
@@ -247,11 +283,13 @@ def _text_lines(chunks: Iterator[bytes], max_line_bytes: int) -> Iterator[pa.Tab
             if last >= start:
                 add(chunk, start, last + 1)
             if last + 1 < len(chunk):
-                carry.append(chunk[last + 1 :])
+                keep(chunk[last + 1 :])
             if pending_size >= BLOCK_BYTES:
                 yield from flush()
     except (OSError, EOFError, zlib.error) as exc:
         error = f"{exc or type(exc).__name__}"
+    if long_head is not None:
+        end_long_line()
     yield from flush()
     if carry:
         # What follows the last newline is one line.
@@ -421,12 +459,32 @@ def json_field_rule(
     else:  # string
         ok, value, expected = f"{t} = 'VARCHAR'", text, "a string"
     needed = f"{when_required} AND {str(required).upper()}"
+    if kind == "number":
+        # JSON has no NaN or infinities; DuckDB's parser reads them (and 1e999) all the same.
+        extra = (
+            f"WHEN NOT isfinite({value}) THEN '{label}: expected a finite number, got ' "
+            f"|| CASE WHEN isnan({value}) THEN 'NaN' ELSE 'an infinity' END "
+        )
+    elif kind in ("category", "string"):
+        extra = f"WHEN {_has_nul(text)} THEN '{label}: {NUL_REASON}' "
+    else:
+        extra = ""
     reason = (
         f"CASE WHEN {t} IS NULL THEN CASE WHEN {needed} THEN 'missing {label}' END "
         f"WHEN {t} = 'NULL' THEN CASE WHEN {needed} THEN '{label} is null' END "
-        f"WHEN NOT ({ok}) THEN '{label}: expected {expected}, got ' || {words} END"
+        f"WHEN NOT ({ok}) THEN '{label}: expected {expected}, got ' || {words} "
+        f"{extra}END"
     )
     return f"CASE WHEN {ok} THEN {value} END AS {name}", reason
+
+
+# A string holding U+0000 breaks the contract: PostgreSQL cannot store it, C-string code cuts
+# the value there (two ids would become one), and pages would carry it.
+NUL_REASON = "contains a NUL character (U+0000)"
+
+
+def _has_nul(text: str) -> str:
+    return f"strpos({text}, chr(0)) > 0"
 
 
 @dataclass(frozen=True)
@@ -488,10 +546,11 @@ def _field_rules(model: ModelConfig) -> tuple[list[str], list[str]]:
         True,
         when_required=ok_call,
     )
+    error_text = f"json_extract_string({field(c.error)}, '$')"
     selects.append(
-        f"CASE WHEN json_type({field(c.error)}) NOT IN ('NULL') "
-        f"THEN json_extract_string({field(c.error)}, '$') END AS error"
+        f"CASE WHEN json_type({field(c.error)}) NOT IN ('NULL') THEN {error_text} END AS error"
     )
+    reasons.append(f"CASE WHEN {_has_nul(error_text)} THEN 'error: {NUL_REASON}' END")
     for feature in model.features:
         # Features may be nested under the features object or logged as flat fields.
         nested = f"json_extract(doc, {_sql_literal_path(c.features, feature.name)})"
@@ -505,8 +564,47 @@ def _parse_sql(model: ModelConfig) -> str:
     return _contract_parse_sql(log_contract(model))
 
 
-# The line itself: its raw text without the terminator (which is ASCII, so characters count).
-_RAW_LINE = "CASE WHEN trim = 0 THEN raw ELSE left(raw, length(raw) - trim) END"
+# The line itself: its raw text without the terminator (which is ASCII, so characters count),
+# with any NUL byte written as the JSON escape, so no later reader meets a raw NUL.
+_RAW_LINE = (
+    "replace(CASE WHEN trim = 0 THEN raw ELSE left(raw, length(raw) - trim) END, chr(0), '\\u0000')"
+)
+
+AMBIGUOUS_REASON = "ambiguous record: a key appears more than once"
+
+
+def _repeated_key_sql(paths: list[str]) -> tuple[str, str, str]:
+    """SQL finding a key the contract reads that appears twice in its object.
+
+    JSON parsers disagree on a repeated key (the first or the last wins), so such a record is
+    ambiguous. ``paths`` are the fields the contract reads (``$.a`` or ``$.a.b``). Returns the
+    expression of the key lists of the objects read (``__keys``, one more pass over the line),
+    the condition that one of those keys repeats, and the first such key, dotted as
+    ``features.country``. Keys the contract does not read may repeat: nothing is taken from
+    them. Counting (no set per row) keeps the check cheap.
+    """
+    objects: dict[str, list[str]] = {}
+    for path in paths:
+        parts = path.split(".")  # configured identifiers: no dots or quotes inside
+        for depth in range(1, len(parts)):
+            names = objects.setdefault(".".join(parts[:depth]), [])
+            if parts[depth] not in names:
+                names.append(parts[depth])
+    object_paths = list(objects)
+    quoted = ", ".join(f"'{o}'" for o in object_paths)
+    keys = f"CASE WHEN pre_reason IS NULL THEN try(json_keys(raw, [{quoted}])) END"
+    repeats, firsts = [], []
+    for i, (path, names) in enumerate(objects.items(), start=1):
+        listed = ", ".join(f"'{n}'" for n in names)
+        present = " + ".join(f"list_contains(__keys[{i}], '{n}')::INT" for n in names)
+        repeats.append(f"len(list_filter(__keys[{i}], lambda x: x IN ({listed}))) > {present}")
+        prefix = path[2:] + "." if path != "$" else ""
+        firsts.append(
+            f"'{prefix}' || list_filter([{listed}], "
+            f"lambda n: len(list_filter(__keys[{i}], lambda x: x = n)) > 1)[1]"
+        )
+    return keys, " OR ".join(repeats), f"coalesce({', '.join(firsts)})"
+
 
 # A field of the record, as json_field writes it.
 _DOC_FIELD = re.compile(r"json_extract\(doc, '(\$\.[^']*)'\)")
@@ -653,17 +751,20 @@ def _contract_parse_sql(contract: RecordContract) -> str:
     words = _JSON_TYPE_WORDS.format(t="__types[1]")
     # Only configured identifiers (validated as such) and fixed text are interpolated.
     # try(): a line that is not JSON fails to parse, and has no types.
+    keys, repeats, repeated = _repeated_key_sql(sorted(paths))
     return f"""
 WITH checked AS (
     SELECT line_no, raw, trim, pre_reason,
            CASE WHEN pre_reason IS NULL THEN try(json_type(raw, [{type_paths}])) END
-           AS __types
+           AS __types,
+           {keys} AS __keys
     FROM batch
 ), lines AS (
     SELECT line_no, raw, trim, __types,
            CASE WHEN pre_reason IS NOT NULL THEN pre_reason
                 WHEN __types IS NULL THEN 'malformed JSON'
                 WHEN __types[1] <> 'OBJECT' THEN 'record is ' || {words} || ', not an object'
+                WHEN {repeats} THEN '{AMBIGUOUS_REASON} (' || {repeated} || ')'
            END AS line_reason
     FROM checked
 ), docs AS (
@@ -761,8 +862,14 @@ def _sql_path(path: Path) -> str:
 # Entry point
 
 
+# A local write goes to a ``.tmp-*`` file, then is renamed: such an object is a write in progress
+# (or one that died). It is not read, so its records are not counted twice once renamed, but it
+# is listed among the skipped objects and counted as one quarantined row with this reason.
+UNFINISHED_REASON = "unfinished write (a temporary .tmp-* object)"
+
+
 def list_partition_objects(store: ObjectStore, model: str, date: str) -> list[ObjectInfo]:
-    return store.list(partition_prefix(model, date))
+    return store.list(partition_prefix(model, date), include_unfinished=True)
 
 
 def ingest_partition(
@@ -872,15 +979,23 @@ def _read_object(
 ) -> Iterator[pa.Table]:
     """Batches of one object's lines (``LINES_SCHEMA``), read ahead in a thread for text."""
     kind = _format_of(obj.key)
-    if kind is None:
+    skipped = None
+    if obj.key.rsplit("/", 1)[-1].startswith(TEMPORARY_PREFIX):
+        skipped = f"{UNFINISHED_REASON}, not read ({obj.size} bytes)"
+    elif kind is None:
+        skipped = f"unsupported object type (expected {', '.join(SUPPORTED_SUFFIXES)})"
+    if skipped is None:
+        try:
+            stream = store.open(obj.key)
+        except StorageError as exc:
+            skipped = f"object unreadable: {exc}"
+    if skipped is not None:
+        # One quarantined row stands for the whole object: counted, with its reason.
         result.skipped_objects.append(obj.key)
-        yield _lines_table(
-            [""], [f"unsupported object type (expected {', '.join(SUPPORTED_SUFFIXES)})"], [0]
-        )
+        yield _lines_table([""], [skipped], [0])
         return
     result.objects.append(obj)
     result.bytes_read += obj.size
-    stream = store.open(obj.key)
     try:
         if kind == "parquet":
             yield from _parquet_lines(con, stream, tmp)
@@ -950,4 +1065,8 @@ def _reason_kind(reason: str) -> str:
         return "object unreadable"
     if reason.startswith("object is not readable Parquet"):
         return "object is not readable Parquet"
+    if reason.startswith(AMBIGUOUS_REASON):
+        return AMBIGUOUS_REASON
+    if reason.startswith(UNFINISHED_REASON):
+        return UNFINISHED_REASON
     return reason
