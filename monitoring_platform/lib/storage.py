@@ -16,6 +16,8 @@ from typing import IO, Protocol
 from urllib.parse import quote
 
 PARTITION_DIR = "dt={date}"
+# Name prefix of the temporary file a local write goes to before its atomic rename.
+TEMPORARY_PREFIX = ".tmp-"
 
 
 class StorageError(RuntimeError):
@@ -33,12 +35,16 @@ class ObjectStore(Protocol):
 
     root: str
 
-    def list(self, prefix: str) -> list[ObjectInfo]:
-        """Objects whose key starts with ``prefix`` (a folder-like prefix), sorted by key."""
+    def list(self, prefix: str, include_unfinished: bool = False) -> list[ObjectInfo]:
+        """Objects whose key starts with ``prefix`` (a folder-like prefix), sorted by key.
+
+        ``include_unfinished`` also lists the temporary ``.tmp-*`` files of writes in progress
+        (local folders only: a PUT to S3 is atomic).
+        """
         ...
 
     def open(self, key: str) -> IO[bytes]:
-        """A binary stream of the object's bytes, read lazily."""
+        """A binary stream of the object's bytes, read lazily; ``key`` exactly as listed."""
         ...
 
     def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None: ...
@@ -61,10 +67,13 @@ class ObjectStore(Protocol):
 
 
 def safe_key(key: str) -> str:
-    """Normalise a key and refuse anything that could climb out of the store's root."""
+    """Normalise a key and refuse anything that could climb out of the store's root.
+
+    A backslash is an ordinary character of a key (as on S3 and in POSIX file names).
+    """
     if "\x00" in key:
         raise StorageError(f"object key contains a NUL byte: {key!r}")
-    parts = [p for p in PurePosixPath(key.replace("\\", "/")).parts if p not in ("", ".", "/")]
+    parts = [p for p in PurePosixPath(key).parts if p not in ("", ".", "/")]
     if any(p == ".." for p in parts):
         raise StorageError(f"object key escapes the storage root: {key!r}")
     return "/".join(parts)
@@ -72,6 +81,30 @@ def safe_key(key: str) -> str:
 
 def join_key(*parts: str) -> str:
     return safe_key("/".join(p.strip("/") for p in parts if p))
+
+
+def current_umask() -> int:
+    """The process's file-creation mask, read without changing it where the system allows."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # elsewhere: read by setting, then restore at once
+    os.umask(mask)
+    return mask
+
+
+def _publish(tmp: str, target: Path) -> None:
+    """Give a finished temporary file the mode a plain ``open`` would, then rename it in place.
+
+    ``mkstemp`` makes files readable by their owner only; reports and lake files are read by
+    other users too (a web server serving the reports folder).
+    """
+    os.chmod(tmp, 0o666 & ~current_umask())
+    os.replace(tmp, target)
 
 
 class LocalObjectStore:
@@ -87,7 +120,7 @@ class LocalObjectStore:
             raise StorageError(f"object key escapes the storage root {self.root}: {key!r}")
         return path
 
-    def list(self, prefix: str) -> list[ObjectInfo]:
+    def list(self, prefix: str, include_unfinished: bool = False) -> list[ObjectInfo]:
         prefix = safe_key(prefix)
         base = self._path(prefix)
         if not base.exists():
@@ -97,7 +130,7 @@ class LocalObjectStore:
         found = []
         for dirpath, _dirnames, filenames in os.walk(base):
             for name in filenames:
-                if name.startswith(".tmp-"):
+                if name.startswith(TEMPORARY_PREFIX) and not include_unfinished:
                     continue
                 full = Path(dirpath) / name
                 key = full.relative_to(self._root).as_posix()
@@ -114,20 +147,20 @@ class LocalObjectStore:
     def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, dir=path.parent)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-        os.replace(tmp, path)
+        _publish(tmp, path)
 
     def put_file(
         self, key: str, path: str | os.PathLike[str], content_type: str | None = None
     ) -> None:
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+        fd, tmp = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, dir=target.parent)
         os.close(fd)
         shutil.copyfile(path, tmp)
-        os.replace(tmp, target)
+        _publish(tmp, target)
 
     def delete_prefix(self, prefix: str) -> int:
         objects = self.list(prefix)
@@ -162,7 +195,7 @@ class S3ObjectStore:
     def _rel(self, full_key: str) -> str:
         return full_key[len(self.prefix) + 1 :] if self.prefix else full_key
 
-    def list(self, prefix: str) -> list[ObjectInfo]:
+    def list(self, prefix: str, include_unfinished: bool = False) -> list[ObjectInfo]:
         full = self._key(prefix)
         if full:
             full += "/"
@@ -176,9 +209,16 @@ class S3ObjectStore:
             raise StorageError(f"listing {self.root}/{prefix} failed: {exc}") from exc
         return sorted(found, key=lambda o: o.key)
 
+    def _listed_key(self, key: str) -> str:
+        # S3 keys are names, not paths: "..", "./", "//" and "\\" are ordinary characters there,
+        # and normalising a listed key would fetch another object.
+        if "\x00" in key:
+            raise StorageError(f"object key contains a NUL byte: {key!r}")
+        return f"{self.prefix}/{key}" if self.prefix else key
+
     def open(self, key: str) -> IO[bytes]:
         try:
-            response = self._client.get_object(Bucket=self.bucket, Key=self._key(key))
+            response = self._client.get_object(Bucket=self.bucket, Key=self._listed_key(key))
         except Exception as exc:
             raise StorageError(f"reading {self.root}/{key} failed: {exc}") from exc
         return response["Body"]
