@@ -38,18 +38,48 @@ def write_partition(store: ObjectStore, dataset: str, model: str, date: str, pat
     return key
 
 
+# The asset that writes each dataset: re-running its partition rewrites the file.
+WRITERS = {
+    ACCEPTED: "inference_logs",
+    QUARANTINE: "inference_logs",
+    "events": "business_events",
+    "events_quarantine": "business_events",
+    "labels": "labels",
+    "labels_quarantine": "labels",
+}
+
+
+class LakeError(RuntimeError):
+    """A lake file cannot be read; the message names the file and the partition to re-run."""
+
+
+def _unreadable(store: ObjectStore, dataset: str, model: str, date, exc: Exception) -> LakeError:
+    key = partition_key(dataset, model, date)
+    writer = WRITERS.get(dataset, dataset)
+    return LakeError(
+        f"lake file {store.uri(key)} is damaged and cannot be read ({type(exc).__name__}: "
+        f"{str(exc)[:200]}); re-run partition {date} of {model}/{writer} to rewrite it"
+    )
+
+
 def open_partition(
     store: ObjectStore, dataset: str, model: str, date: str | dt.date
 ) -> pq.ParquetFile | None:
-    """One partition opened for reading column by column, or ``None`` when never written."""
+    """One partition opened for reading column by column, or ``None`` when never written.
+
+    A file that is not readable Parquet raises :class:`LakeError`.
+    """
     key = partition_key(dataset, model, date)
     local = store.local_path(key)
-    if local is not None:
-        return pq.ParquetFile(local) if local.is_file() else None
-    if not store.exists(key):
-        return None
-    with store.open(key) as stream:
-        return pq.ParquetFile(pa.BufferReader(stream.read()))
+    try:
+        if local is not None:
+            return pq.ParquetFile(local) if local.is_file() else None
+        if not store.exists(key):
+            return None
+        with store.open(key) as stream:
+            return pq.ParquetFile(pa.BufferReader(stream.read()))
+    except (pa.ArrowException, OSError) as exc:
+        raise _unreadable(store, dataset, model, date, exc) from exc
 
 
 def read_partition(
@@ -61,7 +91,12 @@ def read_partition(
 ) -> pa.Table | None:
     """One partition's rows, or ``None`` when the partition was never written."""
     parquet = open_partition(store, dataset, model, date)
-    return None if parquet is None else parquet.read(columns=columns)
+    if parquet is None:
+        return None
+    try:
+        return parquet.read(columns=columns)
+    except (pa.ArrowException, OSError) as exc:
+        raise _unreadable(store, dataset, model, date, exc) from exc
 
 
 def read_partitions(
@@ -108,14 +143,8 @@ def distinct_values(
 
 def partition_rows(store: ObjectStore, dataset: str, model: str, date: str | dt.date) -> int | None:
     """The row count of a partition from its Parquet footer, or ``None`` when it was never written."""
-    key = partition_key(dataset, model, date)
-    local = store.local_path(key)
-    if local is not None:
-        return pq.read_metadata(local).num_rows if local.is_file() else None
-    if not store.exists(key):
-        return None
-    with store.open(key) as stream:
-        return pq.read_metadata(pa.BufferReader(stream.read())).num_rows
+    parquet = open_partition(store, dataset, model, date)
+    return None if parquet is None else parquet.metadata.num_rows
 
 
 def manifest_key(dataset: str, model: str, date: str | dt.date) -> str:
