@@ -9,6 +9,7 @@ from typing import TextIO
 from monitoring_platform.lib.alerting.outbox import DEAD, PENDING
 from monitoring_platform.lib.alerting.senders import DeliveryError
 from monitoring_platform.lib.alerting.service import Alerting
+from monitoring_platform.lib.redaction import redactor_for
 
 CHECK_SENSOR_NAME = "check_alert_sensor"
 
@@ -43,11 +44,14 @@ def alerts_status(config, out: TextIO | None = None) -> int:
         print(f"  {finding.key}  {finding.severity}", file=out)
     stuck = store.messages(PENDING) + store.messages(DEAD)
     print(f"{len(stuck)} undelivered messages", file=out)
+    # Errors are stored redacted; older rows, or a secret that changed since, are covered here.
+    redact = redactor_for(config.alerts)
     for row in stuck:
         created = dt.datetime.fromtimestamp(row["created_at"], dt.UTC)
+        error = redact(row["last_error"] or "")
         print(
             f"  #{row['id']} {row['route']} {row['status']} since {created:%Y-%m-%d %H:%M} UTC, "
-            f"{row['attempts']} attempts" + (f": {row['last_error']}" if row["last_error"] else ""),
+            f"{row['attempts']} attempts" + (f": {error}" if error else ""),
             file=out,
         )
     # The watchdog runs in the same daemon; this line lets something outside it (cron) notice.

@@ -33,6 +33,7 @@ import sqlalchemy as sa
 
 from monitoring_platform.lib.alerting.findings import Finding, severity_rank
 from monitoring_platform.lib.alerting.payloads import Item
+from monitoring_platform.lib.redaction import redact_url_credentials
 
 metadata = sa.MetaData()
 
@@ -309,7 +310,7 @@ class AlertStore:
                         raise RouteGone(f"route {row.route!r} is no longer in the configuration")
                     detail = send(row.route, row.message_id, items)
                 except Exception as exc:  # noqa: BLE001 - any failure is recorded and retried
-                    error = str(exc) or type(exc).__name__
+                    error = redact_url_credentials(str(exc) or type(exc).__name__)
                     gave_up = self._failed(row, now(), error, backoff, isinstance(exc, RouteGone))
                     (report.gave_up if gave_up else report.failed).append((row.route, error))
                     blocked.add(row.route)

@@ -2,7 +2,8 @@
 
 Every failure raises :class:`DeliveryError` with a message that names the route and the cause
 (a variable that is not set, a host that cannot be reached, an HTTP status) and never a secret:
-URLs are shown by scheme and host only.
+URLs are shown by scheme and host only, and whatever else a failure says goes through a
+:class:`~monitoring_platform.lib.redaction.Redactor` of the route's secrets.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from monitoring_platform.lib.alerting.settings import (
     SlackRoute,
     WebhookRoute,
 )
+from monitoring_platform.lib.redaction import redactor_for
 
 
 class DeliveryError(Exception):
@@ -38,6 +40,16 @@ def _env(route, variable: str, environ: Mapping[str, str]) -> str:
             f"route {route.name!r} ({route.kind}): environment variable {variable} is not set"
         )
     return value
+
+
+def _env_url(route, variable: str, environ: Mapping[str, str]) -> str:
+    url = _env(route, variable, environ)
+    if not url.lower().startswith(("http://", "https://")):
+        raise DeliveryError(
+            f"route {route.name!r} ({route.kind}): environment variable {variable} does not "
+            "hold an http:// or https:// URL"
+        )
+    return url
 
 
 def _where(url: str) -> str:
@@ -78,15 +90,30 @@ def send(
     timeout: float = 10,
     environ: Mapping[str, str] | None = None,
 ) -> str:
-    """Send one message; return a short description of what the receiver said."""
+    """Send one message; return a short description of what the receiver said.
+
+    Any failure is a :class:`DeliveryError` naming the route, with the route's secrets removed.
+    """
     environ = os.environ if environ is None else environ
+    redact = redactor_for(route, environ)
+    try:
+        return _send(route, message_id, items, timeout, environ)
+    except DeliveryError as exc:
+        raise DeliveryError(redact(str(exc))) from None
+    except Exception as exc:  # noqa: BLE001 - whatever a library raises, said without secrets
+        raise DeliveryError(
+            redact(f"route {route.name!r} ({route.kind}): {type(exc).__name__}: {exc}")
+        ) from None
+
+
+def _send(route, message_id: str, items, timeout: float, environ: Mapping[str, str]) -> str:
     if isinstance(route, SlackRoute):
-        url = _env(route, route.webhook_url_env, environ)
+        url = _env_url(route, route.webhook_url_env, environ)
         body = json.dumps(payloads.slack_body(items), ensure_ascii=False).encode()
         status, _ = post_json(route, url, body, timeout)
         return f"HTTP {status}"
     if isinstance(route, WebhookRoute):
-        url = route.url or _env(route, route.url_env, environ)
+        url = route.url or _env_url(route, route.url_env, environ)
         secret = _env(route, route.secret_env, environ)
         body = payloads.webhook_body(message_id, route.name, items)
         stamp = str(int(time.time()))
