@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -26,6 +27,7 @@ from pydantic import (
 )
 
 from monitoring_platform.lib.alerting.settings import Alerts
+from monitoring_platform.lib.redaction import redact_url_credentials
 
 CONFIG_ENV_VAR = "MONITORING_CONFIG"
 DEFAULT_CONFIG_FILE = "monitoring.yaml"
@@ -68,6 +70,46 @@ RESERVED_COLUMNS = {
 
 class ConfigError(ValueError):
     """The configuration file is invalid; the message names file, key and expectation."""
+
+
+S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+
+
+def check_location(location: str) -> str:
+    """A storage root: a local folder, or ``s3://bucket[/prefix]`` with a valid bucket name and
+    a prefix of plain segments. Anything else (another scheme, ``file://``, an empty bucket, a
+    prefix with ``..``, ``.``, an empty segment or a backslash) is refused, saying the fix."""
+    if not location.strip():
+        raise ValueError("expected a folder or s3://bucket/prefix, got an empty value")
+    if location.lower().startswith("s3://"):
+        bucket, _, prefix = location[len("s3://") :].partition("/")
+        if not S3_BUCKET.match(bucket):
+            raise ValueError(
+                "expected s3://bucket/prefix with a bucket name of 3 to 63 lowercase letters, "
+                "digits, dots and hyphens"
+            )
+        segments = prefix.rstrip("/").split("/") if prefix.rstrip("/") else []
+        if any(s in ("", ".", "..") or "\\" in s for s in segments):
+            raise ValueError(
+                "the prefix of an s3:// location must be plain segments separated by single "
+                "slashes (no '..', '.', '//' or backslash)"
+            )
+        return location
+    scheme = re.match(r"^([A-Za-z][A-Za-z0-9+.\-]*):", location)
+    if scheme and len(scheme.group(1)) > 1:  # a one-letter "scheme" is a Windows drive
+        name = scheme.group(1).lower()
+        if name == "file":
+            raise ValueError(
+                "write a local folder as a plain path (e.g. /srv/monitoring/raw), not a file: URL"
+            )
+        raise ValueError(
+            f"{name}: locations are not supported; use a local folder or s3://bucket/prefix "
+            "(an S3-compatible server's URL goes in storage.s3.endpoint_url)"
+        )
+    return location
+
+
+Location = Annotated[str, AfterValidator(check_location)]
 
 
 EnvVarName = Annotated[str, Field(pattern=ENV_VAR_NAME)]
@@ -221,14 +263,14 @@ class Validation(_Strict):
 class Labels(_Strict):
     """Where ground truth lives and how long it takes to arrive."""
 
-    location: str | None = Field(
+    location: Location | None = Field(
         default=None, description="Root of the label objects; defaults to <storage.raw>/labels."
     )
     max_delay_days: int = Field(default=3, ge=0, le=90)
 
 
 class Events(_Strict):
-    location: str | None = Field(
+    location: Location | None = Field(
         default=None, description="Root of the business events; defaults to <storage.raw>/events."
     )
     click_event: str = "click"
@@ -254,7 +296,7 @@ class ModelConfig(_Strict):
     columns: Columns = Columns()
     classification_threshold: float = Field(default=0.5, ge=0, le=1)
     classes: list[str] | None = None
-    logs: str | None = Field(
+    logs: Location | None = Field(
         default=None, description="Root of the log objects; defaults to <storage.raw>/logs."
     )
     labels: Labels = Labels()
@@ -326,9 +368,9 @@ class S3Settings(_Strict):
 class Storage(_Strict):
     """Roots of the storage roles: a local folder or ``s3://bucket/prefix`` each."""
 
-    raw: str = Field(default="var/data/raw", description="Logs, labels and events.")
-    lake: str = Field(default="var/data/lake", description="Accepted and quarantined rows.")
-    reports: str = Field(default="var/reports", description="HTML reports.")
+    raw: Location = Field(default="var/data/raw", description="Logs, labels and events.")
+    lake: Location = Field(default="var/data/lake", description="Accepted and quarantined rows.")
+    reports: Location = Field(default="var/reports", description="HTML reports.")
     reports_base_url: str | None = Field(
         default=None, description="Public URL of the reports root, used in links."
     )
@@ -597,8 +639,11 @@ def _format_errors(exc: ValidationError, raw: dict, source: str) -> str:
         else:
             got = _lookup(raw, loc)
             msg = error["msg"].removeprefix("Value error, ")
+            # A rejected value may be a URL with credentials in it: never echo those.
             shown = (
-                f" (got {got!r})" if got is not None and not isinstance(got, dict | list) else ""
+                f" (got {redact_url_credentials(repr(got))})"
+                if got is not None and not isinstance(got, dict | list)
+                else ""
             )
             lines.append(f"{source}: {key}: {msg}{shown}")
     return "\n".join(dict.fromkeys(lines))
