@@ -33,11 +33,25 @@ class DayOutcome:
     report: str | None = None
     # Blocking checks that failed and so stopped the run's downstream assets, as designed.
     blocked_by: list[str] = field(default_factory=list)
+    # Steps that failed on an error (not stopped by a check), with the first line of each.
+    crashed: list[str] = field(default_factory=list)
 
     @property
     def errored(self) -> bool:
         """The run failed for a reason other than a blocking check doing its job."""
-        return not self.run_ok and not self.blocked_by
+        return not self.run_ok and (bool(self.crashed) or not self.blocked_by)
+
+
+def crashed_steps(failures: list[tuple[str, str]]) -> list[str]:
+    """``step: first line of its error`` for each failed step that a blocking check did not stop.
+
+    ``failures`` are (step key, error text) of the run's step failures.
+    """
+    return [
+        f"{step}: {(error.strip().splitlines() or [''])[0][:200]}"
+        for step, error in failures
+        if "blocking asset check" not in error
+    ]
 
 
 def dagster_home(config: MonitoringConfig) -> Path:
@@ -205,11 +219,12 @@ def evaluate_partitions(
             run_config=QUIET_RUN_CONFIG,
         )
         seconds = time.monotonic() - t0
-        failed_steps = [
-            e.step_key
+        failures = [
+            (e.step_key, str(e.event_specific_data.error or ""))
             for e in result.all_events
             if e.event_type_value == "STEP_FAILURE" and e.step_key
         ]
+        failed_steps = [step for step, _ in failures]
         for model in config.models:
             blocked = [
                 e.check_name
@@ -231,6 +246,7 @@ def evaluate_partitions(
                 run_ok=not own_failures,
                 seconds=seconds,
                 blocked_by=blocked if own_failures else [],
+                crashed=crashed_steps([f for f in failures if f[0] in own_failures]),
             )
             for row in store.metrics(model=model.name, partition_date=day):
                 if not row["dims"]:
@@ -266,7 +282,9 @@ def progress_line(o: DayOutcome) -> str:
     if "drift_share" in m:
         parts.append(f"drift {m['drift_share']:>4.0%}")
     parts.append(f"{o.seconds:4.1f} s")
-    if o.blocked_by:
+    if o.crashed:
+        parts.append("RUN FAILED: " + "; ".join(o.crashed))
+    elif o.blocked_by:
         parts.append("downstream stopped by a blocking check")
     elif not o.run_ok:
         parts.append("RUN FAILED")
