@@ -255,6 +255,12 @@ class Validation(_Strict):
         default=0.1, ge=0, le=1, description="Above this null share an optional feature warns."
     )
     new_category_severity: Literal["warn", "error"] = "warn"
+    max_category_chars: int = Field(
+        default=100,
+        ge=1,
+        le=10_000,
+        description="Longest category value learned from the reference window.",
+    )
     expectations_file: str | None = Field(
         default=None, description="YAML/JSON list of extra GX expectation configurations."
     )

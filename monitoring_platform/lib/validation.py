@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -89,6 +90,25 @@ class ValidationOutcome:
 # Suites
 
 
+# Characters of markup, quoting and statements: a value holding one is never learned.
+_UNLEARNABLE_CHARS = set('<>"`;\\')
+
+
+def learnable_category(value: str, max_chars: int) -> bool:
+    """Whether a category value seen in the reference window may become an allowed one.
+
+    Values come from the public internet: only plain text of at most ``max_chars`` characters
+    is learned, without control, format (bidi, zero-width) or unassigned characters, markup,
+    quotes or statement separators. Any other value keeps being reported as unexpected on every
+    day it appears, unless the model's configuration lists it in ``categories``.
+    """
+    if not value or len(value) > max_chars or value != value.strip():
+        return False
+    if any(ch in _UNLEARNABLE_CHARS for ch in value):
+        return False
+    return not any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in value)
+
+
 def contract_expectations(
     model: ModelConfig, known_categories: dict[str, set[str]] | None = None
 ) -> list[ExpectationSpec]:
@@ -148,7 +168,12 @@ def contract_expectations(
                 kwargs["max_value"] = feature.max
             specs.append(ExpectationSpec("expect_column_values_to_be_between", kwargs))
         if feature.type == FeatureType.categorical:
-            allowed = set(feature.categories or []) | known_categories.get(feature.name, set())
+            learned = {
+                value
+                for value in known_categories.get(feature.name, set())
+                if learnable_category(value, model.validation.max_category_chars)
+            }
+            allowed = set(feature.categories or []) | learned
             if allowed:
                 specs.append(
                     ExpectationSpec(
