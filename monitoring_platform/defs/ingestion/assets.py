@@ -82,6 +82,7 @@ def build_ingestion_assets(
             key.path[-1],
             [
                 Metric("objects", len(result.objects)),
+                Metric("objects_skipped", len(result.skipped_objects)),
                 Metric("bytes_read", result.bytes_read),
                 Metric("rows_in", result.rows_in),
                 Metric("rows_accepted", result.accepted),
