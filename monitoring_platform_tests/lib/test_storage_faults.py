@@ -48,3 +48,15 @@ def test_a_damaged_lake_file_names_its_path_and_the_partition_to_rerun(tmp_path)
     store.put_bytes(lake.partition_key("labels", "shop", "2026-11-21"), b"\x00" * 64)
     with pytest.raises(lake.LakeError, match="of shop/labels to rewrite it"):
         lake.read_partition(store, "labels", "shop", "2026-11-21")
+
+
+def test_local_keys_never_leave_the_root_and_backslashes_are_plain(tmp_path):
+    from monitoring_platform.lib.storage import StorageError
+
+    store = LocalObjectStore(tmp_path / "root")
+    for key in ("../outside", "a/../../outside", "/../../etc/passwd"):
+        with pytest.raises(StorageError):
+            store.put_bytes(key, b"x")
+    store.put_bytes("..\\..\\outside", b"x")
+    assert (tmp_path / "root" / "..\\..\\outside").read_bytes() == b"x"
+    assert not (tmp_path / "outside").exists()
