@@ -35,11 +35,22 @@ class DayOutcome:
     blocked_by: list[str] = field(default_factory=list)
     # Steps that failed on an error (not stopped by a check), with the first line of each.
     crashed: list[str] = field(default_factory=list)
+    # Metric values and check results of the day left by an earlier run (not shown as current).
+    stale: int = 0
 
     @property
     def errored(self) -> bool:
         """The run failed for a reason other than a blocking check doing its job."""
         return not self.run_ok and (bool(self.crashed) or not self.blocked_by)
+
+
+def of_run(rows: list[dict], run_id: str) -> tuple[list[dict], int]:
+    """The metric-store rows this run wrote, and how many an earlier run left.
+
+    A step that failed leaves its earlier results in place; they are not this run's numbers.
+    """
+    current = [row for row in rows if row.get("run_id") == run_id]
+    return current, len(rows) - len(current)
 
 
 def crashed_steps(failures: list[tuple[str, str]]) -> list[str]:
@@ -248,13 +259,18 @@ def evaluate_partitions(
                 blocked_by=blocked if own_failures else [],
                 crashed=crashed_steps([f for f in failures if f[0] in own_failures]),
             )
-            for row in store.metrics(model=model.name, partition_date=day):
+            metrics, stale_metrics = of_run(
+                store.metrics(model=model.name, partition_date=day), result.run_id
+            )
+            checks, stale_checks = of_run(
+                store.checks(model=model.name, partition_date=day), result.run_id
+            )
+            outcome.stale = stale_metrics + stale_checks
+            for row in metrics:
                 if not row["dims"]:
                     outcome.metrics[row["metric"]] = row["value"]
             outcome.failed_checks = [
-                f"{c['check_name']}({c['severity']})"
-                for c in store.checks(model=model.name, partition_date=day)
-                if not c["passed"]
+                f"{c['check_name']}({c['severity']})" for c in checks if not c["passed"]
             ]
             outcome.report = _drift_report_path(result, data_drift_report_key(model))
             outcomes.append(outcome)
@@ -290,6 +306,8 @@ def progress_line(o: DayOutcome) -> str:
         parts.append("RUN FAILED")
     if o.failed_checks:
         parts.append("checks: " + ", ".join(o.failed_checks))
+    if o.stale and not o.run_ok:
+        parts.append(f"({o.stale} results of an earlier run not shown)")
     return "  ".join(parts)
 
 

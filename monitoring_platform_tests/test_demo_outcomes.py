@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from monitoring_platform.demo import DayOutcome, crashed_steps, progress_line
+from monitoring_platform.demo import DayOutcome, crashed_steps, of_run, progress_line
 
 BLOCKED = (
     "shop__inference_logs",
@@ -41,3 +41,15 @@ def test_a_crash_is_reported_even_when_a_check_also_blocked():
     assert "stopped by a blocking check" not in line
     assert "RUN FAILED: shop__data_drift_report: monitoring_platform.lib.lake.LakeError" in line
     assert "Stack trace" not in line
+
+
+def test_results_left_by_an_earlier_run_are_not_shown_as_current():
+    rows = [
+        {"metric": "rows_in", "value": 100.0, "run_id": "now"},
+        {"metric": "drift_share", "value": 0.5, "run_id": "yesterday"},
+    ]
+    current, stale = of_run(rows, "now")
+    assert [r["metric"] for r in current] == ["rows_in"] and stale == 1
+    crashed = outcome([CRASHED], [])
+    crashed.stale = stale
+    assert "(1 results of an earlier run not shown)" in progress_line(crashed)
