@@ -459,23 +459,30 @@ def json_field_rule(
     else:  # string
         ok, value, expected = f"{t} = 'VARCHAR'", text, "a string"
     needed = f"{when_required} AND {str(required).upper()}"
-    if kind == "number":
-        # JSON has no NaN or infinities; DuckDB's parser reads them (and 1e999) all the same.
-        extra = (
-            f"WHEN NOT isfinite({value}) THEN '{label}: expected a finite number, got ' "
-            f"|| CASE WHEN isnan({value}) THEN 'NaN' ELSE 'an infinity' END "
-        )
-    elif kind in ("category", "string"):
-        extra = f"WHEN {_has_nul(text)} THEN '{label}: {NUL_REASON}' "
-    else:
-        extra = ""
     reason = (
         f"CASE WHEN {t} IS NULL THEN CASE WHEN {needed} THEN 'missing {label}' END "
         f"WHEN {t} = 'NULL' THEN CASE WHEN {needed} THEN '{label} is null' END "
-        f"WHEN NOT ({ok}) THEN '{label}: expected {expected}, got ' || {words} "
-        f"{extra}END"
+        f"WHEN NOT ({ok}) THEN '{label}: expected {expected}, got ' || {words} END"
     )
+    value_rule = _value_rule(kind, ok, value, text, label)
+    if value_rule:
+        # Only a value of the right type reaches this rule, when the one above found nothing.
+        reason = f"coalesce({reason}, {value_rule})"
     return f"CASE WHEN {ok} THEN {value} END AS {name}", reason
+
+
+def _value_rule(kind: str, ok: str, value: str, text: str, label: str) -> str | None:
+    """The reason a value of the right JSON type still breaks the contract (NULL when fine)."""
+    if kind == "number":
+        # JSON has no NaN or infinities; DuckDB's parser reads them (and 1e999) all the same.
+        return (
+            f"CASE WHEN {ok} AND NOT isfinite({value}) "
+            f"THEN '{label}: expected a finite number, got ' "
+            f"|| CASE WHEN isnan({value}) THEN 'NaN' ELSE 'an infinity' END END"
+        )
+    if kind in ("category", "string"):
+        return f"CASE WHEN {ok} AND {_has_nul(text)} THEN '{label}: {NUL_REASON}' END"
+    return None
 
 
 # A string holding U+0000 breaks the contract: PostgreSQL cannot store it, C-string code cuts
