@@ -44,6 +44,13 @@ class DayOutcome:
         return not self.run_ok and (bool(self.crashed) or not self.blocked_by)
 
 
+def _error_text(error) -> str:
+    """A step failure's message, stack and causes, as Dagster prints them."""
+    if error is None:
+        return ""
+    return error.to_string() if hasattr(error, "to_string") else str(error)
+
+
 def of_run(rows: list[dict], run_id: str) -> tuple[list[dict], int]:
     """The metric-store rows this run wrote, and how many an earlier run left.
 
@@ -231,7 +238,7 @@ def evaluate_partitions(
         )
         seconds = time.monotonic() - t0
         failures = [
-            (e.step_key, str(e.event_specific_data.error or ""))
+            (e.step_key, _error_text(e.event_specific_data.error))
             for e in result.all_events
             if e.event_type_value == "STEP_FAILURE" and e.step_key
         ]
