@@ -13,25 +13,15 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import json
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 from monitoring_platform.lib.html import escape, script_json
-from monitoring_platform.lib.reports import REPORT_NAMES
+from monitoring_platform.lib.reports import REPORT_TITLES, parse_report_keys, report_href
 
 INDEX_KEY = "index.html"
-REPORT_TITLES = {
-    "validation": "Validation",
-    "data_drift": "Data drift",
-    "model_performance": "Model performance",
-    "business_metrics": "Business metrics",
-}
-_REPORT_KEY = re.compile(r"^([a-z][a-z0-9_]{0,62})/(\d{4}-\d{2}-\d{2})/([a-z_]+)\.html$")
-
 # Trend charts come in this order (first matching pattern wins); other metrics follow by name.
 _CHART_ORDER = (
     "drift_share",
@@ -78,30 +68,6 @@ class DayStatus:
     passed: int = 0
     failed: list[dict[str, str]] = field(default_factory=list)
     reports: list[str] = field(default_factory=list)
-
-
-def parse_report_keys(keys: Iterable[str]) -> dict[str, dict[dt.date, list[str]]]:
-    """``{model: {day: [report names]}}`` from report keys; anything else is ignored."""
-    found: dict[str, dict[dt.date, set[str]]] = defaultdict(lambda: defaultdict(set))
-    for key in keys:
-        match = _REPORT_KEY.match(key)
-        if not match or match.group(3) not in REPORT_NAMES:
-            continue
-        try:
-            day = dt.date.fromisoformat(match.group(2))
-        except ValueError:
-            continue
-        found[match.group(1)][day].add(match.group(3))
-    order = {name: n for n, name in enumerate(REPORT_NAMES)}
-    return {
-        model: {day: sorted(names, key=order.__getitem__) for day, names in days.items()}
-        for model, days in found.items()
-    }
-
-
-def report_href(model: str, day: dt.date, name: str) -> str:
-    """The link from the index (at the reports root) to a report: relative, URL-quoted."""
-    return "/".join(quote(part, safe="") for part in (model, day.isoformat(), f"{name}.html"))
 
 
 def _as_date(value: Any) -> dt.date:
