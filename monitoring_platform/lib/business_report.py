@@ -7,6 +7,7 @@ per model version over the trailing days. Every value from the data is autoescap
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -19,26 +20,16 @@ from monitoring_platform.lib.business_metrics import (
     system_totals,
 )
 from monitoring_platform.lib.charts import Limit, line_chart
-from monitoring_platform.lib.html import render
+from monitoring_platform.lib.html import milliseconds as _ms
+from monitoring_platform.lib.html import money as _money
+from monitoring_platform.lib.html import percent, render
+from monitoring_platform.lib.html import whole as _int
 from monitoring_platform.lib.reports import BUSINESS_METRICS, Navigation, page_heading, page_title
 
 TREND_DAYS = 30
 
 
-def _share(value: Any) -> str:
-    return "–" if value is None else f"{float(value):.2%}"
-
-
-def _ms(value: Any) -> str:
-    return "–" if value is None else f"{float(value):,.1f} ms"
-
-
-def _int(value: Any) -> str:
-    return "–" if value is None else f"{float(value):,.0f}"
-
-
-def _money(value: Any) -> str:
-    return "–" if value is None else f"{float(value):,.2f}"
+_share = functools.partial(percent, digits=2)
 
 
 SYSTEM_COLUMNS: list[tuple[str, str, Callable[[Any], str]]] = [

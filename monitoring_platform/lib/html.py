@@ -199,3 +199,15 @@ def percent(value: Any, digits: int = 1) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
     return f"{float(value):.{digits}%}"
+
+
+def milliseconds(value: Any) -> str:
+    return "–" if value is None else f"{float(value):,.1f} ms"
+
+
+def money(value: Any) -> str:
+    return "–" if value is None else f"{float(value):,.2f}"
+
+
+def whole(value: Any) -> str:
+    return "–" if value is None else f"{float(value):,.0f}"

@@ -155,6 +155,13 @@ def publish_page(store: ObjectStore, model: str, day: dt.date | str, name: str, 
     return key
 
 
+def publish_site_page(store: ObjectStore, key: str, page: str) -> str:
+    """Write a page that is not a model-day report (the index, a digest) with the shared files."""
+    ensure_static_files(store)
+    store.put_bytes(key, page.encode("utf-8"), content_type=HTML_CONTENT_TYPE)
+    return key
+
+
 def refresh_navigation(store: ObjectStore, models: Iterable[str]) -> int:
     """Rewrite the bars made stale by later pages (a new next day, a new report of the day).
 

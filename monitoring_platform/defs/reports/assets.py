@@ -13,8 +13,8 @@ from dagster import (
 
 from monitoring_platform.config import MonitoringConfig
 from monitoring_platform.defs.resources import MetricStoreResource, StorageResource
-from monitoring_platform.lib.reports import HTML_CONTENT_TYPE
-from monitoring_platform.lib.reports_site import INDEX_KEY, ModelInfo, render_index
+from monitoring_platform.lib.reports import publish_site_page, refresh_navigation
+from monitoring_platform.lib.reports_site import INDEX_KEY, ModelInfo, model_limits, render_index
 
 GROUP = "reports"
 REPORTS_INDEX_KEY = AssetKey(["reports_index"])
@@ -33,12 +33,13 @@ def build_reports_index(
     config: MonitoringConfig, keys_by_model: dict[str, list[AssetKey]]
 ) -> AssetsDefinition:
     models = [
-        ModelInfo(name=m.name, description=m.description, task=m.task.value) for m in config.models
+        ModelInfo(name=m.name, description=m.description, task=m.task.value, limits=model_limits(m))
+        for m in config.models
     ]
 
     @asset(
         key=REPORTS_INDEX_KEY,
-        description="The reports site's index.html: per model a calendar of check status, report links and metric trends.",
+        description="The reports site's index.html: per model the latest verdict, key figures, trends with their limits and every report.",
         group_name=GROUP,
         deps=index_deps(keys_by_model),
         kinds={"html"},
@@ -54,7 +55,8 @@ def build_reports_index(
             checks += store.checks(model=m.name)
             metrics += store.metrics(model=m.name)
         html = render_index(models, checks, metrics, keys, dt.datetime.now(dt.UTC))
-        reports.put_bytes(INDEX_KEY, html.encode("utf-8"), content_type=HTML_CONTENT_TYPE)
+        publish_site_page(reports, INDEX_KEY, html)
+        refreshed = refresh_navigation(reports, [m.name for m in models])
         link = storage.report_link(reports, INDEX_KEY)
         context.log.info(f"Reports index written to {link}")
         return MaterializeResult(
@@ -63,6 +65,7 @@ def build_reports_index(
                 "reports_linked": len(keys),
                 "check_results": len(checks),
                 "metric_values": len(metrics),
+                "navigation_refreshed": refreshed,
             }
         )
 
