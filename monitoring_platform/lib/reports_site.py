@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from monitoring_platform.lib.business_metrics import as_date as _as_date
 from monitoring_platform.lib.charts import Chart, Limit, line_chart
 from monitoring_platform.lib.html import milliseconds as _ms
 from monitoring_platform.lib.html import money as _money
@@ -132,14 +133,6 @@ class DayStatus:
     reports: list[str] = field(default_factory=list)
 
 
-def _as_date(value: Any) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value)[:10])
-
-
 def _description(observed: Any) -> str:
     if isinstance(observed, str):
         try:
@@ -237,8 +230,12 @@ def model_overview(
             "text": f"Latest day {latest.day}: {latest.passed} checks passed, "
             f"{len(latest.failed)} failed.",
         }
-    last = max((d for s in series.values() for d in s), default=None)
-    axis = [last - dt.timedelta(days=n) for n in range(trend_days - 1, -1, -1)] if last else []
+    every_day = [d for s in series.values() for d in s]
+    axis = []
+    if every_day:
+        last = max(every_day)
+        first = max(min(every_day), last - dt.timedelta(days=trend_days - 1))
+        axis = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
     cards, charts, shown = [], [], set()
     for h in HEADLINES:
         points = series.get((h.asset, h.metric))

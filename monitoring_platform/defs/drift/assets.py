@@ -192,7 +192,7 @@ def build_drift_assets(
                 else segment_drift(reference_frame, current_frame, model, model.segment_min_rows)
             )
         del reference_frame, current_frame
-        page = drift_page(result, segments, model.name, date)
+        page = drift_page(result, segments, model, date)
         result.html = ""
         reports = storage.reports_store()
         html_key = publish_page(reports, model.name, date, DATA_DRIFT, page)

@@ -1,4 +1,5 @@
-"""The reports site: ``index.html`` at the root of the reports storage, regenerated as an asset."""
+"""The reports site: ``index.html`` at the root of the reports storage, regenerated as an asset,
+and the weekly stakeholder digest (a page under ``digest/`` and an e-mail), one per ISO week."""
 
 import datetime as dt
 
@@ -8,11 +9,21 @@ from dagster import (
     AssetsDefinition,
     MaterializeResult,
     MetadataValue,
+    WeeklyPartitionsDefinition,
     asset,
 )
 
 from monitoring_platform.config import MonitoringConfig
 from monitoring_platform.defs.resources import MetricStoreResource, StorageResource
+from monitoring_platform.lib.alerting.service import Alerting
+from monitoring_platform.lib.digest import (
+    digest_key,
+    digest_weeks,
+    gather_digest,
+    publish_digest,
+    send_digest,
+    week_of,
+)
 from monitoring_platform.lib.reports import publish_site_page, refresh_navigation
 from monitoring_platform.lib.reports_site import INDEX_KEY, ModelInfo, model_limits, render_index
 
@@ -54,7 +65,8 @@ def build_reports_index(
         for m in models:
             checks += store.checks(model=m.name)
             metrics += store.metrics(model=m.name)
-        html = render_index(models, checks, metrics, keys, dt.datetime.now(dt.UTC))
+        digests = [(f"week {w}", digest_key(w)) for w in reversed(digest_weeks(reports))]
+        html = render_index(models, checks, metrics, keys, dt.datetime.now(dt.UTC), digests)
         publish_site_page(reports, INDEX_KEY, html)
         refreshed = refresh_navigation(reports, [m.name for m in models])
         link = storage.report_link(reports, INDEX_KEY)
@@ -92,3 +104,55 @@ def materialize_reports_index(config: MonitoringConfig, instance=None) -> str | 
         if "report" in metadata:
             return metadata["report"].value.removeprefix("file://")
     return None
+
+
+WEEKLY_DIGEST_KEY = AssetKey(["digest", "weekly_digest"])
+
+
+def weekly_partitions(config: MonitoringConfig) -> WeeklyPartitionsDefinition:
+    """ISO weeks (Monday to Sunday), from the daily partitions' first week."""
+    return WeeklyPartitionsDefinition(
+        start_date=config.partitions.start_date.isoformat(),
+        day_offset=1,
+        timezone=config.partitions.timezone,
+    )
+
+
+def build_weekly_digest(config: MonitoringConfig) -> AssetsDefinition:
+    @asset(
+        key=WEEKLY_DIGEST_KEY,
+        description="The week's health of every model in plain words: a page on the reports site and an e-mail to stakeholders.",
+        group_name=GROUP,
+        partitions_def=weekly_partitions(config),
+        deps=[REPORTS_INDEX_KEY],
+        kinds={"html", "email"},
+    )
+    def weekly_digest(
+        context: AssetExecutionContext, storage: StorageResource, metric_store: MetricStoreResource
+    ) -> MaterializeResult:
+        store = metric_store.get()
+        reports = storage.reports_store()
+        week = week_of(dt.date.fromisoformat(context.partition_key))
+        digest = gather_digest(
+            config, week, store, Alerting.for_url(store.url, config.alerts).store, reports
+        )
+        key = publish_digest(reports, digest)
+        link = storage.report_link(reports, key)
+        sent = "not sent (digest.send is off)"
+        if config.digest.send:
+            sent = send_digest(config, digest, storage.report_link(reports, ""))
+        context.log.info(f"Weekly digest {week} written to {link}; {sent}")
+        return MaterializeResult(
+            metadata={
+                "report": MetadataValue.url(link),
+                "week": week,
+                "models_needing_attention": ", ".join(
+                    m.name for m in digest.models if m.kind in ("warn", "error")
+                ),
+                "checks_failed": sum(m.checks_failed for m in digest.models),
+                "alerts_raised": sum(m.alerts_raised for m in digest.models),
+                "email": sent,
+            }
+        )
+
+    return weekly_digest
