@@ -10,7 +10,6 @@ import pytest
 
 from monitoring_platform.cli import main
 from monitoring_platform.config import ConfigError, load_config
-from monitoring_platform.lib.alerting import findings as F
 from monitoring_platform.lib.alerting.outbox import AlertStore
 from monitoring_platform.lib.digest import (
     alert_episodes,
@@ -27,6 +26,7 @@ from monitoring_platform.lib.storage import LocalObjectStore
 from monitoring_platform_tests.browser import visit
 from monitoring_platform_tests.conftest import small_config_dict, write_config
 from monitoring_platform_tests.lib.alert_receivers import SmtpReceiver
+from monitoring_platform_tests.lib.test_alerting import check
 from monitoring_platform_tests.site_crawl import crawl
 
 WEEK = "2026-W47"
@@ -45,17 +45,8 @@ def test_weeks_are_iso_weeks_and_bad_ones_are_named():
         week_days("2026-W60")
 
 
-def _finding(subject, day, failing, event_id, model=MODEL):
-    return F.Finding(
-        kind=F.CHECK,
-        model=model,
-        subject=subject,
-        day=day,
-        failing=failing,
-        severity="ERROR",
-        description="x",
-        event_id=event_id,
-    )
+def _finding(subject, day, failing, event_id):
+    return check(subject, failing=failing, event_id=event_id, day=day, model=MODEL)
 
 
 def _at(day, hour, minute=0):
