@@ -170,8 +170,7 @@ def refresh_navigation(store: ObjectStore, models: Iterable[str]) -> int:
     number of pages rewritten.
     """
     try:
-        with store.open(NAVIGATION_MANIFEST) as stream:
-            manifest: dict[str, list] = json.loads(stream.read())
+        manifest: dict[str, list] = json.loads(_read(store, NAVIGATION_MANIFEST))
     except Exception:  # noqa: BLE001 -- no manifest yet (or unreadable): check every page
         manifest = {}
     rewritten = 0
@@ -187,8 +186,7 @@ def refresh_navigation(store: ObjectStore, models: Iterable[str]) -> int:
                 if manifest.get(key) == [digest, objects[key]]:
                     updated[key] = manifest[key]
                     continue
-                with store.open(key) as stream:
-                    page = stream.read().decode("utf-8")
+                page = _read(store, key).decode("utf-8")
                 start, end = page.find(NAV_START), page.find(NAV_END)
                 if start < 0 or end < start:
                     continue  # a page written before pages carried a bar
@@ -202,3 +200,11 @@ def refresh_navigation(store: ObjectStore, models: Iterable[str]) -> int:
         NAVIGATION_MANIFEST, json.dumps(updated, sort_keys=True).encode(), "application/json"
     )
     return rewritten
+
+
+def _read(store: ObjectStore, key: str) -> bytes:
+    stream = store.open(key)
+    try:
+        return stream.read()
+    finally:
+        stream.close()

@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 
 from monitoring_platform.lib.charts import Limit
-from monitoring_platform.lib.reports import publish_site_page
+from monitoring_platform.lib.reports import publish_page, publish_site_page, refresh_navigation
 from monitoring_platform.lib.reports_site import (
     ModelInfo,
     day_statuses,
@@ -21,6 +21,8 @@ from monitoring_platform.lib.reports_site import (
     report_href,
 )
 from monitoring_platform.lib.storage import LocalObjectStore, open_store
+from monitoring_platform.lib.validation import ValidationOutcome
+from monitoring_platform.lib.validation_page import render_validation_page
 from monitoring_platform_tests.browser import visit
 from monitoring_platform_tests.conftest import REPO, small_config_dict, write_config
 
@@ -227,19 +229,38 @@ def test_index_served_from_an_s3_bucket_links_to_the_reports(s3_bucket, s3_serve
         b"<!DOCTYPE html><title>drift 31</title><p>drift report of the 31st</p>",
         content_type="text/html; charset=utf-8",
     )
+    # A report published there, then a later day: the index refreshes the earlier page's bar.
+    page = render_validation_page("ctr_ranker", "2026-10-30", ValidationOutcome([], 0), {}, {})
+    publish_page(store, "ctr_ranker", D1, "validation", page)
+    publish_page(store, "ctr_ranker", D2, "validation", page.replace("2026-10-30", "2026-10-31"))
+    assert refresh_navigation(store, ["ctr_ranker"]) == 1
+    assert refresh_navigation(store, ["ctr_ranker"]) == 0, "nothing stale the second time"
     url = f"{s3_server}/{bucket}/reports/index.html"
     seen = visit(
         url,
         evaluate="""async () => {
             const a = document.querySelector('a[href="ctr_ranker/2026-10-31/data_drift.html"]');
             const r = await fetch(a.href);
-            return [a.href, r.status, await r.text()];
+            const css = document.querySelector('link[rel=stylesheet]').sheet.cssRules.length;
+            return [a.href, r.status, await r.text(), css];
         }""",
     )
     assert seen.page_errors == [] and seen.dialogs == []
-    href, status, body = seen.evaluated
+    href, status, body, css_rules = seen.evaluated
     assert href == f"{s3_server}/{bucket}/reports/ctr_ranker/2026-10-31/data_drift.html"
     assert status == 200 and "drift report of the 31st" in body
+    assert css_rules > 20, "the site stylesheet loads from the bucket"
+    seen = visit(
+        f"{s3_server}/{bucket}/reports/ctr_ranker/2026-10-30/validation.html",
+        evaluate="""async () => {
+            const next = document.querySelector('nav.site a[rel=next]');
+            const r = await fetch(next.href);
+            return [next.textContent, r.status, document.title];
+        }""",
+    )
+    text, status, title = seen.evaluated
+    assert text == "next day 2026-10-31 →" and status == 200
+    assert title == "Validation · ctr_ranker · 2026-10-30"
 
 
 @pytest.mark.slow
