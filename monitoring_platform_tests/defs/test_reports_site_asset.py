@@ -11,6 +11,7 @@ from dagster import AssetKey, DagsterInstance, materialize
 
 from monitoring_platform.config import load_config
 from monitoring_platform.definitions import build_definitions
+from monitoring_platform.defs.reports.assets import WEEKLY_DIGEST_KEY
 from monitoring_platform.defs.selection import model_evaluation_selection
 from monitoring_platform.demo import QUIET_RUN_CONFIG
 from monitoring_platform.lib.metric_store import Metric, MetricStore
@@ -68,6 +69,14 @@ def test_reports_site_over_real_evaluations(tmp_path):
             MODEL, END, "inference_logs", "hostile_check", False, "WARN", {"description": HOSTILE}
         )
         store.replace_metrics(MODEL, END, "hostile_asset", [Metric(HOSTILE, 1.0)])
+        digest = materialize(
+            everything,
+            selection=[WEEKLY_DIGEST_KEY],
+            partition_key="2026-11-02",  # ISO week 2026-W45, Monday to Sunday
+            instance=instance,
+            resources=resources,
+            run_config=QUIET_RUN_CONFIG,
+        )
         result = materialize(
             everything,
             selection=[AssetKey(["reports_index"])],
@@ -75,7 +84,11 @@ def test_reports_site_over_real_evaluations(tmp_path):
             resources=resources,
             run_config=QUIET_RUN_CONFIG,
         )
-    assert result.success
+    assert result.success and digest.success
+    (digest_event,) = digest.get_asset_materialization_events()
+    digest_meta = digest_event.event_specific_data.materialization.metadata
+    assert digest_meta["week"].value == "2026-W45"
+    assert digest_meta["email"].value == "not sent (digest.send is off)"
     (event,) = result.get_asset_materialization_events()
     root = tmp_path / "reports"
     index = root / "index.html"
@@ -85,6 +98,7 @@ def test_reports_site_over_real_evaluations(tmp_path):
     # file is reached.
     site = crawl(root)
     assert site.broken == []
+    assert root / "digest" / "2026-W45.html" in site.pages, "the index links the digest"
     reports = set((root / MODEL).rglob("*.html"))
     assert {p.name for p in reports} >= {"validation.html", "data_drift.html"}
     assert reports <= site.pages
@@ -149,6 +163,18 @@ def test_reports_site_over_real_evaluations(tmp_path):
             assert f"← previous day {earlier[-1].parent.name}" in facts["nav"]
         if later:
             assert f"next day {later[0].parent.name} →" in facts["nav"]
+    seen = visit(
+        root / "digest" / "2026-W45.html",
+        evaluate=PAGE_FACTS,
+        screenshot=shots / "digest.png",
+        full_page_screenshot=shots / "digest-full.png",
+    )
+    assert seen.page_errors == [] and seen.dialogs == [] and seen.evaluated["pwned"] is None
+    assert seen.title == "Weekly digest · 2026-W45 · 2026-11-02 to 2026-11-08"
+    assert seen.evaluated["h1"] == "Weekly digest for 2026-W45 (2026-11-02 to 2026-11-08)"
+    failed = int((~checks[checks["partition_date"] >= dt.date(2026, 11, 2)]["passed"]).sum())
+    run = int((checks["partition_date"] >= dt.date(2026, 11, 2)).sum())
+    assert f"{failed} of {run} checks failed across the fleet" in seen.text
     for shot in shots.iterdir():
         width, height = _png_size(shot)
         assert width == 1400 and height >= 600, shot.name
