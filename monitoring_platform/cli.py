@@ -127,6 +127,34 @@ def cmd_serve_reports(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_digest(args: argparse.Namespace) -> int:
+    from monitoring_platform.lib.alerting.outbox import AlertStore
+    from monitoring_platform.lib.digest import gather_digest, publish_digest, send_digest
+    from monitoring_platform.lib.metric_store import MetricStore
+    from monitoring_platform.lib.storage import open_store
+
+    config = load_config(args.config)
+    reports = open_store(
+        config.resolve_location(config.storage.reports), _s3_client_factory(config, None)
+    )
+    url = config.metric_store_url()
+    try:
+        digest = gather_digest(config, args.week, MetricStore(url), AlertStore(url), reports)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    key = publish_digest(reports, digest)
+    print(f"Weekly digest {digest.week} written to {reports.uri(key)}")
+    if args.send:
+        base = config.storage.reports_base_url or reports.uri("")
+        try:
+            print(f"E-mailed: {send_digest(config, digest, base)}")
+        except Exception as exc:  # noqa: BLE001 -- the sender's text names the route and cause
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    return 0
+
+
 def cmd_alerts(args: argparse.Namespace) -> int:
     from monitoring_platform.lib.alerting import commands
 
@@ -178,6 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve-reports", help="serve the reports site on 127.0.0.1")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks one)")
     serve.set_defaults(func=cmd_serve_reports)
+
+    digest = sub.add_parser("digest", help="write (and e-mail) one week's stakeholder digest")
+    digest.add_argument("--week", required=True, help="ISO week, e.g. 2026-W47")
+    digest.add_argument("--send", action="store_true", help="e-mail it through digest.route")
+    digest.set_defaults(func=cmd_digest)
 
     alerts = sub.add_parser("alerts", help="check alert routes and the alert outbox")
     alerts_sub = alerts.add_subparsers(dest="alerts_command", required=True)

@@ -467,6 +467,20 @@ class Schedule(_Strict):
         return name
 
 
+class Digest(_Strict):
+    """The weekly stakeholder digest: a page on the reports site, and an e-mail."""
+
+    route: str | None = Field(
+        default=None, description="An `alerts.routes` entry of kind email: its SMTP server sends."
+    )
+    to: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]] = Field(
+        default_factory=list, description="Recipients (default: the route's `to`)."
+    )
+    send: bool = Field(
+        default=False, description="Send the e-mail when the weekly_digest asset materializes."
+    )
+
+
 class MonitoringConfig(_Strict):
     """The whole ``monitoring.yaml``."""
 
@@ -477,11 +491,26 @@ class MonitoringConfig(_Strict):
     metric_store: MetricStore = MetricStore()
     warehouse: Warehouse = Warehouse()
     alerts: Alerts = Alerts()
+    digest: Digest = Digest()
     models: list[ModelConfig] = Field(min_length=1)
 
     # Set by the loader: the directory relative paths are resolved against.
     base_dir: Path = Field(default=Path("."), exclude=True)
     source_file: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _digest_route_is_email(self) -> MonitoringConfig:
+        if self.digest.route is not None:
+            try:
+                route = self.alerts.route(self.digest.route)
+            except KeyError as exc:
+                raise ValueError(f"digest.route: {exc.args[0]}") from None
+            if route.kind != "email":
+                raise ValueError(
+                    f"digest.route: route {route.name!r} is of kind {route.kind}; "
+                    "the digest is sent by e-mail (use a route of kind email)"
+                )
+        return self
 
     @field_validator("models")
     @classmethod

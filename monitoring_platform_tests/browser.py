@@ -41,6 +41,7 @@ def visit(
     evaluate: str | None = None,
     wait_for: str | None = None,
     screenshot: Path | None = None,
+    full_page_screenshot: Path | None = None,
 ) -> PageVisit:
     """Load a page, let its scripts run, and report what a person (and the console) would see."""
     from playwright.sync_api import sync_playwright
@@ -70,6 +71,8 @@ def visit(
             page.wait_for_timeout(500)
             if screenshot is not None:
                 page.screenshot(path=str(screenshot), full_page=False)
+            if full_page_screenshot is not None:
+                page.screenshot(path=str(full_page_screenshot), full_page=True)
             result = page.evaluate(evaluate) if evaluate else None
             return PageVisit(
                 text=page.inner_text("body"),

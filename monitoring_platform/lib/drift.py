@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from markupsafe import Markup
 
 from monitoring_platform.config import ModelConfig, TrailingReference
-from monitoring_platform.lib.html import escape, insert_before_report
+from monitoring_platform.lib.html import render
+from monitoring_platform.lib.reports import DATA_DRIFT, Navigation, page_heading, page_title
 
 PREDICTION = "prediction"
 
@@ -261,9 +263,40 @@ def compute_drift(
     return DriftResult(columns=columns, reference_rows=len(ref), current_rows=len(cur), html=html)
 
 
-def drift_page(result: DriftResult, segments: list[SegmentDrift]) -> str:
+def drift_page(
+    result: DriftResult, segments: list[SegmentDrift], model: ModelConfig, date: dt.date | str
+) -> str:
     """The report page: the dataset verdict, the segments, then Evidently's column widgets."""
-    return insert_before_report(result.html, summary_section(result) + segment_section(segments))
+    limits = model.thresholds.drift
+    share = result.drift_share
+    if share >= limits.drift_share_error:
+        kind, word = "error", "Drift detected"
+    elif share >= limits.drift_share_warn:
+        kind, word = "warn", "Drift detected"
+    else:
+        kind, word = "ok", "No dataset drift"
+    return render(
+        "data_drift.html",
+        title=page_title(DATA_DRIFT, model.name, date),
+        heading=page_heading(DATA_DRIFT, model.name, date),
+        nav=Navigation(root="../../", model=model.name, day=str(date)),
+        verdict={
+            "kind": kind,
+            "word": word,
+            "text": f"{share:.0%} of features drifted; the limits are "
+            f"{limits.drift_share_warn:.0%} (warning) and {limits.drift_share_error:.0%} (error).",
+        },
+        drifted=len(result.drifted_features),
+        total=len(result.features),
+        share=f"{share:.0%}",
+        current_rows=result.current_rows,
+        reference_rows=result.reference_rows,
+        columns=DRIFT_COLUMNS,
+        rows=drift_rows(result),
+        segment_columns=SEGMENT_COLUMNS,
+        segment_rows=segment_rows(segments),
+        evidently=Markup(result.html) if result.html else None,
+    )
 
 
 def _preset_test(reference: pd.Series, current: pd.Series, kind: str):
@@ -280,26 +313,29 @@ def _registered(test, kind) -> bool:
         return False
 
 
-def summary_section(result: DriftResult) -> str:
-    """The dataset-level verdict and a table of every column's method, score and verdict."""
-    drifted = len(result.drifted_features)
-    total = len(result.features)
-    rows = "".join(
-        f"<tr><td>{escape(c.column)}</td><td>{escape(c.method)}</td><td>{c.score:.4g}</td>"
-        f"<td>{c.threshold:g}</td><td>{'Detected' if c.drifted else 'Not detected'}</td></tr>"
+DRIFT_COLUMNS = [
+    ("column", "column"),
+    ("method", "method"),
+    ("score", "score"),
+    ("threshold", "threshold"),
+    ("drift", "drift"),
+]
+
+
+def drift_rows(result: DriftResult) -> list[dict]:
+    """One row per column for the page's table (keys of ``DRIFT_COLUMNS``)."""
+    return [
+        {
+            "column": c.column,
+            "method": c.method,
+            "score": f"{c.score:.4g}",
+            "threshold": f"{c.threshold:g}",
+            "drift": {"text": "Detected", "kind": "error"}
+            if c.drifted
+            else {"text": "Not detected", "kind": "ok"},
+        }
         for c in result.columns
-    )
-    return (
-        f"<section style='{_SECTION_STYLE}'><h2 style='font-size:1.2rem'>Dataset Drift</h2>"
-        f"<p>Drifted Columns: {drifted} of {total} features ({result.drift_share:.0%}); "
-        f"{result.current_rows:,} rows compared with {result.reference_rows:,} reference rows.</p>"
-        "<table style='border-collapse:collapse' border='1' cellpadding='6'><thead><tr>"
-        "<th>column</th><th>method</th><th>score</th><th>threshold</th><th>drift</th>"
-        f"</tr></thead><tbody>{rows}</tbody></table></section>"
-    )
-
-
-_SECTION_STYLE = "font-family:system-ui,sans-serif;margin:1.5rem 2rem"
+    ]
 
 
 def model_feature_names(model: ModelConfig) -> list[str]:
@@ -448,34 +484,40 @@ class _SortedColumn:
         return [self.values[at] for at in _rows_by_code(codes[self.rows], groups)]
 
 
-def segment_section(segments: list[SegmentDrift]) -> str:
-    """An HTML section (values escaped) listing each segment's drift or why it was skipped."""
-    if not segments:
-        return ""
+SEGMENT_COLUMNS = [
+    ("segment", "segment"),
+    ("value", "value"),
+    ("current_rows", "rows today"),
+    ("reference_rows", "rows in reference"),
+    ("share", "drifted share"),
+    ("verdict", "verdict"),
+]
+
+
+def segment_rows(segments: list[SegmentDrift]) -> list[dict]:
+    """One row per segment for the page's table: its drift, or why it was skipped."""
     rows = []
     for s in segments:
         if s.skipped:
-            verdict = f"skipped: {escape(s.skipped)}"
-            share = ""
+            verdict = {"text": f"skipped: {s.skipped}", "kind": "na"}
         else:
-            share = f"{s.drift_share:.0%}"
-            drifted = ", ".join(escape(f) for f in s.drifted_features) or "none"
+            drifted = ", ".join(s.drifted_features) or "none"
             pred = "yes" if s.prediction_drifted else "no"
-            verdict = f"drifted features: {drifted}; prediction drift: {pred}"
+            verdict = {
+                "text": f"drifted features: {drifted}; prediction drift: {pred}",
+                "kind": "error" if s.drifted_features or s.prediction_drifted else "ok",
+            }
         rows.append(
-            f"<tr><td>{escape(s.segment)}</td><td>{escape(s.value)}</td>"
-            f"<td>{s.current_rows:,}</td><td>{s.reference_rows:,}</td><td>{share}</td>"
-            f"<td>{verdict}</td></tr>"
+            {
+                "segment": s.segment,
+                "value": s.value,
+                "current_rows": f"{s.current_rows:,}",
+                "reference_rows": f"{s.reference_rows:,}",
+                "share": "" if s.skipped else f"{s.drift_share:.0%}",
+                "verdict": verdict,
+            }
         )
-    return (
-        f"<section style='{_SECTION_STYLE}'>"
-        "<h2 style='font-size:1.2rem'>Drift by segment</h2>"
-        "<table style='border-collapse:collapse' border='1' cellpadding='6'><thead><tr>"
-        "<th>segment</th><th>value</th><th>rows today</th><th>rows in reference</th>"
-        "<th>drifted share</th><th>verdict</th></tr></thead><tbody>"
-        + "".join(rows)
-        + "</tbody></table></section>"
-    )
+    return rows
 
 
 def reference_dates(model: ModelConfig, date: dt.date) -> list[dt.date]:

@@ -8,6 +8,7 @@ overall and per model version.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass, field
 
@@ -15,7 +16,13 @@ import numpy as np
 import pandas as pd
 
 from monitoring_platform.config import ModelConfig, Task
-from monitoring_platform.lib.html import escape
+from monitoring_platform.lib.html import evidently_html, render
+from monitoring_platform.lib.reports import (
+    MODEL_PERFORMANCE,
+    Navigation,
+    page_heading,
+    page_title,
+)
 
 TARGET = "label"
 PREDICTION = "prediction"
@@ -105,7 +112,7 @@ def evaluate(
     labels: pd.DataFrame,
     *,
     render_html: bool = True,
-    title: str = "",
+    day: dt.date | str = "",
 ) -> PerformanceResult:
     """Quality of one prediction day given the labels received so far."""
     joined = join_labels(predictions, labels)
@@ -124,27 +131,39 @@ def evaluate(
             **quality_metrics(model, done[TARGET], done[PREDICTION]),
         }
     if render_html:
-        result.html = render_report(model, labelled, result, title)
+        result.html = render_report(model, labelled, result, day)
     return result
 
 
 def render_report(
-    model: ModelConfig, labelled: pd.DataFrame, result: PerformanceResult, title: str
+    model: ModelConfig, labelled: pd.DataFrame, result: PerformanceResult, day: dt.date | str
 ) -> str:
-    """Evidently's classification or regression report with a per-version summary on top."""
-    summary = _summary_section(model, result, title)
+    """The page: each limit met or not, a per-version table, then Evidently's report."""
+    notes, evidently = [], None
     if result.labeled == 0:
-        return _plain_page(
-            title, summary + "<p>No labels have arrived for these predictions yet.</p>"
-        )
-    try:
-        snapshot = _evidently_snapshot(model, labelled)
-    except Exception as exc:  # a report that cannot be drawn must not hide the numbers
-        note = f"<p>Evidently could not draw its report for this data: {escape(exc)}</p>"
-        return _plain_page(title, summary + note)
-    from monitoring_platform.lib.html import evidently_html, insert_before_report
-
-    return insert_before_report(evidently_html(snapshot), summary)
+        notes.append("No labels have arrived for these predictions yet.")
+    else:
+        try:
+            evidently = evidently_html(_evidently_snapshot(model, labelled))
+        except Exception as exc:  # a report that cannot be drawn must not hide the numbers
+            notes.append(f"Evidently could not draw its report for this data: {exc}")
+    limits = limit_rows(model, result)
+    return render(
+        "model_performance.html",
+        title=page_title(MODEL_PERFORMANCE, model.name, day),
+        heading=page_heading(MODEL_PERFORMANCE, model.name, day),
+        nav=Navigation(root="../../", model=model.name, day=str(day)),
+        verdict=performance_verdict(model, result, limits),
+        task=model.task.value,
+        coverage=f"{result.coverage:.1%}",
+        predictions=result.predictions,
+        limit_columns=LIMIT_COLUMNS,
+        limit_rows=limits,
+        columns=version_columns(result),
+        rows=version_rows(result),
+        notes=notes,
+        evidently=evidently,
+    )
 
 
 def _evidently_snapshot(model: ModelConfig, labelled: pd.DataFrame):
@@ -182,45 +201,98 @@ def _fmt(value: float | None) -> str:
     return f"{value:,.0f}" if float(value).is_integer() and abs(value) >= 1 else f"{value:.4f}"
 
 
-def _summary_section(model: ModelConfig, result: PerformanceResult, title: str) -> str:
-    names = [
+LIMIT_COLUMNS = [
+    ("metric", "metric"),
+    ("observed", "today"),
+    ("limit", "limit"),
+    ("verdict", "verdict"),
+]
+
+
+def limit_rows(model: ModelConfig, result: PerformanceResult) -> list[dict]:
+    """Each configured quality limit and whether today's value met it, in words."""
+    judged = result.labeled >= model.thresholds.quality.min_labeled_rows
+    rows = []
+    for metric, kind, limit in model.thresholds.quality.limits():
+        value = result.metrics.get(metric)
+        if value is None or not judged:
+            verdict = {"text": "not judged", "kind": "na"}
+        elif (kind == "min" and value < limit) or (kind == "max" and value > limit):
+            verdict = {
+                "text": "Failed: " + ("below" if kind == "min" else "above"),
+                "kind": "error",
+            }
+        else:
+            verdict = {"text": "Met", "kind": "ok"}
+        rows.append(
+            {
+                "metric": metric,
+                "observed": _fmt(value),
+                "limit": f"{'at least' if kind == 'min' else 'at most'} {limit:g}",
+                "verdict": verdict,
+            }
+        )
+    return rows
+
+
+def performance_verdict(model: ModelConfig, result: PerformanceResult, limits: list[dict]) -> dict:
+    needed = model.thresholds.quality.min_labeled_rows
+    if result.labeled < needed:
+        return {
+            "kind": "na",
+            "word": "Not judged yet",
+            "text": f"{result.labeled:,} labelled predictions, fewer than the {needed:,} needed.",
+        }
+    failed = [r["metric"] for r in limits if r["verdict"]["kind"] == "error"]
+    if failed:
+        return {
+            "kind": "error",
+            "word": "Quality below its limits",
+            "text": "Failed: " + ", ".join(failed) + ".",
+        }
+    if not limits:
+        return {
+            "kind": "na",
+            "word": "No limits configured",
+            "text": "Quality is shown, not judged.",
+        }
+    return {
+        "kind": "ok",
+        "word": "Quality within its limits",
+        "text": f"{len(limits)} limit(s) met.",
+    }
+
+
+def _metric_names(result: PerformanceResult) -> list[str]:
+    return [
         k
         for k in HIGHER_IS_BETTER
         if k in result.metrics or any(k in v for v in result.by_version.values())
     ]
-    header = "".join(
-        f"<th>{escape(n)}</th>"
-        for n in ["version", "predictions", "labelled", "label coverage", *names]
-    )
-    rows = []
+
+
+def version_columns(result: PerformanceResult) -> list[tuple[str, str]]:
+    fixed = [
+        ("version", "version"),
+        ("predictions", "predictions"),
+        ("labeled", "labelled"),
+        ("label_coverage", "label coverage"),
+    ]
+    return fixed + [(n, n) for n in _metric_names(result)]
+
+
+def version_rows(result: PerformanceResult) -> list[dict]:
+    """One row for all versions, then one per model version (keys of ``version_columns``)."""
     overall = {
         "predictions": result.predictions,
         "labeled": result.labeled,
         "label_coverage": result.coverage,
         **result.metrics,
     }
+    rows = []
     for version, values in [("all versions", overall), *result.by_version.items()]:
-        cells = [
-            escape(version),
-            _fmt(values.get("predictions")),
-            _fmt(values.get("labeled")),
-            f"{values.get('label_coverage', 0):.1%}",
-        ] + [_fmt(values.get(n)) for n in names]
-        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    return (
-        "<section style='font-family:system-ui,sans-serif;margin:1.5rem 2rem'>"
-        f"<h1 style='font-size:1.4rem'>{escape(title or 'Model performance')}</h1>"
-        f"<p>Task: {escape(model.task.value)}. Labels received so far cover "
-        f"{result.coverage:.1%} of {result.predictions:,} scored predictions.</p>"
-        "<table style='border-collapse:collapse' border='1' cellpadding='6'>"
-        f"<thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table></section>"
-    )
-
-
-def _plain_page(title: str, body: str) -> str:
-    return (
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; "
-        "style-src 'unsafe-inline'\">"
-        f"<title>{escape(title)}</title></head><body>{body}</body></html>"
-    )
+        row = {name: _fmt(values.get(name)) for name in values}
+        row["version"] = version
+        row["label_coverage"] = f"{values.get('label_coverage', 0):.1%}"
+        rows.append(row)
+    return rows

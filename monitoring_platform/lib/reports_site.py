@@ -1,11 +1,11 @@
-"""The reports site's ``index.html``: per model a calendar of check status, report links, trends.
+"""The reports site's ``index.html``: per model what matters first, then the details.
 
-Pure rendering: the caller passes the metric store's rows and the keys found in the reports
-store. The page is one self-contained file with relative links only, so it works opened from a
-local folder and served from an S3 bucket alike; its charts are SVG drawn by a small inline
-script from data embedded with :func:`~monitoring_platform.lib.html.script_json`. Every value is
-treated as hostile: markup goes through :func:`~monitoring_platform.lib.html.escape` and the
-script builds the charts with DOM text nodes only.
+Per model: the latest day's verdict with the failing checks by name, the latest key figures, the
+trends of drift, quality, KPIs and service health with their limits drawn in, a calendar of check
+status with links to every report, and the plumbing metrics (rows, bytes, objects) behind a fold.
+Pure rendering from the metric store's rows and the keys found in the reports store, through the
+``index.html`` template (autoescaped, no script, relative links only) and the site's one chart
+implementation (:mod:`monitoring_platform.lib.charts`).
 """
 
 from __future__ import annotations
@@ -13,55 +13,75 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import json
-import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
-from monitoring_platform.lib.html import escape, script_json
-from monitoring_platform.lib.reports import REPORT_NAMES
-
-INDEX_KEY = "index.html"
-REPORT_TITLES = {
-    "validation": "Validation",
-    "data_drift": "Data drift",
-    "model_performance": "Model performance",
-    "business_metrics": "Business metrics",
-}
-_REPORT_KEY = re.compile(r"^([a-z][a-z0-9_]{0,62})/(\d{4}-\d{2}-\d{2})/([a-z_]+)\.html$")
-
-# Trend charts come in this order (first matching pattern wins); other metrics follow by name.
-_CHART_ORDER = (
-    "drift_share",
-    "label_coverage",
-    "coverage",
-    "accuracy",
-    "roc_auc",
-    "auc",
-    "f1",
-    "precision",
-    "recall",
-    "log_loss",
-    "rmse",
-    "mae",
-    "latency_p95",
-    "latency",
-    "error_rate",
-    "ctr",
-    "conversion",
-    "revenue",
-    "kpi",
-    "quarantine_share",
+from monitoring_platform.lib.business_metrics import as_date as _as_date
+from monitoring_platform.lib.charts import Chart, Limit, line_chart
+from monitoring_platform.lib.html import milliseconds as _ms
+from monitoring_platform.lib.html import money as _money
+from monitoring_platform.lib.html import number, percent, render
+from monitoring_platform.lib.reports import (
+    REPORT_TITLES,
+    Navigation,
+    NavLink,
+    parse_report_keys,
+    report_href,
 )
 
-STATUS_LABELS = {
-    "pass": "all checks passed",
-    "warn": "a check failed with WARN",
-    "error": "a check failed with ERROR",
-    "none": "no check results",
-}
+INDEX_KEY = "index.html"
+TREND_DAYS = 60
+
+
+def _num(value: Any) -> str:
+    return number(value, 3)
+
+
+@dataclass(frozen=True)
+class Headline:
+    """A metric the index leads with: where it is recorded, how it is named and shown."""
+
+    asset: str
+    metric: str
+    title: str
+    fmt: Callable[[Any], str]
+    higher_is_better: bool | None = None
+    worst_version: bool = False  # the highest of the per-version values (latency)
+
+
+HEADLINES = (
+    Headline("model_performance_report", "roc_auc", "ROC AUC", _num, True),
+    Headline("model_performance_report", "accuracy", "Accuracy", percent, True),
+    Headline("model_performance_report", "precision", "Precision", percent, True),
+    Headline("model_performance_report", "recall", "Recall", percent, True),
+    Headline("model_performance_report", "log_loss", "Log loss", _num, False),
+    Headline("model_performance_report", "mae", "Mean absolute error", _num, False),
+    Headline("model_performance_report", "rmse", "Root mean squared error", _num, False),
+    Headline("model_performance_report", "mape", "Mean absolute % error", _num, False),
+    Headline("model_performance_report", "label_coverage", "Predictions labelled", percent, True),
+    Headline("data_drift_report", "drift_share", "Features drifted", percent, False),
+    Headline("business_metrics_report", "click_through_rate", "Click-through rate", percent, True),
+    Headline("business_metrics_report", "conversion_rate", "Conversion rate", percent, True),
+    Headline(
+        "business_metrics_report",
+        "revenue_per_1k_predictions",
+        "Revenue / 1k predictions",
+        _money,
+        True,
+    ),
+    Headline(
+        "business_metrics_report",
+        "latency_p95_ms",
+        "Latency p95 (slowest version)",
+        _ms,
+        False,
+        worst_version=True,
+    ),
+    Headline("business_metrics_report", "error_rate", "5xx error rate", percent, False),
+    Headline("inference_logs", "quarantine_share", "Records quarantined", percent, False),
+)
 
 
 @dataclass(frozen=True)
@@ -69,47 +89,48 @@ class ModelInfo:
     name: str
     description: str = ""
     task: str = ""
+    limits: Mapping[str, Sequence[Limit]] = field(default_factory=dict)
+
+
+def model_limits(model) -> dict[str, list[Limit]]:
+    """The limits a model's configuration sets, by metric, as lines on its trend charts."""
+    t = model.thresholds
+    limits: dict[str, list[Limit]] = {
+        "drift_share": [
+            Limit("warning at", t.drift.drift_share_warn, "warn"),
+            Limit("error at", t.drift.drift_share_error),
+        ],
+        "label_coverage": [Limit("minimum", t.quality.min_label_coverage)],
+        "latency_p95_ms": [Limit("SLO", t.latency_p95_slo_ms)],
+        "error_rate": [Limit("budget", t.error_rate_budget)],
+        "quarantine_share": [
+            Limit("warning at", t.quarantine_share_warn, "warn"),
+            Limit("error at", t.quarantine_share_error),
+        ],
+    }
+    for metric, kind, value in t.quality.limits():
+        limits.setdefault(metric, []).append(
+            Limit("minimum" if kind == "min" else "maximum", value)
+        )
+    return limits
+
+
+STATUS_LABELS = {
+    "ok": "all checks passed",
+    "warn": "a check failed with WARN",
+    "error": "a check failed with ERROR",
+    "na": "no check results",
+}
+STATUS_WORDS = {"ok": "Healthy", "warn": "Warning", "error": "Failing", "na": "No results"}
 
 
 @dataclass
 class DayStatus:
     day: dt.date
-    status: str = "none"
+    status: str = "na"
     passed: int = 0
     failed: list[dict[str, str]] = field(default_factory=list)
     reports: list[str] = field(default_factory=list)
-
-
-def parse_report_keys(keys: Iterable[str]) -> dict[str, dict[dt.date, list[str]]]:
-    """``{model: {day: [report names]}}`` from report keys; anything else is ignored."""
-    found: dict[str, dict[dt.date, set[str]]] = defaultdict(lambda: defaultdict(set))
-    for key in keys:
-        match = _REPORT_KEY.match(key)
-        if not match or match.group(3) not in REPORT_NAMES:
-            continue
-        try:
-            day = dt.date.fromisoformat(match.group(2))
-        except ValueError:
-            continue
-        found[match.group(1)][day].add(match.group(3))
-    order = {name: n for n, name in enumerate(REPORT_NAMES)}
-    return {
-        model: {day: sorted(names, key=order.__getitem__) for day, names in days.items()}
-        for model, days in found.items()
-    }
-
-
-def report_href(model: str, day: dt.date, name: str) -> str:
-    """The link from the index (at the reports root) to a report: relative, URL-quoted."""
-    return "/".join(quote(part, safe="") for part in (model, day.isoformat(), f"{name}.html"))
-
-
-def _as_date(value: Any) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value)[:10])
 
 
 def _description(observed: Any) -> str:
@@ -151,38 +172,126 @@ def day_statuses(
         elif status.failed:
             status.status = "warn"
         elif status.passed:
-            status.status = "pass"
+            status.status = "ok"
     return days
 
 
-def _chart_rank(metric: str) -> tuple[int, str]:
-    for rank, pattern in enumerate(_CHART_ORDER):
-        if pattern in metric:
-            return rank, metric
-    return len(_CHART_ORDER), metric
-
-
-def trend_series(metrics: Iterable[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Per model, one series per (asset, metric) of undimensioned values, ordered for charts."""
-    points: dict[str, dict[tuple[str, str], dict[str, float]]] = defaultdict(
+def metric_series(
+    metrics: Iterable[Mapping[str, Any]],
+) -> dict[str, dict[tuple[str, str], dict[dt.date, float]]]:
+    """Per model, ``{(asset, metric): {day: value}}`` of the undimensioned values, plus each
+    worst-version headline taken as the highest of its per-version values."""
+    worst = {(h.asset, h.metric) for h in HEADLINES if h.worst_version}
+    out: dict[str, dict[tuple[str, str], dict[dt.date, float]]] = defaultdict(
         lambda: defaultdict(dict)
     )
     for row in metrics:
-        if row.get("dims") or row.get("value") is None:
+        if row.get("value") is None:
             continue
-        day = _as_date(row["partition_date"]).isoformat()
-        points[str(row["model"])][(str(row["asset"]), str(row["metric"]))][day] = float(
-            row["value"]
-        )
-    out: dict[str, list[dict[str, Any]]] = {}
-    for model, by_metric in points.items():
-        series = [
-            {"asset": asset, "metric": metric, "points": sorted(values.items())}
-            for (asset, metric), values in by_metric.items()
-        ]
-        series.sort(key=lambda s: (_chart_rank(s["metric"]), s["asset"]))
-        out[model] = series
+        key = (str(row["asset"]), str(row["metric"]))
+        day, value = _as_date(row["partition_date"]), float(row["value"])
+        if not row.get("dims") or row.get("dims") == "{}":
+            out[str(row["model"])][key][day] = value
+        elif key in worst:
+            series = out[str(row["model"])][key]
+            series[day] = max(value, series.get(day, value))
     return out
+
+
+def _change(h: Headline, points: Mapping[dt.date, float]) -> dict[str, str]:
+    days = sorted(points)
+    if len(days) < 2:
+        return {"text": "", "kind": ""}
+    now, before = points[days[-1]], points[days[-2]]
+    if now == before:
+        return {"text": f"unchanged since {days[-2]}", "kind": ""}
+    word = "up" if now > before else "down"
+    good = (now > before) == h.higher_is_better if h.higher_is_better is not None else None
+    return {
+        "text": f"{word} from {h.fmt(before)} on {days[-2]}",
+        "kind": "" if good is None else ("ok" if good else "warn"),
+    }
+
+
+def model_overview(
+    model: ModelInfo,
+    days: Mapping[dt.date, DayStatus],
+    series: Mapping[tuple[str, str], Mapping[dt.date, float]],
+    trend_days: int = TREND_DAYS,
+) -> dict[str, Any]:
+    """What the index shows for one model, as plain data for the template."""
+    latest = days[max(days)] if days else None
+    if latest is None:
+        verdict = {"kind": "na", "word": "Not evaluated yet", "text": ""}
+    else:
+        verdict = {
+            "kind": latest.status,
+            "word": STATUS_WORDS[latest.status],
+            "text": f"Latest day {latest.day}: {latest.passed} checks passed, "
+            f"{len(latest.failed)} failed.",
+        }
+    every_day = [d for s in series.values() for d in s]
+    axis = []
+    if every_day:
+        last = max(every_day)
+        first = max(min(every_day), last - dt.timedelta(days=trend_days - 1))
+        axis = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+    cards, charts, shown = [], [], set()
+    for h in HEADLINES:
+        points = series.get((h.asset, h.metric))
+        if not points:
+            continue
+        shown.add((h.asset, h.metric))
+        latest_day = max(points)
+        cards.append(
+            {
+                "title": h.title,
+                "value": h.fmt(points[latest_day]),
+                "day": latest_day.isoformat(),
+                "change": _change(h, points),
+            }
+        )
+        limits = list(model.limits.get(h.metric, ()))
+        note = "; ".join(f"{lim.label} {h.fmt(lim.value)}" for lim in limits)
+        charts.append(line_chart(h.title, axis, {h.title: points}, h.fmt, limits, note=note))
+    plumbing: list[Chart] = []
+    for (asset, metric), points in sorted(series.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        if (asset, metric) in shown:
+            continue
+        plumbing.append(
+            line_chart(metric, axis, {metric: points}, _num, note=asset, width=360, height=150)
+        )
+    return {
+        "name": model.name,
+        "description": model.description,
+        "task": model.task,
+        "verdict": verdict,
+        "latest": latest,
+        "latest_reports": [
+            {"title": REPORT_TITLES.get(n, n), "href": report_href(model.name, latest.day, n)}
+            for n in (latest.reports if latest else [])
+        ],
+        "cards": cards,
+        "charts": charts,
+        "plumbing": plumbing,
+        "calendar": calendar_months(model.name, days),
+        "days": [_day_row(model.name, days[d]) for d in sorted(days, reverse=True)],
+    }
+
+
+def _day_row(model: str, status: DayStatus) -> dict[str, Any]:
+    return {
+        "id": f"model-{model}-{status.day}",
+        "day": status.day.isoformat(),
+        "status": status.status,
+        "label": STATUS_LABELS[status.status],
+        "passed": status.passed,
+        "failed": status.failed,
+        "reports": [
+            {"title": REPORT_TITLES.get(n, n), "href": report_href(model, status.day, n)}
+            for n in status.reports
+        ],
+    }
 
 
 def _months(first: dt.date, last: dt.date) -> list[tuple[int, int]]:
@@ -194,163 +303,49 @@ def _months(first: dt.date, last: dt.date) -> list[tuple[int, int]]:
     return months
 
 
-def _calendar(model: str, days: Mapping[dt.date, DayStatus]) -> str:
+def calendar_months(model: str, days: Mapping[dt.date, DayStatus]) -> list[dict[str, Any]]:
+    """Month grids of the model's days: each cell's status, its reports, a tooltip."""
     if not days:
-        return '<p class="empty">No evaluations recorded yet.</p>'
-    parts = []
+        return []
     first, last = min(days), max(days)
+    months = []
     for year, month in _months(first, last):
-        rows = []
+        weeks = []
         for week in calendar.Calendar(firstweekday=0).monthdatescalendar(year, month):
             cells = []
             for day in week:
-                if day.month != month:
-                    cells.append('<td class="pad"></td>')
-                    continue
                 status = days.get(day)
-                if status is None:
-                    kind = "none" if first <= day <= last else "out"
-                    cells.append(f'<td class="day {kind}"><span class="num">{day.day}</span></td>')
-                    continue
-                title = f"{day.isoformat()}: {STATUS_LABELS[status.status]}"
-                if status.failed:
-                    title += " - " + ", ".join(
-                        f"{f['check']} ({f['severity']})" for f in status.failed
+                if day.month != month:
+                    cells.append({"kind": "pad"})
+                elif status is None:
+                    kind = "na" if first <= day <= last else "out"
+                    cells.append({"kind": kind, "num": day.day})
+                else:
+                    tip = f"{day}: {STATUS_LABELS[status.status]}"
+                    if status.failed:
+                        tip += " - " + ", ".join(
+                            f"{f['check']} ({f['severity']})" for f in status.failed
+                        )
+                    cells.append(
+                        {
+                            "kind": status.status,
+                            "num": day.day,
+                            "day": day.isoformat(),
+                            "tip": tip,
+                            "anchor": f"#model-{model}-{day}",
+                            "reports": [
+                                {
+                                    "letter": REPORT_TITLES.get(n, n)[0],
+                                    "title": f"{REPORT_TITLES.get(n, n)} {day}",
+                                    "href": report_href(model, day, n),
+                                }
+                                for n in status.reports
+                            ],
+                        }
                     )
-                links = "".join(
-                    f'<a class="rep" href="{escape(report_href(model, day, name))}" '
-                    f'title="{escape(REPORT_TITLES.get(name, name))} {day.isoformat()}">'
-                    f"{escape(REPORT_TITLES.get(name, name)[0])}</a>"
-                    for name in status.reports
-                )
-                cells.append(
-                    f'<td class="day {status.status}" title="{escape(title)}" '
-                    f'data-day="{day.isoformat()}"><a class="num" href="#{escape(model)}-{day.isoformat()}">'
-                    f"{day.day}</a>{links}</td>"
-                )
-            rows.append("<tr>" + "".join(cells) + "</tr>")
-        head = "".join(f"<th>{name}</th>" for name in ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su"))
-        parts.append(
-            f'<table class="month"><caption>{calendar.month_name[month]} {year}</caption>'
-            f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-        )
-    return '<div class="calendar">' + "".join(parts) + "</div>"
-
-
-def _day_table(model: str, days: Mapping[dt.date, DayStatus]) -> str:
-    if not days:
-        return ""
-    rows = []
-    for day in sorted(days, reverse=True):
-        status = days[day]
-        reports = " ".join(
-            f'<a href="{escape(report_href(model, day, name))}">{escape(REPORT_TITLES.get(name, name))}</a>'
-            for name in status.reports
-        )
-        failed = "".join(
-            f'<li><b>{escape(f["check"])}</b> <span class="sev {escape(f["severity"].lower())}">'
-            f"{escape(f['severity'])}</span> on {escape(f['asset'])}: {escape(f['description'])}</li>"
-            for f in status.failed
-        )
-        rows.append(
-            f'<tr id="{escape(model)}-{day.isoformat()}"><td>{day.isoformat()}</td>'
-            f'<td><span class="badge {status.status}">{escape(STATUS_LABELS[status.status])}</span>'
-            f" ({status.passed} passed, {len(status.failed)} failed)</td>"
-            f"<td>{reports or '-'}</td><td><ul>{failed}</ul></td></tr>"
-        )
-    return (
-        f"<details><summary>Day by day ({len(days)} days)</summary>"
-        '<table class="days"><thead><tr><th>day</th><th>checks</th><th>reports</th>'
-        f"<th>failed checks</th></tr></thead><tbody>{''.join(rows)}</tbody></table></details>"
-    )
-
-
-_STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
-header{background:#1d2330;color:#fff;padding:16px 24px}header h1{margin:0;font-size:20px}
-header p{margin:4px 0 0;color:#c9cfdb;font-size:13px}
-main{padding:8px 24px 40px}section.model{background:#fff;border:1px solid #dde1e8;border-radius:8px;margin:16px 0;padding:12px 20px}
-section.model h2{margin:4px 0}p.desc{color:#4a5366;margin:2px 0 10px}
-.legend span{display:inline-block;margin-right:14px;font-size:12px}
-.legend i{display:inline-block;width:12px;height:12px;border-radius:2px;margin-right:4px;vertical-align:middle}
-.calendar{display:flex;flex-wrap:wrap;gap:16px}table.month{border-collapse:separate;border-spacing:3px;font-size:12px}
-table.month caption{font-weight:600;text-align:left}table.month th{color:#6b7385;font-weight:500}
-td.day{width:46px;height:40px;vertical-align:top;border-radius:4px;padding:2px 3px}td.pad{width:46px}
-td.day a.num{color:inherit;text-decoration:none;font-weight:600;display:block}
-td.day a.rep{display:inline-block;font-size:10px;margin-right:2px;color:#1d2330;background:rgba(255,255,255,.7);border-radius:2px;padding:0 2px;text-decoration:none}
-.pass,i.pass{background:#b9e4c4}.warn,i.warn{background:#ffe29a}.error,i.error{background:#f5a3a3}.none,i.none{background:#e8eaee}
-.badge{border-radius:3px;padding:1px 5px}table.days{border-collapse:collapse;font-size:13px;width:100%}
-table.days td,table.days th{border-bottom:1px solid #e4e7ec;padding:4px 6px;text-align:left;vertical-align:top}
-table.days ul{margin:0;padding-left:16px}.sev.error{color:#b42318}.sev.warn{color:#935f00}
-.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:12px;margin:12px 0}
-figure.chart{margin:0;border:1px solid #e4e7ec;border-radius:6px;padding:6px 8px;background:#fff}
-figure.chart figcaption{font-size:12px;font-weight:600}figure.chart figcaption small{color:#6b7385;font-weight:400}
-svg.trend{width:100%;height:120px}svg.trend polyline{fill:none;stroke:#3366cc;stroke-width:1.5}
-svg.trend circle{fill:#3366cc}svg.trend text{font-size:9px;fill:#6b7385}svg.trend line{stroke:#d0d5dd}
-p.empty{color:#6b7385}header a{color:#9cc3ff}td.day.out{background:#f3f4f6;color:#b0b6c3}
-"""
-
-# Draws each model's series as an SVG line chart; text goes in through textContent only.
-_SCRIPT = """
-(function () {
-  "use strict";
-  var NS = "http://www.w3.org/2000/svg";
-  var data = JSON.parse(document.getElementById("trend-data").textContent);
-  function el(name, attrs, text) {
-    var node = document.createElementNS(NS, name);
-    for (var k in attrs) { node.setAttribute(k, String(attrs[k])); }
-    if (text !== undefined) { node.textContent = text; }
-    return node;
-  }
-  function fmt(v) {
-    var a = Math.abs(v);
-    if (a !== 0 && (a < 0.01 || a >= 1e6)) { return v.toExponential(2); }
-    return String(Math.round(v * 1000) / 1000);
-  }
-  var containers = document.querySelectorAll("div.charts");
-  for (var c = 0; c < containers.length; c++) {
-    var box = containers[c];
-    var series = data[box.getAttribute("data-model")] || [];
-    for (var s = 0; s < series.length; s++) {
-      var one = series[s];
-      var pts = one.points;
-      var fig = document.createElement("figure");
-      fig.className = "chart";
-      var cap = document.createElement("figcaption");
-      cap.textContent = one.metric + " ";
-      var small = document.createElement("small");
-      small.textContent = one.asset + " \\u00b7 last " + fmt(pts[pts.length - 1][1]);
-      cap.appendChild(small);
-      fig.appendChild(cap);
-      var W = 300, H = 120, L = 40, R = 6, T = 8, B = 18;
-      var svg = el("svg", {"class": "trend", viewBox: "0 0 " + W + " " + H, role: "img"});
-      svg.appendChild(el("title", {}, one.metric + " over time"));
-      var vals = pts.map(function (p) { return p[1]; });
-      var lo = Math.min.apply(null, vals), hi = Math.max.apply(null, vals);
-      if (hi === lo) { hi = lo + (lo === 0 ? 1 : Math.abs(lo) * 0.1); }
-      var t0 = Date.parse(pts[0][0]), t1 = Date.parse(pts[pts.length - 1][0]);
-      var span = t1 - t0 || 1;
-      function x(p) { return pts.length === 1 ? (L + W - R) / 2 : L + (Date.parse(p[0]) - t0) / span * (W - L - R); }
-      function y(v) { return T + (1 - (v - lo) / (hi - lo)) * (H - T - B); }
-      svg.appendChild(el("line", {x1: L, x2: W - R, y1: H - B, y2: H - B}));
-      svg.appendChild(el("text", {x: 2, y: T + 6}, fmt(hi)));
-      svg.appendChild(el("text", {x: 2, y: H - B}, fmt(lo)));
-      svg.appendChild(el("text", {x: L, y: H - 4}, pts[0][0]));
-      svg.appendChild(el("text", {x: W - R, y: H - 4, "text-anchor": "end"}, pts[pts.length - 1][0]));
-      svg.appendChild(el("polyline", {points: pts.map(function (p) { return x(p).toFixed(1) + "," + y(p[1]).toFixed(1); }).join(" ")}));
-      for (var i = 0; i < pts.length; i++) {
-        var dot = el("circle", {cx: x(pts[i]).toFixed(1), cy: y(pts[i][1]).toFixed(1), r: 2});
-        dot.appendChild(el("title", {}, pts[i][0] + ": " + fmt(pts[i][1])));
-        svg.appendChild(dot);
-      }
-      fig.appendChild(svg);
-      box.appendChild(fig);
-    }
-    box.setAttribute("data-drawn", String(series.length));
-  }
-  document.body.setAttribute("data-charts-drawn", "yes");
-})();
-"""
+            weeks.append(cells)
+        months.append({"caption": f"{calendar.month_name[month]} {year}", "weeks": weeks})
+    return months
 
 
 def render_index(
@@ -359,57 +354,36 @@ def render_index(
     metrics: Iterable[Mapping[str, Any]],
     report_keys: Iterable[str],
     generated_at: dt.datetime,
+    digests: Sequence[tuple[str, str]] = (),
 ) -> str:
-    """The whole ``index.html``."""
+    """The whole ``index.html``; ``digests`` are (label, relative link) of the weekly digests."""
     reports = parse_report_keys(report_keys)
     checks_by_model: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for row in checks:
         checks_by_model[str(row["model"])].append(row)
-    trends = trend_series(metrics)
-    legend = "".join(
-        f'<span><i class="{key}"></i>{escape(label)}</span>' for key, label in STATUS_LABELS.items()
+    series = metric_series(metrics)
+    overviews = [
+        model_overview(
+            m,
+            day_statuses(checks_by_model.get(m.name, []), reports.get(m.name, {})),
+            series.get(m.name, {}),
+        )
+        for m in models
+    ]
+    nav = Navigation(
+        root="",
+        extra=tuple(NavLink(m.name, f"#model-{m.name}") for m in models)
+        + tuple(NavLink(label, href) for label, href in digests[:1]),
     )
-    sections = []
-    for model in models:
-        days = day_statuses(checks_by_model.get(model.name, []), reports.get(model.name, {}))
-        latest = days[max(days)] if days else None
-        summary = (
-            f"Latest day {latest.day.isoformat()}: {STATUS_LABELS[latest.status]}."
-            if latest
-            else "Not evaluated yet."
-        )
-        n_series = len(trends.get(model.name, []))
-        sections.append(
-            f'<section class="model" id="{escape(model.name)}">'
-            f"<h2>{escape(model.name)}</h2>"
-            f'<p class="desc">{escape(model.description)}'
-            f"{' &middot; ' + escape(model.task) if model.task else ''}</p>"
-            f"<p>{escape(summary)}</p>"
-            f'<div class="legend">{legend}</div>'
-            f"<h3>Check status and reports</h3>{_calendar(model.name, days)}"
-            f"{_day_table(model.name, days)}"
-            f"<h3>Trends</h3>"
-            + (
-                f'<div class="charts" data-model="{escape(model.name)}" data-series="{n_series}"></div>'
-                if n_series
-                else '<p class="empty">No metrics recorded yet.</p>'
-            )
-            + "</section>"
-        )
-    nav = " &middot; ".join(f'<a href="#{escape(m.name)}">{escape(m.name)}</a>' for m in models)
-    return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        "<title>Model monitoring reports</title>"
-        f"<style>{_STYLE}</style></head><body>"
-        "<header><h1>Model monitoring reports</h1>"
-        f"<p>{len(models)} models &middot; generated {escape(generated_at.isoformat(timespec='seconds'))}"
-        f" &middot; {nav}</p></header>"
-        f"<main>{''.join(sections)}</main>"
-        f'<script type="application/json" id="trend-data">{script_json(trends)}</script>'
-        f"<script>{_SCRIPT}</script>"
-        "</body></html>\n"
+    return render(
+        "index.html",
+        title="Model monitoring reports",
+        heading="Model monitoring reports",
+        subtitle=f"{len(models)} models · generated {generated_at.isoformat(timespec='seconds')}",
+        nav=nav,
+        models=overviews,
+        legend=STATUS_LABELS,
+        digests=digests,
     )
 
 

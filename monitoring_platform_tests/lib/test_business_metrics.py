@@ -6,6 +6,8 @@ import pytest
 
 from monitoring_platform.lib import business_metrics as bm
 from monitoring_platform.lib.business_report import render_business_report
+from monitoring_platform.lib.reports import publish_page
+from monitoring_platform.lib.storage import LocalObjectStore
 from monitoring_platform_tests.browser import visit
 
 DAY = dt.date(2026, 11, 10)
@@ -130,11 +132,11 @@ def test_report_page_renders_in_chromium_with_hostile_versions(tmp_path):
     html = render_business_report(
         "shop", DAY, system, business, verdicts, slo_ms=300.0, error_budget=0.05
     )
-    page = tmp_path / "business_metrics.html"
-    page.write_text(html)
-    seen = visit(page, evaluate="document.querySelectorAll('svg polyline').length")
+    key = publish_page(LocalObjectStore(tmp_path), "shop", DAY, "business_metrics", html)
+    seen = visit(tmp_path / key, evaluate="document.querySelectorAll('svg polyline').length")
     assert seen.page_errors == [] and seen.console_errors == [] and seen.dialogs == []
-    assert "Business metrics · shop · 2026-11-10" in seen.text
+    assert seen.title == "Business metrics · shop · 2026-11-10"
+    assert "Business metrics of shop on 2026-11-10" in seen.text
     assert "latency_p95_within_slo" in seen.text and "failed" in seen.text
     assert hostile in seen.text  # shown as text, never run
     assert seen.evaluated >= 7 * 2  # a line per version per chart

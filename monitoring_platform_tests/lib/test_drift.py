@@ -103,19 +103,27 @@ def test_report_with_hostile_values_renders_and_stays_inert(tmp_path):
     ref = frame(rng, 2000, countries=HOSTILE)
     cur = frame(rng, 2000, price_shift=1.0, countries=HOSTILE)
     from monitoring_platform.lib.drift import drift_page, segment_drift
+    from monitoring_platform.lib.reports import publish_page
+    from monitoring_platform.lib.storage import LocalObjectStore
 
     result = compute_drift(ref, cur, MODEL)
     segments = segment_drift(ref, cur, SEGMENTED, min_rows=100)
     assert {s.value for s in segments} == set(HOSTILE)
-    page = tmp_path / "report.html"
-    page.write_text(drift_page(result, segments), encoding="utf-8")
+    html = drift_page(result, segments, SEGMENTED, "2026-03-01")
+    assert HOSTILE[0] not in html and HOSTILE[1] not in html, "escaped in markup and in data"
+    key = publish_page(LocalObjectStore(tmp_path), SEGMENTED.name, "2026-03-01", "data_drift", html)
 
-    seen = visit(page, evaluate="window.__pwned === undefined")
+    seen = visit(tmp_path / key, evaluate="window.__pwned === undefined")
     assert seen.evaluated is True and seen.dialogs == []
     assert seen.page_errors == [] and seen.console_errors == []
     assert "Dataset Drift" in seen.text and "Drifted Columns: 1 of 3 features" in seen.text
     assert "Wasserstein distance (normed)" in seen.text and "Drift by segment" in seen.text
     assert HOSTILE[0] in seen.text, "the hostile value is shown as text"
+    assert seen.title == f"Data drift · {SEGMENTED.name} · 2026-03-01"
+    drawn = visit(
+        tmp_path / key, evaluate="document.querySelectorAll('#root_evidently_report *').length"
+    )
+    assert drawn.evaluated > 50, "Evidently drew its widgets from the site's shared bundle"
 
 
 @pytest.mark.slow
@@ -143,7 +151,7 @@ SEGMENTED = MODEL.model_copy(update={"segments": ["country"]})
 
 
 def test_segments_find_a_local_shift_and_skip_small_ones_with_the_reason():
-    from monitoring_platform.lib.drift import segment_drift, segment_section
+    from monitoring_platform.lib.drift import segment_drift, segment_rows
 
     rng = np.random.default_rng(6)
     ref = frame(rng, 6000, countries=("US", "DE", "FR"), weights=[0.49, 0.49, 0.02])
@@ -163,8 +171,9 @@ def test_segments_find_a_local_shift_and_skip_small_ones_with_the_reason():
     de_price_only = segments["DE"].drift_share
     assert de_price_only == pytest.approx(1 / 2), "price drifted among DE's two features"
     assert price.score < 0.6, "diluted over all rows, the shift is about half as large"
-    html = segment_section(list(segments.values()))
-    assert "skipped: too few rows" in html and "Drift by segment" in html
+    rows = segment_rows(list(segments.values()))
+    assert any(r["verdict"]["text"].startswith("skipped: too few rows") for r in rows)
+    assert {r["verdict"]["kind"] for r in rows if r["value"] == "DE"} == {"error"}
 
 
 def test_scores_and_verdicts_equal_an_independent_evidently_run():

@@ -139,7 +139,7 @@ def test_report_without_labels_says_so_and_hostile_versions_are_escaped():
         {"request_id": ["a"], "prediction": [0.5], "model_version": ["<script>alert(1)</script>"]}
     )
     empty = pd.DataFrame(columns=["request_id", "label", "labeled_at"])
-    result = evaluate(MODELS[0], predictions, empty, title="t")
+    result = evaluate(MODELS[0], predictions, empty, day="2026-11-20")
     assert "No labels have arrived" in result.html
     assert "<script>alert(1)</script>" not in result.html
     assert "&lt;script&gt;" in result.html

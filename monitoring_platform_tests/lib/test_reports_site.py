@@ -9,22 +9,32 @@ import urllib.request
 
 import pytest
 
+from monitoring_platform.lib.charts import Limit
+from monitoring_platform.lib.reports import publish_page, publish_site_page, refresh_navigation
 from monitoring_platform.lib.reports_site import (
     ModelInfo,
     day_statuses,
+    metric_series,
+    model_limits,
     parse_report_keys,
     render_index,
     report_href,
-    trend_series,
 )
-from monitoring_platform.lib.storage import open_store
+from monitoring_platform.lib.storage import LocalObjectStore, open_store
+from monitoring_platform.lib.validation import ValidationOutcome
+from monitoring_platform.lib.validation_page import render_validation_page
 from monitoring_platform_tests.browser import visit
 from monitoring_platform_tests.conftest import REPO, small_config_dict, write_config
 
 D1, D2, D3 = dt.date(2026, 10, 30), dt.date(2026, 10, 31), dt.date(2026, 11, 1)
 HOSTILE = '</script><script>alert("x")</script><img src=x onerror=alert(1)>\u2028'
 MODELS = [
-    ModelInfo("ctr_ranker", "Scores results <b>by</b> clicks", "binary_classification"),
+    ModelInfo(
+        "ctr_ranker",
+        "Scores results <b>by</b> clicks",
+        "binary_classification",
+        {"drift_share": [Limit("error at", 0.5)]},
+    ),
     ModelInfo("eta_regressor", "ETA", "regression"),
 ]
 
@@ -104,7 +114,7 @@ def test_report_keys_are_parsed_and_junk_ignored():
 def test_a_day_shows_its_worst_check_outcome():
     reports = parse_report_keys(KEYS)["ctr_ranker"]
     days = day_statuses([c for c in CHECKS if c["model"] == "ctr_ranker"], reports)
-    assert {d: s.status for d, s in days.items()} == {D1: "pass", D2: "warn", D3: "error"}
+    assert {d: s.status for d, s in days.items()} == {D1: "ok", D2: "warn", D3: "error"}
     assert days[D3].failed == [
         {
             "check": "quarantine_share_within_limit",
@@ -116,13 +126,42 @@ def test_a_day_shows_its_worst_check_outcome():
     assert days[D3].reports == ["model_performance", "business_metrics"]
 
 
-def test_trends_take_undimensioned_values_with_drift_first():
-    trends = trend_series(METRICS)
-    names = [s["metric"] for s in trends["ctr_ranker"]]
-    assert names[0] == "drift_share" and names.index("latency_p95_ms") < names.index("rows_in")
-    assert "drift_score" not in names and "missing" not in names
-    drift = trends["ctr_ranker"][0]
-    assert drift["points"] == [("2026-10-30", 0.1), ("2026-10-31", 0.6), ("2026-11-01", 0.2)]
+def test_series_take_undimensioned_values_and_the_slowest_version():
+    rows = METRICS + [
+        metric(
+            "ctr_ranker",
+            D1,
+            "latency_p95_ms",
+            120,
+            '{"model_version": "a"}',
+            "business_metrics_report",
+        ),
+        metric(
+            "ctr_ranker",
+            D1,
+            "latency_p95_ms",
+            90,
+            '{"model_version": "b"}',
+            "business_metrics_report",
+        ),
+    ]
+    series = metric_series(rows)["ctr_ranker"]
+    assert series[("data_drift_report", "drift_share")] == {D1: 0.1, D2: 0.6, D3: 0.2}
+    assert series[("business_metrics_report", "latency_p95_ms")] == {D1: 120}
+    assert ("data_drift_report", "drift_score") not in series
+    assert ("data_drift_report", "missing") not in series
+
+
+def test_limits_come_from_the_configuration(tmp_path):
+    from monitoring_platform.config import ModelConfig
+
+    model = ModelConfig.model_validate(small_config_dict(tmp_path)["models"][0])
+    limits = model_limits(model)
+    assert [lim.value for lim in limits["drift_share"]] == [
+        model.thresholds.drift.drift_share_warn,
+        model.thresholds.drift.drift_share_error,
+    ]
+    assert limits["latency_p95_ms"][0].value == model.thresholds.latency_p95_slo_ms
 
 
 def test_links_are_relative_and_values_escaped():
@@ -133,34 +172,38 @@ def test_links_are_relative_and_values_escaped():
         assert f'href="{key}"' in page
     assert "notes.html" not in page and "latest/" not in page
     assert "<img src=x" not in page and "<b>by</b>" not in page
-    assert page.count("<script") == 2  # the data block and the chart script, nothing injected
+    assert "<script" not in page, "the index runs no script"
 
 
-def test_index_opens_in_chromium_with_charts_drawn_and_inert_values(tmp_path):
-    path = tmp_path / "index.html"
-    path.write_text(render(), encoding="utf-8")
+def test_index_leads_with_the_verdict_and_folds_the_plumbing(tmp_path):
+    path = tmp_path / publish_site_page(LocalObjectStore(tmp_path), "index.html", render())
     seen = visit(
         path,
-        wait_for="body[data-charts-drawn=yes]",
         evaluate="""() => ({
-            charts: Array.from(document.querySelectorAll('div.charts')).map(
-                d => [d.dataset.model, d.querySelectorAll('svg.trend polyline').length,
-                      Number(d.dataset.series)]),
-            points: document.querySelectorAll('svg.trend circle').length,
-            cells: Array.from(document.querySelectorAll('td.day[data-day]')).map(
-                td => [td.dataset.day, td.className]),
+            verdicts: Array.from(document.querySelectorAll('section.model > p.verdict')).map(
+                p => p.className + ': ' + p.textContent),
+            failing: Array.from(document.querySelectorAll('#model-ctr_ranker ul.failing li')).map(
+                li => li.textContent).slice(0, 1),
+            headline: Array.from(document.querySelectorAll(
+                '#model-ctr_ranker > .charts figcaption')).map(f => f.textContent),
+            limits: document.querySelectorAll('#model-ctr_ranker > .charts line.limit').length,
+            folded: Array.from(document.querySelectorAll(
+                '#model-ctr_ranker details.plumbing figcaption')).map(f => f.textContent),
+            foldedOpen: document.querySelector('#model-ctr_ranker details.plumbing').open,
             scripts: document.scripts.length,
             imgs: document.images.length,
+            text: document.body.textContent,
         })""",
     )
     assert seen.page_errors == [] and seen.console_errors == [] and seen.dialogs == []
     result = seen.evaluated
-    assert result["charts"] == [["ctr_ranker", 4, 4], ["eta_regressor", 1, 1]]
-    assert result["points"] == 3 + 2 + 1 + 1 + 1
-    assert result["scripts"] == 2 and result["imgs"] == 0
-    cells = dict(result["cells"])
-    assert cells["2026-10-30"].endswith("pass") and cells["2026-11-01"].endswith("error")
-    assert 'alert("x")' in seen.text  # shown as text, never run
+    assert result["verdicts"][0].startswith("verdict error: Failing.")
+    assert result["failing"] == ["quarantine_share_within_limit ERROR on inference_logs: too many"]
+    assert result["headline"] == ["Features drifted error at 50.0%"]
+    assert result["limits"] == 1
+    assert any(f.startswith("rows_in") for f in result["folded"]) and not result["foldedOpen"]
+    assert result["scripts"] == 0 and result["imgs"] == 0
+    assert 'alert("x")' in result["text"]  # shown as text (in the folds), never run
     assert "Scores results <b>by</b> clicks" in seen.text
 
 
@@ -180,26 +223,44 @@ def test_index_served_from_an_s3_bucket_links_to_the_reports(s3_bucket, s3_serve
     }
     factory().put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
     store = open_store(f"s3://{bucket}/reports", factory)
-    store.put_bytes("index.html", render().encode(), content_type="text/html; charset=utf-8")
+    publish_site_page(store, "index.html", render())
     store.put_bytes(
         "ctr_ranker/2026-10-31/data_drift.html",
         b"<!DOCTYPE html><title>drift 31</title><p>drift report of the 31st</p>",
         content_type="text/html; charset=utf-8",
     )
+    # A report published there, then a later day: the index refreshes the earlier page's bar.
+    page = render_validation_page("ctr_ranker", "2026-10-30", ValidationOutcome([], 0), {}, {})
+    publish_page(store, "ctr_ranker", D1, "validation", page)
+    publish_page(store, "ctr_ranker", D2, "validation", page.replace("2026-10-30", "2026-10-31"))
+    assert refresh_navigation(store, ["ctr_ranker"]) == 1
+    assert refresh_navigation(store, ["ctr_ranker"]) == 0, "nothing stale the second time"
     url = f"{s3_server}/{bucket}/reports/index.html"
     seen = visit(
         url,
-        wait_for="body[data-charts-drawn=yes]",
         evaluate="""async () => {
             const a = document.querySelector('a[href="ctr_ranker/2026-10-31/data_drift.html"]');
             const r = await fetch(a.href);
-            return [a.href, r.status, await r.text()];
+            const css = document.querySelector('link[rel=stylesheet]').sheet.cssRules.length;
+            return [a.href, r.status, await r.text(), css];
         }""",
     )
     assert seen.page_errors == [] and seen.dialogs == []
-    href, status, body = seen.evaluated
+    href, status, body, css_rules = seen.evaluated
     assert href == f"{s3_server}/{bucket}/reports/ctr_ranker/2026-10-31/data_drift.html"
     assert status == 200 and "drift report of the 31st" in body
+    assert css_rules > 20, "the site stylesheet loads from the bucket"
+    seen = visit(
+        f"{s3_server}/{bucket}/reports/ctr_ranker/2026-10-30/validation.html",
+        evaluate="""async () => {
+            const next = document.querySelector('nav.site a[rel=next]');
+            const r = await fetch(next.href);
+            return [next.textContent, r.status, document.title];
+        }""",
+    )
+    text, status, title = seen.evaluated
+    assert text == "next day 2026-10-31 →" and status == 200
+    assert title == "Validation · ctr_ranker · 2026-10-30"
 
 
 @pytest.mark.slow
@@ -207,7 +268,7 @@ def test_serve_reports_serves_the_folder_on_localhost(tmp_path):
     config_path = write_config(tmp_path, small_config_dict(tmp_path))
     reports = tmp_path / "reports"
     (reports / "ctr_ranker" / "2026-10-31").mkdir(parents=True)
-    (reports / "index.html").write_text(render(), encoding="utf-8")
+    publish_site_page(LocalObjectStore(reports), "index.html", render())
     (reports / "ctr_ranker" / "2026-10-31" / "data_drift.html").write_text("<p>drift</p>")
     proc = subprocess.Popen(
         [sys.executable, "-m", "monitoring_platform.cli", "--config", str(config_path)]
@@ -225,7 +286,7 @@ def test_serve_reports_serves_the_folder_on_localhost(tmp_path):
             assert response.status == 200 and b"Model monitoring reports" in response.read()
         with urllib.request.urlopen(base + "ctr_ranker/2026-10-31/data_drift.html") as response:
             assert response.read() == b"<p>drift</p>"
-        seen = visit(base, wait_for="body[data-charts-drawn=yes]")
+        seen = visit(base)
         assert seen.page_errors == [] and "ctr_ranker" in seen.text
     finally:
         proc.terminate()

@@ -39,7 +39,7 @@ from monitoring_platform.lib.drift import (
 from monitoring_platform.lib.html import escape
 from monitoring_platform.lib.memory import release_unused_memory
 from monitoring_platform.lib.metric_store import Metric
-from monitoring_platform.lib.reports import DATA_DRIFT, HTML_CONTENT_TYPE, report_key
+from monitoring_platform.lib.reports import DATA_DRIFT, publish_page
 
 GROUP = "drift"
 # Above this many rows in the day, segments are scored after the report instead of beside it.
@@ -192,11 +192,10 @@ def build_drift_assets(
                 else segment_drift(reference_frame, current_frame, model, model.segment_min_rows)
             )
         del reference_frame, current_frame
-        page = drift_page(result, segments)
+        page = drift_page(result, segments, model, date)
         result.html = ""
         reports = storage.reports_store()
-        html_key = report_key(model.name, date, DATA_DRIFT)
-        reports.put_bytes(html_key, page.encode("utf-8"), content_type=HTML_CONTENT_TYPE)
+        html_key = publish_page(reports, model.name, date, DATA_DRIFT, page)
         link = storage.report_link(reports, html_key)
         metrics = [
             Metric("drift_share", result.drift_share),

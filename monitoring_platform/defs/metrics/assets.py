@@ -59,7 +59,7 @@ from monitoring_platform.lib import events as events_lib
 from monitoring_platform.lib import lake
 from monitoring_platform.lib.business_report import TREND_DAYS, render_business_report
 from monitoring_platform.lib.metric_store import Metric
-from monitoring_platform.lib.reports import BUSINESS_METRICS, HTML_CONTENT_TYPE, report_key
+from monitoring_platform.lib.reports import BUSINESS_METRICS, publish_page
 from monitoring_platform.lib.warehouse import BUSINESS_MART, SYSTEM_MART, load_model_day
 
 GROUP = "metrics"
@@ -379,8 +379,7 @@ def _business_metrics_report(
             error_budget=limits.error_rate_budget,
         )
         reports = storage.reports_store()
-        html_key = report_key(model.name, date, BUSINESS_METRICS)
-        reports.put_bytes(html_key, html.encode("utf-8"), content_type=HTML_CONTENT_TYPE)
+        html_key = publish_page(reports, model.name, date, BUSINESS_METRICS, html)
         link = storage.report_link(reports, html_key)
         store = metric_store.get()
         metrics = bm.day_metrics(date, system_rows, business_rows)

@@ -25,7 +25,12 @@ from monitoring_platform.defs.orchestration.sensors import (
     build_logs_arrival_sensor,
     build_reports_index_sensor,
 )
-from monitoring_platform.defs.reports.assets import REPORTS_INDEX_KEY, build_reports_index
+from monitoring_platform.defs.reports.assets import (
+    REPORTS_INDEX_KEY,
+    build_reports_index,
+    build_weekly_digest,
+)
+from monitoring_platform.defs.reports.schedules import build_digest_job_and_schedule
 
 if TYPE_CHECKING:
     from dagster._core.definitions.unresolved_asset_job_definition import (
@@ -57,13 +62,15 @@ def build_operations(
         selection=AssetSelection.assets(REPORTS_INDEX_KEY),
         description="Regenerates the reports site's index.html.",
     )
+    digest_job, digest_schedule = build_digest_job_and_schedule(config)
     return Operations(
         assets=[
             *with_backfill_policy(assets, partitions),
             build_reports_index(config, keys_by_model),
+            build_weekly_digest(config),
         ],
-        jobs=[*jobs, index_job],
-        schedules=[build_daily_schedule(config, jobs[0], keys_by_model)],
+        jobs=[*jobs, index_job, digest_job],
+        schedules=[build_daily_schedule(config, jobs[0], keys_by_model), digest_schedule],
         sensors=[
             build_logs_arrival_sensor(config, jobs[0], keys_by_model),
             build_reports_index_sensor(config, index_job, keys_by_model),

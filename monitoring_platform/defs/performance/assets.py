@@ -28,7 +28,7 @@ from monitoring_platform.lib import labels as labels_lib
 from monitoring_platform.lib import lake
 from monitoring_platform.lib.metric_store import Metric
 from monitoring_platform.lib.performance import evaluate
-from monitoring_platform.lib.reports import HTML_CONTENT_TYPE, MODEL_PERFORMANCE, report_key
+from monitoring_platform.lib.reports import MODEL_PERFORMANCE, publish_page
 
 GROUP = "performance"
 
@@ -154,11 +154,10 @@ def build_performance_assets(
             model,
             prediction_frame,
             label_frame,
-            title=f"Model performance · {model.name} · {date}",
+            day=date,
         )
         reports = storage.reports_store()
-        html_key = report_key(model.name, date, MODEL_PERFORMANCE)
-        reports.put_bytes(html_key, result.html.encode("utf-8"), content_type=HTML_CONTENT_TYPE)
+        html_key = publish_page(reports, model.name, date, MODEL_PERFORMANCE, result.html)
         link = storage.report_link(reports, html_key)
         metrics = [
             Metric("predictions_scored", result.predictions),

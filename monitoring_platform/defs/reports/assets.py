@@ -1,4 +1,5 @@
-"""The reports site: ``index.html`` at the root of the reports storage, regenerated as an asset."""
+"""The reports site: ``index.html`` at the root of the reports storage, regenerated as an asset,
+and the weekly stakeholder digest (a page under ``digest/`` and an e-mail), one per ISO week."""
 
 import datetime as dt
 
@@ -8,13 +9,23 @@ from dagster import (
     AssetsDefinition,
     MaterializeResult,
     MetadataValue,
+    WeeklyPartitionsDefinition,
     asset,
 )
 
 from monitoring_platform.config import MonitoringConfig
 from monitoring_platform.defs.resources import MetricStoreResource, StorageResource
-from monitoring_platform.lib.reports import HTML_CONTENT_TYPE
-from monitoring_platform.lib.reports_site import INDEX_KEY, ModelInfo, render_index
+from monitoring_platform.lib.alerting.service import Alerting
+from monitoring_platform.lib.digest import (
+    digest_key,
+    digest_weeks,
+    gather_digest,
+    publish_digest,
+    send_digest,
+    week_of,
+)
+from monitoring_platform.lib.reports import publish_site_page, refresh_navigation
+from monitoring_platform.lib.reports_site import INDEX_KEY, ModelInfo, model_limits, render_index
 
 GROUP = "reports"
 REPORTS_INDEX_KEY = AssetKey(["reports_index"])
@@ -33,12 +44,13 @@ def build_reports_index(
     config: MonitoringConfig, keys_by_model: dict[str, list[AssetKey]]
 ) -> AssetsDefinition:
     models = [
-        ModelInfo(name=m.name, description=m.description, task=m.task.value) for m in config.models
+        ModelInfo(name=m.name, description=m.description, task=m.task.value, limits=model_limits(m))
+        for m in config.models
     ]
 
     @asset(
         key=REPORTS_INDEX_KEY,
-        description="The reports site's index.html: per model a calendar of check status, report links and metric trends.",
+        description="The reports site's index.html: per model the latest verdict, key figures, trends with their limits and every report.",
         group_name=GROUP,
         deps=index_deps(keys_by_model),
         kinds={"html"},
@@ -53,8 +65,10 @@ def build_reports_index(
         for m in models:
             checks += store.checks(model=m.name)
             metrics += store.metrics(model=m.name)
-        html = render_index(models, checks, metrics, keys, dt.datetime.now(dt.UTC))
-        reports.put_bytes(INDEX_KEY, html.encode("utf-8"), content_type=HTML_CONTENT_TYPE)
+        digests = [(f"week {w}", digest_key(w)) for w in reversed(digest_weeks(reports))]
+        html = render_index(models, checks, metrics, keys, dt.datetime.now(dt.UTC), digests)
+        publish_site_page(reports, INDEX_KEY, html)
+        refreshed = refresh_navigation(reports, [m.name for m in models])
         link = storage.report_link(reports, INDEX_KEY)
         context.log.info(f"Reports index written to {link}")
         return MaterializeResult(
@@ -63,6 +77,7 @@ def build_reports_index(
                 "reports_linked": len(keys),
                 "check_results": len(checks),
                 "metric_values": len(metrics),
+                "navigation_refreshed": refreshed,
             }
         )
 
@@ -89,3 +104,55 @@ def materialize_reports_index(config: MonitoringConfig, instance=None) -> str | 
         if "report" in metadata:
             return metadata["report"].value.removeprefix("file://")
     return None
+
+
+WEEKLY_DIGEST_KEY = AssetKey(["digest", "weekly_digest"])
+
+
+def weekly_partitions(config: MonitoringConfig) -> WeeklyPartitionsDefinition:
+    """ISO weeks (Monday to Sunday), from the daily partitions' first week."""
+    return WeeklyPartitionsDefinition(
+        start_date=config.partitions.start_date.isoformat(),
+        day_offset=1,
+        timezone=config.partitions.timezone,
+    )
+
+
+def build_weekly_digest(config: MonitoringConfig) -> AssetsDefinition:
+    @asset(
+        key=WEEKLY_DIGEST_KEY,
+        description="The week's health of every model in plain words: a page on the reports site and an e-mail to stakeholders.",
+        group_name=GROUP,
+        partitions_def=weekly_partitions(config),
+        deps=[REPORTS_INDEX_KEY],
+        kinds={"html", "email"},
+    )
+    def weekly_digest(
+        context: AssetExecutionContext, storage: StorageResource, metric_store: MetricStoreResource
+    ) -> MaterializeResult:
+        store = metric_store.get()
+        reports = storage.reports_store()
+        week = week_of(dt.date.fromisoformat(context.partition_key))
+        digest = gather_digest(
+            config, week, store, Alerting.for_url(store.url, config.alerts).store, reports
+        )
+        key = publish_digest(reports, digest)
+        link = storage.report_link(reports, key)
+        sent = "not sent (digest.send is off)"
+        if config.digest.send:
+            sent = send_digest(config, digest, storage.report_link(reports, ""))
+        context.log.info(f"Weekly digest {week} written to {link}; {sent}")
+        return MaterializeResult(
+            metadata={
+                "report": MetadataValue.url(link),
+                "week": week,
+                "models_needing_attention": ", ".join(
+                    m.name for m in digest.models if m.kind in ("warn", "error")
+                ),
+                "checks_failed": sum(m.checks_failed for m in digest.models),
+                "alerts_raised": sum(m.alerts_raised for m in digest.models),
+                "email": sent,
+            }
+        )
+
+    return weekly_digest

@@ -22,7 +22,7 @@ from monitoring_platform.lib import lake
 from monitoring_platform.lib.drift import reference_dates
 from monitoring_platform.lib.memory import release_unused_memory
 from monitoring_platform.lib.metric_store import Metric
-from monitoring_platform.lib.reports import HTML_CONTENT_TYPE, VALIDATION, report_key
+from monitoring_platform.lib.reports import VALIDATION, publish_page
 from monitoring_platform.lib.validation import (
     ERROR,
     contract_expectations,
@@ -104,9 +104,8 @@ def build_validation_checks(
             if m["metric"] == "rows_quarantined_by_reason"
         }
         reports = storage.reports_store()
-        key = report_key(model.name, date, VALIDATION)
         page = render_validation_page(model.name, str(date), outcome, facts, reasons)
-        reports.put_bytes(key, page.encode("utf-8"), content_type=HTML_CONTENT_TYPE)
+        key = publish_page(reports, model.name, date, VALIDATION, page)
         link = storage.report_link(reports, key)
 
         store.replace_metrics(

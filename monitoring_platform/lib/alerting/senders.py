@@ -17,6 +17,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
+from email.message import EmailMessage
 
 from monitoring_platform.lib.alerting import payloads
 from monitoring_platform.lib.alerting.payloads import Item
@@ -145,13 +146,25 @@ def send_email(
     timeout: float,
     environ: Mapping[str, str],
 ) -> str:
+    message = payloads.email_message(message_id, route.from_address, route.to, items)
+    return send_message(route, message, timeout=timeout, environ=environ)
+
+
+def send_message(
+    route: EmailRoute,
+    message: EmailMessage,
+    *,
+    timeout: float = 10,
+    environ: Mapping[str, str] | None = None,
+) -> str:
+    """Send a composed e-mail through the route's SMTP server (STARTTLS and login as set)."""
+    environ = os.environ if environ is None else environ
     login = None
     if route.username_env and route.password_env:
         login = (
             _env(route, route.username_env, environ),
             _env(route, route.password_env, environ),
         )
-    message = payloads.email_message(message_id, route.from_address, route.to, items)
     where = f"{route.smtp_host}:{route.smtp_port}"
     try:
         with smtplib.SMTP(route.smtp_host, route.smtp_port, timeout=timeout) as smtp:
