@@ -1,0 +1,101 @@
+"""The ASGI middleware under a real uvicorn server, driven over HTTP, read back by the platform."""
+
+import concurrent.futures
+import random
+
+import httpx
+import pytest
+
+from monitoring_platform.client import Collector
+from monitoring_platform.config import load_config
+from monitoring_platform.lib.events import ingest_events
+from monitoring_platform.lib.labels import ingest_labels
+from monitoring_platform.lib.storage import LocalObjectStore, S3ObjectStore
+from monitoring_platform_tests.client.servers import (
+    UvicornThread,
+    example_service,
+    ingest_every_day,
+    model_config,
+)
+from monitoring_platform_tests.conftest import small_config_dict, write_config
+
+MODEL = "ctr_ranker"
+
+
+def drive(url: str, n: int, seed: int = 1) -> tuple[list[httpx.Response], int]:
+    """``n`` predictions from four concurrent clients, then feedback for each success."""
+    service = example_service()
+    rng = random.Random(seed)
+    bodies = [{"features": service.draw_features(rng)} for _ in range(n)]
+
+    def call(body):
+        with httpx.Client(base_url=url, timeout=30) as http:
+            return http.post("/predict", json=body)
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        responses = list(pool.map(call, bodies))
+    clicks = 0
+    with httpx.Client(base_url=url, timeout=30) as http:
+        for response in responses:
+            if response.status_code == 200:
+                clicked = rng.random() < response.json()["prediction"]
+                clicks += clicked
+                feedback = {"request_id": response.headers["x-request-id"], "clicked": clicked}
+                assert http.post("/feedback", json=feedback).status_code == 200
+    return responses, clicks
+
+
+def _serve_and_count(location, client_factory, tmp_path, stores, failure_rate=0.1):
+    collector = Collector(
+        location,
+        client_factory=client_factory,
+        spill_dir=tmp_path / "spill",
+        max_batch_bytes=20_000,  # several objects per day
+    )
+    app = example_service().create_app(collector, failure_rate=failure_rate)
+    with UvicornThread(app) as server:
+        responses, clicks = drive(server.url, 300)
+        server.stop()  # graceful: the lifespan's shutdown flushes the writer
+    assert collector.writer.stats.dropped_total == 0
+    config = load_config(write_config(tmp_path, small_config_dict(tmp_path)))
+    model = model_config(config, MODEL)
+    logs = ingest_every_day(stores("logs"), model, tmp_path / "logs")
+    rows_in = sum(r.rows_in for r in logs.values())
+    accepted = sum(r.accepted for r in logs.values())
+    assert rows_in == len(responses) == 300
+    assert accepted == rows_in, [r.reasons for r in logs.values()]
+    assert sum(len(r.objects) for r in logs.values()) > 1
+    statuses = sorted({r.status_code for r in responses})
+    assert statuses == [200, 503]
+    labels = ingest_every_day(stores("labels"), model, tmp_path / "labels", ingest_labels)
+    ok = sum(r.status_code == 200 for r in responses)
+    assert sum(r.accepted for r in labels.values()) == ok
+    events = ingest_every_day(stores("events"), model, tmp_path / "events", ingest_events)
+    assert sum(r.accepted for r in events.values()) == clicks
+    return logs, responses
+
+
+def test_every_request_is_one_accepted_record_in_a_local_folder(tmp_path):
+    raw = tmp_path / "raw"
+    logs, responses = _serve_and_count(
+        raw, None, tmp_path, lambda kind: LocalObjectStore(raw / kind)
+    )
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(
+        [r.accepted_path for r in logs.values()][0], columns=["request_id", "status_code"]
+    ).to_pylist()
+    ids = {r.headers["x-request-id"] for r in responses}
+    assert {r["request_id"] for r in rows} <= ids
+    assert not list(raw.rglob(".tmp-*"))
+
+
+@pytest.mark.slow
+def test_every_request_is_one_accepted_record_in_s3(tmp_path, s3_bucket):
+    bucket, factory = s3_bucket
+    _serve_and_count(
+        f"s3://{bucket}/raw",
+        factory,
+        tmp_path,
+        lambda kind: S3ObjectStore(bucket, f"raw/{kind}", factory()),
+    )
