@@ -113,7 +113,9 @@ def test_prometheus_scrapes_the_example_service(tmp_path):
                 assert scalar(http, "sum(model_throttled_total)") == codes.count(429)
                 assert scalar(http, "sum(model_errors_total)") == codes.count(503)
                 assert scalar(http, "sum(model_prediction_count)") == codes.count(200)
-                assert scalar(http, 'sum(collector_records_dropped_total{reason="queue full"})') == 0
+                assert (
+                    scalar(http, 'sum(collector_records_dropped_total{reason="queue full"})') == 0
+                )
                 # Every rule evaluates without error on the scraped series.
                 while time.monotonic() < deadline:
                     groups = http.get("/api/v1/rules").json()["data"]["groups"]
