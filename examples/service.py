@@ -55,7 +55,7 @@ def draw_features(rng: random.Random) -> dict:
         "item_price": round(rng.lognormvariate(3.2, 0.8), 2),
         "user_tenure_days": int(rng.expovariate(1 / 300)),
         "hour_of_day": rng.randint(0, 23),
-        "discount_pct": rng.choice([None, 0, 5, 10, 20, 30]),
+        "discount_pct": None if rng.random() < 0.03 else rng.choice([0, 5, 10, 20, 30]),
     }
     return features
 
