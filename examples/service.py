@@ -9,7 +9,8 @@ trained at start-up on generated data, so nothing is downloaded. Run it with::
 ``POST /feedback`` takes ``{"request_id": ..., "clicked": true, "revenue": 12.5}`` and records the
 label and the business events; ``GET /metrics`` is Prometheus'. A token bucket refuses calls
 beyond ``EXAMPLE_MAX_RPS`` with 429, and ``EXAMPLE_FAILURE_RATE`` of calls fail with 503, so the
-live view has something to show.
+live view has something to show. ``EXAMPLE_BATCH_SECONDS`` (default 10) is the writer's batch age:
+the most a crash of the process can lose.
 """
 
 from __future__ import annotations
@@ -152,7 +153,11 @@ def create_app(
         state["model"] = train()
         if collect and collector is None:
             # $MONITORING_RAW names the raw root of monitoring.yaml (a folder or s3://...).
-            state["collector"] = client.configure(model=MODEL, model_version=VERSION)
+            state["collector"] = client.configure(
+                model=MODEL,
+                model_version=VERSION,
+                max_batch_age=float(os.environ.get("EXAMPLE_BATCH_SECONDS", "10")),
+            )
         yield
 
     def current_collector() -> client.Collector:
@@ -207,4 +212,5 @@ def create_app(
     return app
 
 
-app = create_app()
+# EXAMPLE_COLLECT=0 serves the same app without the middleware (the benchmark's baseline).
+app = create_app(collect=os.environ.get("EXAMPLE_COLLECT", "1") != "0")

@@ -1,10 +1,12 @@
 """The background writer: batches records in memory and writes gzip JSON Lines objects.
 
-Records are handed over through a bounded queue: ``put`` never blocks and never lets the queue
-grow past ``max_queue`` records; a record that does not fit is dropped and counted. A single
-background thread serialises records, appends them to one open batch per (kind, model, day),
-and finishes a batch into an object when it reaches ``max_batch_bytes`` of JSON or
-``max_batch_age`` seconds. Object keys follow the layout the platform ingests::
+``put`` serialises the record to one JSON line on the caller's thread (tens of microseconds) and
+appends it to a bounded queue: it never blocks on storage and never lets the queue grow past
+``max_queue`` records or ``max_queue_bytes``; a record that does not fit is dropped and counted.
+A single background thread takes the queue over in one swap, appends the lines to one open batch
+per (kind, model, day), compresses them in large pieces (zlib lets other threads run meanwhile,
+so the thread rarely competes with request handling for the interpreter), and finishes a batch
+into an object when it reaches ``max_batch_bytes`` of JSON or ``max_batch_age`` seconds. Object keys follow the layout the platform ingests::
 
     <kind>/<model>/dt=YYYY-MM-DD/<prefix>-<UTC time>-<host>-<pid>-<token>-<seq>.jsonl.gz
 
@@ -25,7 +27,6 @@ import datetime as dt
 import json
 import math
 import os
-import queue
 import re
 import secrets
 import socket
@@ -47,7 +48,8 @@ TIME_FIELD = {"logs": "timestamp", "labels": "labeled_at", "events": "timestamp"
 OBJECT_PREFIX = {"logs": "part", "labels": "labels", "events": "events"}
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-_FLUSH = object()
+COMPRESS_BYTES = 256 << 10
+POLL_SECONDS = 0.05
 
 
 @dataclass
@@ -68,26 +70,35 @@ class WriterStats:
 
 
 class _Batch:
-    """One open object: its records compressed as they arrive."""
+    """One open object: its lines, compressed in pieces of ``COMPRESS_BYTES``."""
 
-    __slots__ = ("compressor", "parts", "raw_bytes", "records", "opened", "day")
+    __slots__ = ("compressor", "parts", "lines", "buffered", "raw_bytes", "records", "opened")
 
-    def __init__(self, day: str, level: int):
+    def __init__(self, level: int):
         self.compressor = zlib.compressobj(level, zlib.DEFLATED, 31)  # 31: a gzip stream
         self.parts: list[bytes] = []
+        self.lines: list[bytes] = []
+        self.buffered = 0
         self.raw_bytes = 0
         self.records = 0
         self.opened = time.monotonic()
-        self.day = day
 
     def add(self, line: bytes) -> None:
-        out = self.compressor.compress(line)
-        if out:
-            self.parts.append(out)
+        self.lines.append(line)
+        self.buffered += len(line)
         self.raw_bytes += len(line)
         self.records += 1
+        if self.buffered >= COMPRESS_BYTES:
+            self._compress()
+
+    def _compress(self) -> None:
+        out = self.compressor.compress(b"".join(self.lines))
+        if out:
+            self.parts.append(out)
+        self.lines, self.buffered = [], 0
 
     def finish(self) -> bytes:
+        self._compress()
         self.parts.append(self.compressor.flush())
         return b"".join(self.parts)
 
@@ -180,6 +191,8 @@ class BatchWriter:
         sink: Sink | None = None,
         client_factory: Callable | None = None,
         max_queue: int = 20_000,
+        max_queue_bytes: int = 32 << 20,
+        max_record_bytes: int = 1 << 20,
         max_batch_bytes: int = 8 << 20,
         max_batch_age: float = 60.0,
         spill_dir: str | os.PathLike[str] | None = None,
@@ -193,6 +206,8 @@ class BatchWriter:
         self.sink = sink or open_sink(location, client_factory)
         self.location = self.sink.location
         self.max_queue = max_queue
+        self.max_queue_bytes = max_queue_bytes
+        self.max_record_bytes = max_record_bytes
         self.max_batch_bytes = max_batch_bytes
         self.max_batch_age = max_batch_age
         self.spill_dir = Path(spill_dir) if spill_dir else default_spill_dir(self.location)
@@ -203,7 +218,6 @@ class BatchWriter:
         self.compression_level = compression_level
         self.exit_timeout = exit_timeout
         self.stats = WriterStats()
-        self._stats_lock = threading.Lock()
         self._host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
         self._start()
         _LIVE_WRITERS.add(self)
@@ -211,19 +225,37 @@ class BatchWriter:
     # -- the caller's side -------------------------------------------------------------------
 
     def put(self, kind: str, model: str, record: dict) -> bool:
-        """Hand one record over; ``False`` when it was dropped (queue full or writer closed)."""
+        """Hand one record over; ``False`` when it was dropped (and counted).
+
+        Serialises the record here; never waits for storage.
+        """
         if self._closed:
             self._drop("writer closed")
             return False
         try:
-            self._queue.put_nowait((kind, model, record))
-            return True
-        except queue.Full:
-            self._drop("queue full")
+            line = encode_record(record)
+        except Exception:  # a value that cannot be written at all (a cycle)
+            self._drop("not serialisable")
             return False
+        if len(line) > self.max_record_bytes:
+            self._drop("record too large")
+            return False
+        stamp = record.get(TIME_FIELD[kind])
+        day = stamp[:10] if isinstance(stamp, str) and _DAY.match(stamp[:10]) else None
+        day = day or dt.datetime.now(dt.UTC).date().isoformat()
+        with self._lock:
+            if (
+                len(self._pending) >= self.max_queue
+                or self._pending_bytes + len(line) > self.max_queue_bytes
+            ):
+                self.stats.dropped["queue full"] = self.stats.dropped.get("queue full", 0) + 1
+                return False
+            self._pending.append((kind, model, day, line))
+            self._pending_bytes += len(line)
+        return True
 
     def queued(self) -> int:
-        return self._queue.qsize()
+        return len(self._pending)
 
     def flush(self, timeout: float | None = 30.0) -> bool:
         """Write every record handed over before this call; ``True`` when done in time."""
@@ -248,19 +280,19 @@ class BatchWriter:
         return done
 
     def _drop(self, reason: str, count: int = 1) -> None:
-        with self._stats_lock:
+        with self._lock:
             self.stats.dropped[reason] = self.stats.dropped.get(reason, 0) + count
 
     def _wake(self) -> None:
-        try:
-            self._queue.put_nowait(_FLUSH)
-        except queue.Full:
-            pass  # the thread is busy with a full queue: it will look at the flags soon
+        self._wakeup.set()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def _start(self) -> None:
-        self._queue: queue.Queue = queue.Queue(self.max_queue)
+        self._lock = threading.Lock()  # guards the queue and the drop counts
+        self._pending: list[tuple[str, str, str, bytes]] = []
+        self._pending_bytes = 0
+        self._wakeup = threading.Event()
         self._batches: dict[tuple[str, str, str], _Batch] = {}
         self._cond = threading.Condition()
         self._flush_requested = 0
@@ -280,25 +312,15 @@ class BatchWriter:
         # A forked worker (gunicorn, uWSGI) has no writer thread: it gets its own, and its own
         # names; the parent's queued records stay the parent's.
         self.stats = WriterStats()
-        self._stats_lock = threading.Lock()
         self._start()
 
     # -- the writer thread -------------------------------------------------------------------
 
     def _run(self) -> None:
         while True:
-            try:
-                item = self._queue.get(timeout=0.25)
-            except queue.Empty:
-                item = None
-            if item is not None:
-                self._take(item)
-                # Take what else is waiting before looking at the clock.
-                for _ in range(1000):
-                    try:
-                        self._take(self._queue.get_nowait())
-                    except queue.Empty:
-                        break
+            self._wakeup.wait(POLL_SECONDS)
+            self._wakeup.clear()
+            self._take_queue()
             self._rotate_old()
             if self._flush_requested > self._flushed:
                 self._flush_now()
@@ -307,26 +329,18 @@ class BatchWriter:
             if self._stop.is_set() and self._flush_requested <= self._flushed:
                 return
 
-    def _take(self, item) -> None:
-        if item is _FLUSH:
-            return
-        kind, model, record = item
-        try:
-            line = encode_record(record)
-        except Exception:  # a value that cannot be written at all (a cycle)
-            self._drop("not serialisable")
-            return
-        stamp = record.get(TIME_FIELD[kind])
-        day = stamp[:10] if isinstance(stamp, str) and _DAY.match(stamp[:10]) else None
-        day = day or dt.datetime.now(dt.UTC).date().isoformat()
-        key = (kind, model, day)
-        batch = self._batches.get(key)
-        if batch is None:
-            batch = self._batches[key] = _Batch(day, self.compression_level)
-        batch.add(line)
-        self.stats.accepted += 1
-        if batch.raw_bytes >= self.max_batch_bytes:
-            self._finish(key)
+    def _take_queue(self) -> None:
+        with self._lock:
+            items, self._pending, self._pending_bytes = self._pending, [], 0
+        for kind, model, day, line in items:
+            key = (kind, model, day)
+            batch = self._batches.get(key)
+            if batch is None:
+                batch = self._batches[key] = _Batch(self.compression_level)
+            batch.add(line)
+            self.stats.accepted += 1
+            if batch.raw_bytes >= self.max_batch_bytes:
+                self._finish(key)
 
     def _rotate_old(self) -> None:
         now = time.monotonic()
@@ -335,11 +349,7 @@ class BatchWriter:
 
     def _flush_now(self) -> None:
         wanted = self._flush_requested
-        while True:
-            try:
-                self._take(self._queue.get_nowait())
-            except queue.Empty:
-                break
+        self._take_queue()
         for key in list(self._batches):
             self._finish(key)
         self._resend_spilled()
