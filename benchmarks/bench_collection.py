@@ -99,31 +99,27 @@ class Service:
 
 
 def pct(values, q) -> float:
-    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+    return float(np.percentile(np.asarray(values), q)) if len(values) else float("nan")
 
 
 def end_to_end(seconds: float, rate: float, rounds: int) -> None:
     print(f"\n1. End to end: example service, {rate:.0f} calls/s for {seconds:.0f} s a round")
     latencies = {False: [], True: []}
-    served = written = 0
     for n in range(rounds):
         for collect in (False, True):
             with tempfile.TemporaryDirectory(prefix="bench-collect-") as tmp:
                 service = Service(Path(tmp), collect=collect)
-                run_load(service.url, 2, rate, feedback=False, seed=99)  # warm-up, not counted
-                warm = count_records(Path(tmp)) if collect else 0
+                warm = run_load(service.url, 2, rate, feedback=False, seed=99)  # not measured
                 result = run_load(service.url, seconds, rate, feedback=False, seed=n + 1)
-                service.stop()
+                service.stop()  # SIGTERM: graceful, the lifespan flushes the writer
                 latencies[collect] += result.latencies_ms
                 if collect:
-                    # Warm-up calls were recorded too: count them on both sides.
+                    answered = warm.requests + result.requests
                     records = count_records(Path(tmp))
-                    served += result.requests + (records - result.requests - warm) * 0
-                    written += records
-                    served_round = result.requests
+                    same = "equal" if records == answered else "DIFFERENT"
                     print(
-                        f"   round {n + 1} with middleware: {served_round} calls measured, "
-                        f"{records} records written (warm-up included)"
+                        f"   round {n + 1}: {answered} calls answered, {records} records written "
+                        f"after the graceful shutdown ({same})"
                     )
     base, mid = latencies[False], latencies[True]
     print(f"   {'':22}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'calls':>8}")
@@ -154,8 +150,12 @@ async def _bare_app(scope, receive, send) -> None:
     await send({"type": "http.response.body", "body": b'{"prediction": 0.4242}'})
 
 
-def in_process(calls: int) -> None:
-    print(f"\n2. In process: {calls:,} calls of a bare ASGI app, with and without the middleware")
+def in_process(calls: int, rate: float = 1000) -> None:
+    print(
+        f"\n2. In process: {calls:,} calls of a bare ASGI app at {rate:.0f} calls/s, "
+        "with and without the middleware"
+    )
+    pause = 1 / rate
     body = bare_app_body()
     scope = {
         "type": "http",
@@ -176,34 +176,40 @@ def in_process(calls: int) -> None:
             _bare_app, collector=collector, model="ctr_ranker", model_version="b"
         )
 
-        async def measure(app) -> list[float]:
-            out = []
+        async def measure(app, wall: list[float], cpu: list[float]) -> None:
             for _ in range(calls):
-                began = time.perf_counter()
+                began, began_cpu = time.perf_counter_ns(), time.thread_time_ns()
                 await app(scope, receive, send)
-                out.append((time.perf_counter() - began) * 1e6)
-            return out
+                cpu.append((time.thread_time_ns() - began_cpu) / 1e3)
+                wall.append((time.perf_counter_ns() - began) / 1e3)
+                await asyncio.sleep(pause)  # paced, as calls arrive in a service
 
         async def both():
-            times = {"bare": [], "wrapped": []}
+            times = {name: ([], []) for name in ("bare", "wrapped")}
             for _ in range(4):  # alternate, so both see the same machine
-                times["bare"] += await measure(_bare_app)
-                times["wrapped"] += await measure(wrapped)
+                await measure(_bare_app, *times["bare"])
+                await measure(wrapped, *times["wrapped"])
             return times
 
         gc.collect()
         times = asyncio.run(both())
         collector.close(30)
         written = count_records(Path(tmp))
-    print(f"   {'':22}{'p50 us':>9}{'p99 us':>9}{'p99.9 us':>10}")
+    print(f"   {'':22}{'p50 us':>9}{'p99 us':>9}{'p99.9 us':>10}   CPU of the calling thread:")
     for name in ("bare", "wrapped"):
-        v = times[name]
-        print(f"   {name:<22}{pct(v, 50):9.1f}{pct(v, 99):9.1f}{pct(v, 99.9):10.1f}")
-    b, w = times["bare"], times["wrapped"]
+        wall, cpu = times[name]
+        print(
+            f"   {name:<22}{pct(wall, 50):9.1f}{pct(wall, 99):9.1f}{pct(wall, 99.9):10.1f}"
+            f"   {pct(cpu, 50):9.1f}{pct(cpu, 99):9.1f}{pct(cpu, 99.9):10.1f}"
+        )
+    (bw, bc), (ww, wc) = times["bare"], times["wrapped"]
     print(
-        f"   overhead per call     {pct(w, 50) - pct(b, 50):9.1f}{pct(w, 99) - pct(b, 99):9.1f}"
-        f"{pct(w, 99.9) - pct(b, 99.9):10.1f}"
+        f"   overhead per call     {pct(ww, 50) - pct(bw, 50):9.1f}{pct(ww, 99) - pct(bw, 99):9.1f}"
+        f"{pct(ww, 99.9) - pct(bw, 99.9):10.1f}"
+        f"   {pct(wc, 50) - pct(bc, 50):9.1f}{pct(wc, 99) - pct(bc, 99):9.1f}"
+        f"{pct(wc, 99.9) - pct(bc, 99.9):10.1f}"
     )
+    w = ww
     print(f"   records written after close: {written:,} of {len(w):,} calls")
 
 
@@ -232,7 +238,10 @@ class StalledServer:
 
 
 def stalled_s3(seconds: float, rate: float, flood: int) -> None:
-    print(f"\n4. Stalled S3: uploads hang; {seconds:.0f} s of calls at {rate:.0f}/s, then a flood")
+    print(
+        f"\n4. Stalled S3: uploads hang; the service (queue of 200) takes {seconds:.0f} s of calls "
+        f"at {rate:.0f}/s, then a writer in this process is flooded"
+    )
     server = StalledServer()
     env = {
         "MONITORING_S3_ENDPOINT_URL": server.url,
@@ -240,13 +249,19 @@ def stalled_s3(seconds: float, rate: float, flood: int) -> None:
         "AWS_SECRET_ACCESS_KEY": "bench",
         "AWS_DEFAULT_REGION": "us-east-1",
     }
+    service_env = {**env, "EXAMPLE_MAX_QUEUE": "200"}
     with tempfile.TemporaryDirectory(prefix="bench-collect-") as tmp:
-        service = Service("s3://stalled/raw", collect=True, batch_seconds=1, env=env)
+        service = Service("s3://stalled/raw", collect=True, batch_seconds=1, env=service_env)
         result = run_load(service.url, seconds, rate, feedback=False)
         metrics = httpx.get(f"{service.url}/metrics", timeout=10).text
         service.kill()
         print(f"   service: {result.requests} calls answered {dict(result.statuses)}")
-        wanted = ("collector_upload_failures_total", "collector_queue_records")
+        wanted = (
+            "collector_upload_failures_total",
+            "collector_queue_records",
+            'collector_records_dropped_total{reason="queue full"}',
+            "model_requests_total",
+        )
         for line in metrics.splitlines():
             if line.startswith(wanted):
                 print(f"   service metric: {line}")
@@ -258,12 +273,12 @@ def stalled_s3(seconds: float, rate: float, flood: int) -> None:
         )
         features = draw_features(__import__("random").Random(1))
         samples = []
-        slowest = 0.0
+        durations = np.empty(flood)  # allocated up front: not part of the growth measured
         before = rss_mb()
         for n in range(flood):
             began = time.perf_counter()
             collector.log_call(features=dict(features), prediction=0.5, latency_ms=3.0)
-            slowest = max(slowest, time.perf_counter() - began)
+            durations[n] = (time.perf_counter() - began) * 1e6
             if n % (flood // 10) == 0:
                 samples.append(rss_mb())
         samples.append(rss_mb())
@@ -276,7 +291,11 @@ def stalled_s3(seconds: float, rate: float, flood: int) -> None:
         print(
             f"   RSS before {before:.0f} MB, at each tenth "
             + " ".join(f"{s:.0f}" for s in samples)
-            + f" MB; slowest log_call {slowest * 1e3:.2f} ms"
+            + " MB"
+        )
+        print(
+            f"   log_call while stalled: p50 {pct(durations, 50):.0f} us, "
+            f"p99 {pct(durations, 99):.0f} us, p99.9 {pct(durations, 99.9):.0f} us"
         )
         collector.close(timeout=1)
     server.close()

@@ -10,7 +10,8 @@ trained at start-up on generated data, so nothing is downloaded. Run it with::
 label and the business events; ``GET /metrics`` is Prometheus'. A token bucket refuses calls
 beyond ``EXAMPLE_MAX_RPS`` with 429, and ``EXAMPLE_FAILURE_RATE`` of calls fail with 503, so the
 live view has something to show. ``EXAMPLE_BATCH_SECONDS`` (default 10) is the writer's batch age:
-the most a crash of the process can lose.
+the most a crash of the process can lose; ``EXAMPLE_MAX_QUEUE`` (default 20000) bounds the writer's
+queue.
 """
 
 from __future__ import annotations
@@ -157,6 +158,7 @@ def create_app(
                 model=MODEL,
                 model_version=VERSION,
                 max_batch_age=float(os.environ.get("EXAMPLE_BATCH_SECONDS", "10")),
+                max_queue=int(os.environ.get("EXAMPLE_MAX_QUEUE", "20000")),
             )
         yield
 
