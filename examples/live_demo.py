@@ -25,6 +25,8 @@ import httpx
 from examples.load import run_load
 
 MODEL = "ctr_ranker"
+# How a check says it had nothing to judge yet (no earlier days, too few labels).
+NOT_JUDGED = ("Not evaluated", "Not judged")
 
 
 def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 120) -> None:
@@ -92,10 +94,11 @@ def evaluate_today(config, day: dt.date, say) -> bool:
     if extra:
         say(f"  {extra}")
     for check in store.checks(model=MODEL, partition_date=day):
-        description = json.loads(check["observed"] or "{}").get("description", "")
+        observed = json.loads(check["observed"] or "{}")
+        description = observed.get("description", "")
         if check["passed"]:
             say(f"  ok    {check['check_name']}")
-        elif description.startswith("Not evaluated"):
+        elif observed.get("evaluated") is False or description.startswith(NOT_JUDGED):
             # The first live day has no earlier days to compare with.
             say(f"  n/a   {check['check_name']}: {description}")
         else:
