@@ -2,6 +2,7 @@
 
 import concurrent.futures
 import random
+import time
 
 import httpx
 import pytest
@@ -99,3 +100,72 @@ def test_every_request_is_one_accepted_record_in_s3(tmp_path, s3_bucket):
         tmp_path,
         lambda kind: S3ObjectStore(bucket, f"raw/{kind}", factory()),
     )
+
+
+def test_handler_exceptions_and_annotations_are_recorded(tmp_path):
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from monitoring_platform.client import CollectionMiddleware, annotate
+
+    async def predict(request):
+        body = await request.json()
+        if body["position"] > 10:
+            raise RuntimeError("model crashed")
+        annotate(features={**body, "secret": "x"}, prediction=0.7, model_version="v2")
+        return JSONResponse({"ok": True})
+
+    collector = Collector(tmp_path / "raw", model="ctr_ranker", model_version="v1")
+    app = Starlette(routes=[Route("/predict", predict, methods=["POST"])])
+    app.add_middleware(CollectionMiddleware, collector=collector, redact=("secret",))
+    with UvicornThread(app) as server, httpx.Client(base_url=server.url) as http:
+        assert http.post("/predict", json={"position": 3}).status_code == 200
+        assert http.post("/predict", json={"position": 30}).status_code == 500
+        # The record is made just after the response's last byte: allow the loop a turn.
+        wanted = 'model_errors_total{model="ctr_ranker",version="v1"} 1.0'
+        for _ in range(50):
+            metrics = http.get("/metrics").text
+            if wanted in metrics:
+                break
+            time.sleep(0.05)
+        server.stop()
+    import gzip
+    import json
+
+    records = sorted(
+        (
+            json.loads(line)
+            for path in (tmp_path / "raw").rglob("*.jsonl.gz")
+            for line in gzip.decompress(path.read_bytes()).splitlines()
+        ),
+        key=lambda r: r["status_code"],
+    )
+    ok, failed = records
+    assert ok["features"] == {"position": 3} and ok["prediction"] == 0.7
+    assert ok["model_version"] == "v2"
+    assert failed["status_code"] == 500 and failed["error"] == "RuntimeError: model crashed"
+    assert failed["features"] == {"position": 30} and failed["model_version"] == "v1"
+    assert wanted in metrics
+
+
+def test_records_are_flushed_at_interpreter_exit(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "from monitoring_platform import client\n"
+        f"c = client.configure({str(tmp_path)!r}, model='m1', max_batch_age=3600)\n"
+        "for n in range(25):\n"
+        "    client.log_call(features={'x': n}, prediction=0.5, latency_ms=1.0)\n"
+        "client.log_label('r1', 1)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    import gzip
+
+    lines = [
+        line
+        for path in tmp_path.rglob("*.jsonl.gz")
+        for line in gzip.decompress(path.read_bytes()).splitlines()
+    ]
+    assert len(lines) == 26
