@@ -11,6 +11,7 @@ import contextvars
 import functools
 import inspect
 import json
+import logging
 import re
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -21,6 +22,7 @@ from typing import Any
 from monitoring_platform.client.collector import Collector, get_collector, new_request_id
 
 UNSET: Any = object()
+log = logging.getLogger("monitoring_platform.client")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:@+=-]{1,128}")
 
 
@@ -124,7 +126,7 @@ def parse_json(body: bytes | None) -> Any:
         return None
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
 
 
@@ -155,23 +157,32 @@ def finish_call(
     response: Callable[[], Any],
     error: str | None = None,
 ) -> None:
-    """Record a served call; ``request`` and ``response`` parse the bodies only when needed."""
+    """Record a served call; ``request`` and ``response`` parse the bodies only when needed.
+
+    A hook that fails does not fail the call or lose its record: the record is written with
+    what could be had (no features, no prediction) and the hook's error, and the failure is
+    logged.
+    """
     if call.skip:
         return
-    if call.features is not UNSET:
-        features = capture.features_of(call.features)
-    else:
-        features = capture.features_of(request())
+    hook_error = None
+    try:
+        source = call.features if call.features is not UNSET else request()
+        features = capture.features_of(source)
+    except Exception as exc:
+        features, hook_error = {}, _hook_failed("features", exc)
     payload = UNSET
-    if call.prediction is not UNSET:
-        prediction = call.prediction
-    elif 200 <= status < 300:
-        payload = response()
-        prediction = capture.prediction_of(payload)
-    else:
-        prediction = None
+    prediction = None
+    try:
+        if call.prediction is not UNSET:
+            prediction = call.prediction
+        elif 200 <= status < 300:
+            payload = response()
+            prediction = capture.prediction_of(payload)
+    except Exception as exc:
+        hook_error = hook_error or _hook_failed("prediction", exc)
     if error is None:
-        error = call.error
+        error = call.error or hook_error
     if error is None and status >= 400:
         error = error_text(status, response() if payload is UNSET else payload)
     collector.log_call(
@@ -185,6 +196,11 @@ def finish_call(
         model=call.model,
         model_version=call.model_version,
     )
+
+
+def _hook_failed(which: str, exc: Exception) -> str:
+    log.warning("choosing the %s of a model call failed", which, exc_info=exc)
+    return f"recording the {which} failed: {type(exc).__name__}"
 
 
 class RecordingMiddleware:

@@ -79,6 +79,7 @@ def default_s3_client():
     return boto3.client(
         "s3",
         endpoint_url=os.environ.get("MONITORING_S3_ENDPOINT_URL") or None,
+        region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None,
         config=Config(
             connect_timeout=5, read_timeout=10, retries={"max_attempts": 1, "mode": "standard"}
         ),

@@ -169,3 +169,50 @@ def test_records_are_flushed_at_interpreter_exit(tmp_path):
         for line in gzip.decompress(path.read_bytes()).splitlines()
     ]
     assert len(lines) == 26
+
+
+def test_hostile_bodies_are_answered_and_each_still_makes_one_record(tmp_path):
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from monitoring_platform.client import CollectionMiddleware
+
+    async def predict(request):
+        await request.body()
+        return JSONResponse({"prediction": 0.5})
+
+    def picky(payload):
+        return {"position": payload["position"]}  # fails on anything but an object
+
+    collector = Collector(tmp_path / "raw", model="ctr_ranker", model_version="v1")
+    app = Starlette(routes=[Route("/predict", predict, methods=["POST"])])
+    app.add_middleware(
+        CollectionMiddleware, collector=collector, features=picky, max_body_bytes=10_000
+    )
+    bodies = [
+        b"[" * 100_000 + b"]" * 100_000,  # nested past the parser's depth
+        b"not json at all \xff\xfe",
+        b'{"position": ' + b"1" * 50_000 + b"}",  # past max_body_bytes
+        b'{"position": 4, "x": "</script><script>alert(1)</script>"}',
+        b"",
+    ]
+    with UvicornThread(app) as server, httpx.Client(base_url=server.url) as http:
+        for body in bodies:
+            response = http.post("/predict", content=body, headers={"x-request-id": "../../etc"})
+            assert response.status_code == 200
+            assert response.headers["x-request-id"] != "../../etc"
+        server.stop()
+    import gzip
+    import json
+
+    records = [
+        json.loads(line)
+        for path in (tmp_path / "raw").rglob("*.jsonl.gz")
+        for line in gzip.decompress(path.read_bytes()).splitlines()
+    ]
+    assert len(records) == len(bodies)
+    assert sorted(r["features"].get("position", -1) for r in records) == [-1, -1, -1, -1, 4]
+    failed_hooks = [r for r in records if r["error"]]
+    assert len(failed_hooks) == 4
+    assert all(r["error"].startswith("recording the features failed") for r in failed_hooks)

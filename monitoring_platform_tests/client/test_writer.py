@@ -237,3 +237,24 @@ def test_default_s3_client_reads_the_endpoint_from_the_environment(monkeypatch):
     monkeypatch.setenv("MONITORING_S3_ENDPOINT_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     assert default_s3_client().meta.endpoint_url == "http://127.0.0.1:9"
+
+
+def test_the_spill_folder_is_bounded_and_what_does_not_fit_is_counted(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the raw root should be: every write fails")
+    writer = BatchWriter(
+        blocker,
+        max_batch_bytes=3_000,
+        upload_attempts=1,
+        spill_dir=tmp_path / "spill",
+        max_spill_bytes=2_500,
+    )
+    collector = Collector(writer=writer, model="ctr_ranker", metrics=False)
+    for _ in range(60):
+        collector.log_call(features=FEATURES, prediction=0.5, latency_ms=1)
+    writer.close(10)
+    spilled = list((tmp_path / "spill").rglob("*.jsonl.gz"))
+    assert spilled and sum(p.stat().st_size for p in spilled) <= 2_500
+    records_spilled = sum(gzip.decompress(p.read_bytes()).count(b"\n") for p in spilled)
+    assert records_spilled + writer.stats.dropped["spill folder full"] == 60
+    assert writer.stats.written_records == 0
