@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/var/dagster_home
 
-.PHONY: help install demo test test-fast bench lint format ui lock clean
+.PHONY: help install demo demo-live test test-fast bench lint format ui lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -19,6 +19,9 @@ install: $(BIN)/uv  ## install the locked dependencies into .venv
 
 demo: install  ## generate 14 days of traffic for both models and evaluate them through Dagster
 	$(BIN)/monitoring-platform demo
+
+demo-live: install  ## the example service under load for 20 s, then its day evaluated (examples/)
+	$(BIN)/python -m examples.live_demo --seconds 20
 
 test: install  ## run every test, the slow end-to-end ones included
 	$(BIN)/pytest
