@@ -49,9 +49,14 @@ class WSGICollectionMiddleware(RecordingMiddleware):
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
-        body = environ["wsgi.input"].read(length) if length > 0 else b""
-        environ["wsgi.input"] = io.BytesIO(body)
-        request_body = body if len(body) <= self.max_body_bytes else b""
+        request_body = b""
+        if length > 0:
+            # Read once, handed on unchanged. A body without a length (chunked) is left to the
+            # app, unread: its features come from annotate() or a hook.
+            body = environ["wsgi.input"].read(length)
+            environ["wsgi.input"] = io.BytesIO(body)
+            if len(body) <= self.max_body_bytes:
+                request_body = body
         state = {"status": 0}
 
         def start_recorded(status: str, headers, exc_info=None):

@@ -125,7 +125,8 @@ def test_handler_exceptions_and_annotations_are_recorded(tmp_path):
         # The record is made just after the response's last byte: allow the loop a turn.
         wanted = 'model_errors_total{model="ctr_ranker",version="v1"} 1.0'
         for _ in range(50):
-            metrics = http.get("/metrics").text
+            # A new connection: uvicorn closes the one whose handler raised.
+            metrics = httpx.get(f"{server.url}/metrics").text
             if wanted in metrics:
                 break
             time.sleep(0.05)

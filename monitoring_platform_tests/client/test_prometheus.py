@@ -130,3 +130,16 @@ def test_prometheus_scrapes_the_example_service(tmp_path):
         finally:
             process.terminate()
             process.wait(30)
+
+
+def test_the_live_dashboard_uses_the_provisioned_prometheus_datasource():
+    provisioned = yaml.safe_load(
+        (REPO / "infra/grafana/provisioning/datasources/prometheus.yaml").read_text()
+    )["datasources"]
+    uids = {d["uid"] for d in provisioned if d["type"] == "prometheus"}
+    dashboard = json.loads(DASHBOARD.read_text())
+    for panel in dashboard["panels"]:
+        assert panel["datasource"]["uid"] in uids, panel["title"]
+        assert all(t["datasource"]["uid"] in uids for t in panel["targets"]), panel["title"]
+    ids = [p["id"] for p in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
