@@ -26,6 +26,7 @@ versions. Whatever cannot be estimated says why instead of guessing.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass, field
 
@@ -37,6 +38,8 @@ from monitoring_platform.config import ModelConfig, Task
 TARGET = "label"
 PREDICTION = "prediction"
 ALL_VERSIONS = ""
+# The lake dataset of the daily estimates.
+ESTIMATES = "estimated_performance"
 
 DRAWS = 200
 BAND = 0.95
@@ -52,6 +55,7 @@ LOSS_MODEL_MAX_ROWS = 30_000
 CLASSIFICATION_METRICS = ("roc_auc", "accuracy", "precision", "recall", "f1", "log_loss")
 MULTICLASS_METRICS = ("accuracy", "f1_macro")
 REGRESSION_METRICS = ("mae", "rmse", "mape")
+ALL_METRICS = frozenset(CLASSIFICATION_METRICS + MULTICLASS_METRICS + REGRESSION_METRICS)
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,10 @@ class EstimatedMetric:
     value: float
     low: float
     high: float
+
+    def __post_init__(self):
+        for name in ("value", "low", "high"):
+            object.__setattr__(self, name, float(getattr(self, name)))
 
 
 @dataclass
@@ -167,7 +175,7 @@ def calibration_error(
     for chunk in np.array_split(order, bins):
         if len(chunk):
             total += len(chunk) * abs(probabilities[chunk].mean() - labels[chunk].mean())
-    return total / len(order)
+    return float(total / len(order))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -672,3 +680,200 @@ def estimate_gaps(
         if value is not None and not math.isnan(value):
             out.append((row.model_version, row.metric, float(row.value) - float(value)))
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the day and its labelled reference from the lake
+
+
+def estimation_columns(model: ModelConfig) -> list[str]:
+    """The accepted-row columns estimation reads."""
+    return ["request_id", PREDICTION, "model_version", *(f.name for f in model.features)]
+
+
+def read_day(store, model: ModelConfig, date) -> pd.DataFrame:
+    """The day's accepted rows (empty when the partition was never written)."""
+    from monitoring_platform.lib import lake
+
+    table = lake.read_partition(store, lake.ACCEPTED, model.name, date, estimation_columns(model))
+    if table is None:
+        return pd.DataFrame(columns=estimation_columns(model))
+    return table.to_pandas()
+
+
+def read_labelled_reference(
+    store, model: ModelConfig, days: list, until: dt.date
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The reference days' predictions joined with their labels received by ``until`` (arrival
+    days ``day``..``day + max_delay_days``, never after ``until``; the latest label wins), and
+    the labelled rows per day."""
+    from monitoring_platform.lib import labels as labels_lib
+    from monitoring_platform.lib import lake
+    from monitoring_platform.lib.performance import join_labels
+
+    frames, counts = [], {}
+    for value in days:
+        day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+        predictions = read_day(store, model, day)
+        arrivals = [
+            day + dt.timedelta(days=n)
+            for n in range(model.labels.max_delay_days + 1)
+            if day + dt.timedelta(days=n) <= until
+        ]
+        received, _found, _missing = lake.read_partitions(
+            store, labels_lib.ACCEPTED, model.name, arrivals, ["request_id", TARGET, "labeled_at"]
+        )
+        if received is None or predictions.empty:
+            counts[str(day)] = 0
+            continue
+        joined = join_labels(predictions, received.to_pandas())
+        joined = joined[joined[TARGET].notna()]
+        counts[str(day)] = len(joined)
+        frames.append(joined)
+    if not frames:
+        return pd.DataFrame(columns=[*estimation_columns(model), TARGET]), counts
+    return pd.concat(frames, ignore_index=True), counts
+
+
+def write_estimates(store, model: ModelConfig, date, result: EstimationResult) -> str:
+    """The day's estimates as one Parquet partition of the lake (replacing an earlier run's)."""
+    import tempfile
+    from pathlib import Path
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from monitoring_platform.lib import lake
+
+    schema = pa.schema(
+        [
+            ("model_version", pa.string()),
+            ("rows", pa.int64()),
+            ("metric", pa.string()),
+            ("value", pa.float64()),
+            ("low", pa.float64()),
+            ("high", pa.float64()),
+            ("reason", pa.string()),
+        ]
+    )
+    table = pa.Table.from_pylist(result.records(), schema=schema)
+    with tempfile.TemporaryDirectory(prefix="estimates-") as tmp:
+        path = Path(tmp) / "data.parquet"
+        pq.write_table(table, path)
+        return lake.write_partition(store, ESTIMATES, model.name, str(date), path)
+
+
+def read_estimates(store, model: ModelConfig, date) -> pd.DataFrame | None:
+    """The day's estimates written by :func:`write_estimates`, or ``None``."""
+    from monitoring_platform.lib import lake
+
+    table = lake.read_partition(store, ESTIMATES, model.name, date)
+    return None if table is None else table.to_pandas()
+
+
+# ---------------------------------------------------------------------------------------------
+# The "estimated vs realized" section of the performance page
+
+CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 360, 120, 6
+
+
+def estimated_vs_realized_section(history: list[dict], current_day: str) -> str:
+    """Per metric, each day's estimate with its band beside the realized value, as a table and
+    an inline SVG chart (no script). ``history`` rows: day, metric, estimated, low, high,
+    realized (any may be missing)."""
+    from monitoring_platform.lib.html import escape
+
+    style = "font-family:system-ui,sans-serif;margin:1.5rem 2rem"
+    if not history:
+        return (
+            f"<section id='estimated-vs-realized' style='{style}'>"
+            "<h2 style='font-size:1.15rem'>Estimated vs realized</h2>"
+            "<p>No estimate was recorded for these days.</p></section>"
+        )
+    frame = pd.DataFrame(history)
+    parts = [
+        f"<section id='estimated-vs-realized' style='{style}'>",
+        "<h2 style='font-size:1.15rem'>Estimated vs realized</h2>",
+        "<p>The estimate is made from the day's predictions as soon as its logs are in, before "
+        f"labels arrive; the band is its {BAND:.0%} range for the day's sample size. The realized "
+        "value uses the labels received so far.</p>",
+    ]
+    for metric, rows in frame.groupby("metric", sort=True):
+        rows = rows.sort_values("day")
+        parts.append(f"<h3 style='font-size:1rem'>{escape(metric)}</h3>")
+        parts.append(_history_chart(rows))
+        body = []
+        for row in rows.itertuples(index=False):
+            estimated, low, high = (getattr(row, k, None) for k in ("estimated", "low", "high"))
+            realized = getattr(row, "realized", None)
+            gap = estimated - realized if _present(estimated) and _present(realized) else None
+            weight = " style='font-weight:600'" if str(row.day) == current_day else ""
+            cells = [
+                escape(row.day),
+                _number(estimated),
+                f"{_number(low)} – {_number(high)}" if _present(low) else "–",
+                _number(realized),
+                _number(gap),
+            ]
+            body.append(f"<tr{weight}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        parts.append(
+            "<table style='border-collapse:collapse' border='1' cellpadding='4'><thead><tr>"
+            "<th>day</th><th>estimated</th><th>band</th><th>realized</th>"
+            "<th>estimated − realized</th></tr></thead><tbody>" + "".join(body) + "</tbody></table>"
+        )
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _present(value) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+
+def _number(value) -> str:
+    return f"{value:.4f}" if _present(value) else "–"
+
+
+def _history_chart(rows: pd.DataFrame) -> str:
+    """Band (shaded), estimate (line) and realized values (dots) over the days shown."""
+    columns = [c for c in ("estimated", "low", "high", "realized") if c in rows]
+    values = rows[columns].to_numpy(dtype=float)
+    finite = values[np.isfinite(values)]
+    if len(finite) == 0:
+        return ""
+    lowest, highest = float(finite.min()), float(finite.max())
+    span = highest - lowest or 1.0
+    n = len(rows)
+
+    def x(i: int) -> float:
+        return CHART_PAD + (CHART_WIDTH - 2 * CHART_PAD) * (i / (n - 1) if n > 1 else 0.5)
+
+    def y(v: float) -> float:
+        return CHART_PAD + (CHART_HEIGHT - 2 * CHART_PAD) * (1 - (v - lowest) / span)
+
+    def column(name: str) -> list[float]:
+        return rows[name].astype(float).tolist() if name in rows else [math.nan] * n
+
+    low, high, estimated, realized = (column(c) for c in ("low", "high", "estimated", "realized"))
+    shapes = []
+    band = [(x(i), y(v)) for i, v in enumerate(high) if math.isfinite(v)] + [
+        (x(i), y(v)) for i, v in reversed(list(enumerate(low))) if math.isfinite(v)
+    ]
+    if len(band) >= 3:
+        points = " ".join(f"{a:.1f},{b:.1f}" for a, b in band)
+        shapes.append(f"<polygon points='{points}' fill='#9ec5fe' fill-opacity='0.5'/>")
+    line = [(x(i), y(v)) for i, v in enumerate(estimated) if math.isfinite(v)]
+    if len(line) >= 2:
+        points = " ".join(f"{a:.1f},{b:.1f}" for a, b in line)
+        shapes.append(
+            f"<polyline points='{points}' fill='none' stroke='#0d6efd' stroke-width='2'/>"
+        )
+    shapes += [
+        f"<circle cx='{x(i):.1f}' cy='{y(v):.1f}' r='3' fill='#dc3545'/>"
+        for i, v in enumerate(realized)
+        if math.isfinite(v)
+    ]
+    return (
+        f"<svg role='img' aria-label='estimated (line, band) and realized (dots)' "
+        f"width='{CHART_WIDTH}' height='{CHART_HEIGHT}' viewBox='0 0 {CHART_WIDTH} {CHART_HEIGHT}' "
+        f"style='display:block;margin:.25rem 0 .5rem'>{''.join(shapes)}</svg>"
+    )

@@ -18,6 +18,7 @@ from dagster import (
 )
 
 from monitoring_platform.config import ModelConfig, MonitoringConfig
+from monitoring_platform.defs.estimation.realized import estimate_deps, realized_against_estimate
 from monitoring_platform.defs.ingestion.assets import inference_logs_key
 from monitoring_platform.defs.performance.checks import (
     performance_check_results,
@@ -26,6 +27,7 @@ from monitoring_platform.defs.performance.checks import (
 from monitoring_platform.defs.resources import MetricStoreResource, StorageResource
 from monitoring_platform.lib import labels as labels_lib
 from monitoring_platform.lib import lake
+from monitoring_platform.lib.html import insert_before_report
 from monitoring_platform.lib.metric_store import Metric
 from monitoring_platform.lib.performance import evaluate
 from monitoring_platform.lib.reports import HTML_CONTENT_TYPE, MODEL_PERFORMANCE, report_key
@@ -113,7 +115,7 @@ def build_performance_assets(
         key=key,
         description="Quality of the day's predictions against every label received so far.",
         partitions_def=partitions,
-        deps=[AssetDep(inference_logs_key(model)), _labels_dep(model)],
+        deps=[AssetDep(inference_logs_key(model)), _labels_dep(model), *estimate_deps(model)],
         group_name=GROUP,
         kinds={"evidently", "html"},
         check_specs=performance_check_specs(key),
@@ -156,15 +158,20 @@ def build_performance_assets(
             label_frame,
             title=f"Model performance · {model.name} · {date}",
         )
+        gaps, estimate_section = realized_against_estimate(lake_store, store, model, date, result)
+        page = (
+            insert_before_report(result.html, estimate_section) if estimate_section else result.html
+        )
         reports = storage.reports_store()
         html_key = report_key(model.name, date, MODEL_PERFORMANCE)
-        reports.put_bytes(html_key, result.html.encode("utf-8"), content_type=HTML_CONTENT_TYPE)
+        reports.put_bytes(html_key, page.encode("utf-8"), content_type=HTML_CONTENT_TYPE)
         link = storage.report_link(reports, html_key)
         metrics = [
             Metric("predictions_scored", result.predictions),
             Metric("labeled", result.labeled),
             Metric("label_coverage", result.coverage),
             *(Metric(name, value) for name, value in result.metrics.items()),
+            *gaps,
         ]
         for model_version, values in result.by_version.items():
             metrics += [
