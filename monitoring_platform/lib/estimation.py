@@ -51,6 +51,8 @@ DRAW_CELLS = 4_000_000
 PROBABILITY_FLOOR = 1e-6
 # The loss models learn from at most this many labelled reference rows (a random sample).
 LOSS_MODEL_MAX_ROWS = 30_000
+# The trees code at most this many levels of a categorical feature (the rarest become missing).
+MAX_LEVELS = 250
 
 CLASSIFICATION_METRICS = ("roc_auc", "accuracy", "precision", "recall", "f1", "log_loss")
 MULTICLASS_METRICS = ("accuracy", "f1_macro")
@@ -365,18 +367,38 @@ def multiclass_calibration_error(predicted: np.ndarray, labels: np.ndarray, clas
 # Regression (direct loss estimation)
 
 
+def category_levels(frame: pd.DataFrame, model: ModelConfig) -> dict[str, list[str]]:
+    """Each categorical feature's levels: the configured ones, else those seen in ``frame``
+    (the reference), so that the loss model reads every later day with the same codes."""
+    levels = {}
+    for feature in model.features:
+        if feature.name not in model.categorical_features:
+            continue
+        if feature.categories:
+            levels[feature.name] = list(feature.categories)[:MAX_LEVELS]
+        else:
+            seen = frame[feature.name].dropna() if feature.name in frame else pd.Series([])
+            common = seen.astype(str).value_counts().index[:MAX_LEVELS]
+            levels[feature.name] = sorted(common)
+    return levels
+
+
 def loss_features(
-    frame: pd.DataFrame, model: ModelConfig, versions: list[str] | None = None
+    frame: pd.DataFrame,
+    model: ModelConfig,
+    levels: dict[str, list[str]],
+    versions: list[str] | None = None,
 ) -> pd.DataFrame:
-    """The loss model's inputs: the features (categoricals as pandas categories), the prediction
-    and, when ``versions`` are given, the model version (others become missing)."""
+    """The loss model's inputs: the features (categoricals coded by ``levels``; others become
+    missing), the prediction and, when ``versions`` are given, the model version."""
     out = pd.DataFrame(index=frame.index)
     for feature in model.features:
         values = frame[feature.name] if feature.name in frame else pd.Series(np.nan, frame.index)
-        if feature.name in model.categorical_features:
-            levels = feature.categories or sorted({str(v) for v in values.dropna().unique()})
+        if feature.name in levels:
+            text = values.astype("object").where(values.notna(), None)
             out[feature.name] = pd.Categorical(
-                values.astype("object").where(values.notna(), None), categories=levels
+                text.map(lambda v: None if v is None else str(v)),
+                categories=levels[feature.name],
             )
         else:
             out[feature.name] = pd.to_numeric(values, errors="coerce").astype(float)
@@ -407,6 +429,7 @@ class LossModel:
             values["pct"] = np.abs(error[nonzero] / np.where(nonzero, y, 1)[nonzero]) * 100
         self.models = {}
         self.versions: list[str] | None = None
+        self.levels: dict[str, list[str]] = {}
         for name in targets:
             if name not in values:
                 continue
@@ -597,7 +620,8 @@ def _fit(model: ModelConfig, labelled: pd.DataFrame):
         if "model_version" in labelled
         else None
     )
-    inputs = loss_features(labelled, model, versions)
+    levels = category_levels(labelled, model)
+    inputs = loss_features(labelled, model, levels, versions)
     y = labelled[TARGET].astype(float).to_numpy()
     prediction = inputs[PREDICTION].to_numpy()
     ids = fold_ids(len(labelled))
@@ -613,6 +637,7 @@ def _fit(model: ModelConfig, labelled: pd.DataFrame):
     kurtosis = float(np.mean(error**4) / np.mean(error**2) ** 2) if np.any(error) else 3.0
     loss_model = LossModel(inputs, y, prediction)
     loss_model.versions = versions
+    loss_model.levels = levels
     return loss_model, float(np.mean(errors)), kurtosis
 
 
@@ -625,7 +650,7 @@ def estimate_rows(
         return estimate_binary(scores, fitted_model, model.classification_threshold)
     if model.task == Task.multiclass_classification:
         return estimate_multiclass(scored[PREDICTION].astype(str).to_numpy(), fitted_model)
-    inputs = loss_features(scored, model, fitted_model.versions)
+    inputs = loss_features(scored, model, fitted_model.levels, fitted_model.versions)
     return estimate_regression(inputs, fitted_model, kurtosis)
 
 
