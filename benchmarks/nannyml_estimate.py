@@ -28,7 +28,7 @@ def main() -> None:
     analysis = pd.read_parquet(spec["analysis"]).drop(columns=["y_true"], errors="ignore")
     for frame in (reference, analysis):
         for column in spec.get("categorical", []):
-            frame[column] = frame[column].astype("category")
+            frame[column] = frame[column].astype(str).astype(object)
     started = time.perf_counter()
     if spec["task"] == "binary":
         estimator = nml.CBPE(
