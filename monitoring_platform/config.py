@@ -292,6 +292,22 @@ class Simulation(_Strict):
     label_delay_days: float = Field(default=1.0, ge=0, description="Mean label delay.")
 
 
+class Estimation(_Strict):
+    """Quality estimated from the day's predictions before its labels arrive."""
+
+    enabled: bool = True
+    min_reference_labels: int = Field(
+        default=500, ge=10, description="Fewer labelled reference predictions: not estimated."
+    )
+    max_calibration_error: float = Field(
+        default=0.05, gt=0, le=1, description="Classifiers: out-of-fold calibration error."
+    )
+    max_loss_model_error: float = Field(
+        default=0.15, gt=0, description="Regressors: out-of-fold relative error of the MAE."
+    )
+    severity: Literal["WARN", "ERROR"] = "WARN"
+
+
 class ModelConfig(_Strict):
     """One monitored model."""
 
@@ -314,6 +330,7 @@ class ModelConfig(_Strict):
     )
     thresholds: Thresholds = Thresholds()
     validation: Validation = Validation()
+    estimation: Estimation = Estimation()
     simulation: Simulation = Simulation()
 
     @field_validator("features")

@@ -7,6 +7,7 @@ from dagster import Definitions
 from monitoring_platform.config import MonitoringConfig, load_config
 from monitoring_platform.defs.alerting.sensors import build_alerting_sensors
 from monitoring_platform.defs.drift.assets import build_drift_assets
+from monitoring_platform.defs.estimation.assets import build_estimation_assets
 from monitoring_platform.defs.ingestion.assets import build_ingestion_assets
 from monitoring_platform.defs.metrics.assets import build_dbt_assets, build_metrics_assets
 from monitoring_platform.defs.metrics.resources import build_metrics_resources
@@ -27,6 +28,7 @@ def build_definitions(config: MonitoringConfig) -> Definitions:
         asset_checks += build_validation_checks(config, model, partitions)
         assets += build_drift_assets(config, model, partitions)
         assets += build_performance_assets(config, model, partitions)
+        assets += build_estimation_assets(config, model, partitions)
         assets += build_metrics_assets(config, model, partitions)
     assets += build_dbt_assets(config, partitions)
     operations = build_operations(config, assets, partitions)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from markupsafe import Markup
 
 from monitoring_platform.config import ModelConfig, Task
 from monitoring_platform.lib.html import evidently_html, render
@@ -106,6 +107,11 @@ def quality_metrics(model: ModelConfig, y_true: pd.Series, y_pred: pd.Series) ->
     }
 
 
+def labelled_rows(joined: pd.DataFrame) -> pd.DataFrame:
+    """The joined predictions whose label has arrived."""
+    return joined[joined[TARGET].notna()]
+
+
 def evaluate(
     model: ModelConfig,
     predictions: pd.DataFrame,
@@ -116,7 +122,7 @@ def evaluate(
 ) -> PerformanceResult:
     """Quality of one prediction day given the labels received so far."""
     joined = join_labels(predictions, labels)
-    labelled = joined[joined[TARGET].notna()]
+    labelled = labelled_rows(joined)
     result = PerformanceResult(
         predictions=len(joined),
         labeled=len(labelled),
@@ -136,9 +142,14 @@ def evaluate(
 
 
 def render_report(
-    model: ModelConfig, labelled: pd.DataFrame, result: PerformanceResult, day: dt.date | str
+    model: ModelConfig,
+    labelled: pd.DataFrame,
+    result: PerformanceResult,
+    day: dt.date | str,
+    sections: list[str] = (),
 ) -> str:
-    """The page: each limit met or not, a per-version table, then Evidently's report."""
+    """The page: each limit met or not, a per-version table, ``sections`` (HTML that escaped its
+    own values), then Evidently's report."""
     notes, evidently = [], None
     if result.labeled == 0:
         notes.append("No labels have arrived for these predictions yet.")
@@ -162,6 +173,7 @@ def render_report(
         columns=version_columns(result),
         rows=version_rows(result),
         notes=notes,
+        sections=[Markup(section) for section in sections],
         evidently=evidently,
     )
 

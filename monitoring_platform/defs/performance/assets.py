@@ -18,6 +18,7 @@ from dagster import (
 )
 
 from monitoring_platform.config import ModelConfig, MonitoringConfig
+from monitoring_platform.defs.estimation.realized import estimate_deps, realized_against_estimate
 from monitoring_platform.defs.ingestion.assets import inference_logs_key
 from monitoring_platform.defs.performance.checks import (
     performance_check_results,
@@ -27,7 +28,7 @@ from monitoring_platform.defs.resources import MetricStoreResource, StorageResou
 from monitoring_platform.lib import labels as labels_lib
 from monitoring_platform.lib import lake
 from monitoring_platform.lib.metric_store import Metric
-from monitoring_platform.lib.performance import evaluate
+from monitoring_platform.lib.performance import evaluate, join_labels, labelled_rows, render_report
 from monitoring_platform.lib.reports import MODEL_PERFORMANCE, publish_page
 
 GROUP = "performance"
@@ -113,7 +114,7 @@ def build_performance_assets(
         key=key,
         description="Quality of the day's predictions against every label received so far.",
         partitions_def=partitions,
-        deps=[AssetDep(inference_logs_key(model)), _labels_dep(model)],
+        deps=[AssetDep(inference_logs_key(model)), _labels_dep(model), *estimate_deps(model)],
         group_name=GROUP,
         kinds={"evidently", "html"},
         check_specs=performance_check_specs(key),
@@ -150,20 +151,21 @@ def build_performance_assets(
             if received is not None
             else pd.DataFrame(columns=["request_id", "label", "labeled_at"])
         )
-        result = evaluate(
-            model,
-            prediction_frame,
-            label_frame,
-            day=date,
+        result = evaluate(model, prediction_frame, label_frame, render_html=False)
+        gaps, estimate_section = realized_against_estimate(lake_store, store, model, date, result)
+        labelled = labelled_rows(join_labels(prediction_frame, label_frame))
+        page = render_report(
+            model, labelled, result, date, [estimate_section] if estimate_section else []
         )
         reports = storage.reports_store()
-        html_key = publish_page(reports, model.name, date, MODEL_PERFORMANCE, result.html)
+        html_key = publish_page(reports, model.name, date, MODEL_PERFORMANCE, page)
         link = storage.report_link(reports, html_key)
         metrics = [
             Metric("predictions_scored", result.predictions),
             Metric("labeled", result.labeled),
             Metric("label_coverage", result.coverage),
             *(Metric(name, value) for name, value in result.metrics.items()),
+            *gaps,
         ]
         for model_version, values in result.by_version.items():
             metrics += [

@@ -1,0 +1,1 @@
+"""Estimation: each day's model quality estimated from its predictions, before labels arrive."""
