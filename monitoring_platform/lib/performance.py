@@ -41,6 +41,10 @@ class PerformanceResult:
     metrics: dict[str, float]
     by_version: dict[str, dict[str, float]] = field(default_factory=dict)
     html: str = field(default="", repr=False)
+    # Each metric's confidence interval for the labelled rows it rests on: (low, high).
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # The same metrics on the reference window's labelled predictions, when measured.
+    baseline: dict[str, float] = field(default_factory=dict)
 
     @property
     def coverage(self) -> float:
@@ -99,6 +103,92 @@ def quality_metrics(model: ModelConfig, y_true: pd.Series, y_pred: pd.Series) ->
     }
 
 
+def _z(confidence: float) -> float:
+    from scipy.stats import norm
+
+    return float(norm.ppf(0.5 + confidence / 2))
+
+
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson's score interval of a proportion."""
+    if n == 0:
+        return 0.0, 1.0
+    z = _z(confidence)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def auc_interval(auc: float, positives: int, negatives: int, confidence: float = 0.95):
+    """Hanley and McNeil's (1982) normal interval of a ROC AUC."""
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    variance = (
+        auc * (1 - auc) + (positives - 1) * (q1 - auc**2) + (negatives - 1) * (q2 - auc**2)
+    ) / (positives * negatives)
+    half = _z(confidence) * math.sqrt(max(variance, 0.0))
+    return max(0.0, auc - half), min(1.0, auc + half)
+
+
+def mean_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """Normal interval of a mean of per-row values (standard error ``sd / sqrt(n)``)."""
+    mean = float(values.mean())
+    if values.size < 2:
+        return mean, mean
+    half = _z(confidence) * float(values.std(ddof=1)) / math.sqrt(values.size)
+    return mean - half, mean + half
+
+
+def quality_intervals(
+    model: ModelConfig, y_true: pd.Series, y_pred: pd.Series, confidence: float = 0.95
+) -> dict[str, tuple[float, float]]:
+    """Each quality metric's confidence interval for the labelled rows it is computed on.
+
+    Proportions (precision, recall, accuracy) by Wilson; ROC AUC by Hanley-McNeil; log loss,
+    MAE and MAPE as means of per-row values; RMSE as the square root of the interval of the mean
+    squared error. F1 (macro) has no interval: it is judged on its value.
+    """
+    if len(y_true) == 0:
+        return {}
+    if model.task == Task.binary_classification:
+        y = y_true.astype(float).to_numpy()
+        p = y_pred.astype(float).clip(0, 1).to_numpy()
+        hard = p >= model.classification_threshold
+        positive = y == 1
+        tp = int((hard & positive).sum())
+        out = {
+            "precision": wilson_interval(tp, int(hard.sum()), confidence),
+            "recall": wilson_interval(tp, int(positive.sum()), confidence),
+            "accuracy": wilson_interval(int((hard == positive).sum()), len(y), confidence),
+        }
+        if 0 < positive.sum() < len(y):
+            from sklearn.metrics import roc_auc_score
+
+            auc = float(roc_auc_score(y, p))
+            out["roc_auc"] = auc_interval(
+                auc, int(positive.sum()), int((~positive).sum()), confidence
+            )
+            clipped = np.clip(p, 1e-15, 1 - 1e-15)
+            losses = -(y * np.log(clipped) + (1 - y) * np.log(1 - clipped))
+            out["log_loss"] = mean_interval(losses, confidence)
+        return out
+    if model.task in (Task.regression, Task.ranking_score):
+        y = y_true.astype(float).to_numpy()
+        error = y_pred.astype(float).to_numpy() - y
+        low, high = mean_interval(error**2, confidence)
+        out = {
+            "mae": mean_interval(np.abs(error), confidence),
+            "rmse": (math.sqrt(max(low, 0.0)), math.sqrt(max(high, 0.0))),
+        }
+        nonzero = y != 0
+        if nonzero.any():
+            low, high = mean_interval(np.abs(error[nonzero] / y[nonzero]) * 100, confidence)
+            out["mape"] = (low, high)
+        return out
+    y, p = y_true.astype(str), y_pred.astype(str)
+    return {"accuracy": wilson_interval(int((y == p).sum()), len(y), confidence)}
+
+
 def evaluate(
     model: ModelConfig,
     predictions: pd.DataFrame,
@@ -114,6 +204,9 @@ def evaluate(
         predictions=len(joined),
         labeled=len(labelled),
         metrics=quality_metrics(model, labelled[TARGET], labelled[PREDICTION]),
+        intervals=quality_intervals(
+            model, labelled[TARGET], labelled[PREDICTION], model.thresholds.quality.confidence
+        ),
     )
     for version, rows in joined.groupby("model_version", sort=True):
         done = rows[rows[TARGET].notna()]

@@ -5,6 +5,7 @@ import datetime as dt
 import pytest
 
 from monitoring_platform.lib import business_metrics as bm
+from monitoring_platform.lib.alerting.findings import findings_from_checks
 from monitoring_platform.lib.business_report import render_business_report
 from monitoring_platform_tests.browser import visit
 
@@ -92,8 +93,25 @@ def test_kpi_drop_is_measured_against_the_trailing_mean_over_all_versions():
 def test_kpi_without_history_or_data_is_not_evaluated():
     rows = [business_row(DAY, "v1", 100, 5, 1, 10.0)]
     verdict = bm.check_kpi_drop("click_through_rate", DAY, bm.kpi_totals(rows), 0.3, 7)
-    assert not verdict.passed and verdict.severity == "WARN"
+    # Nothing to judge: a pass marked not evaluated, which alerting neither raises nor resolves.
+    assert verdict.passed and verdict.observed["evaluated"] is False
     assert "Not evaluated" in verdict.description
+    no_calls = bm.check_kpi_drop("conversion_rate", DAY, {}, 0.3, 7)
+    assert no_calls.passed and no_calls.observed["evaluated"] is False
+    rows = [
+        {
+            "model": "m",
+            "day": DAY,
+            "check": v.name,
+            "passed": v.passed,
+            "severity": v.severity,
+            "description": v.description,
+            "observed": v.observed,
+            "event_id": i,
+        }
+        for i, v in enumerate([verdict, no_calls, bm.check_latency([], 300.0)])
+    ]
+    assert findings_from_checks(rows) == []
     never_clicked = [business_row(DAY - dt.timedelta(days=1), "v1", 100, 0, 1, 10.0)]
     never_clicked.append(business_row(DAY, "v1", 100, 0, 1, 10.0))
     assert bm.check_kpi_drop("click_through_rate", DAY, bm.kpi_totals(never_clicked), 0.3, 7).passed

@@ -24,6 +24,7 @@ from monitoring_platform.defs.drift.checks import (
     drift_check_results,
     drift_check_specs,
     not_evaluated,
+    reference_complete_result,
 )
 from monitoring_platform.defs.ingestion.assets import inference_logs_key
 from monitoring_platform.defs.resources import MetricStoreResource, StorageResource
@@ -32,7 +33,9 @@ from monitoring_platform.lib.drift import (
     PREDICTION,
     compute_drift,
     drift_page,
+    is_pvalue_test,
     load_evidently,
+    missing_shares,
     reference_dates,
     segment_drift,
 )
@@ -147,6 +150,7 @@ def build_drift_assets(
             lake_store, lake.ACCEPTED, model.name, days, columns
         )
         missing = sorted(set(missing) | set(manifest["missing"] if manifest else []))
+        day_rows = [lake.partition_rows(lake_store, lake.ACCEPTED, model.name, d) for d in found]
         current_rows = 0 if current is None else current.num_rows
         reference_rows = 0 if reference is None else reference.num_rows
         window_text = f"{window[0]}..{window[-1]}" if window else "(empty)"
@@ -170,6 +174,7 @@ def build_drift_assets(
                 }
             )
             yield from not_evaluated(context, store, key, reason)
+            yield reference_complete_result(context, store, key, window_text, missing)
             return
 
         reference_frame, current_frame = _frame(reference), _frame(current)
@@ -184,7 +189,10 @@ def build_drift_assets(
             pending = concurrent and pool.submit(
                 segment_drift, reference_frame, current_frame, model, model.segment_min_rows
             )
-            result = compute_drift(reference_frame, current_frame, model)
+            result = compute_drift(
+                reference_frame, current_frame, model, reference_day_rows=day_rows
+            )
+            missing_values = missing_shares(reference_frame, current_frame, model, day_rows)
             release_unused_memory()
             segments = (
                 pending.result()
@@ -210,6 +218,18 @@ def build_drift_assets(
                 Metric("drift_score", column.score, dims=dims, text=column.method),
                 Metric("drift_threshold", column.threshold, dims=dims),
                 Metric("drift_detected", float(column.drifted), dims=dims),
+                Metric(
+                    "drift_calibrated", float(column.bound is not None), dims, column.note[:256]
+                ),
+            ]
+            if column.bound is not None:
+                metrics.append(Metric("drift_bound", column.bound, dims=dims))
+        for share in missing_values:
+            dims = {"column": share.column}
+            metrics += [
+                Metric("missing_share", share.share, dims=dims),
+                Metric("missing_share_reference", share.reference_share, dims=dims),
+                Metric("missing_share_bound", share.bound, dims=dims),
             ]
         for seg in segments:
             dims = {"segment": seg.segment, "value": seg.value}
@@ -230,7 +250,12 @@ def build_drift_assets(
                 "status": "ok",
                 "report": MetadataValue.url(link),
                 "drift_share": result.drift_share,
+                "drift_mode": model.thresholds.drift.mode,
                 "drifted_features": MetadataValue.json(result.drifted_features),
+                "excluded_columns": MetadataValue.json(list(result.excluded)),
+                "missing_share": MetadataValue.json(
+                    {m.column: round(m.share, 6) for m in missing_values}
+                ),
                 "prediction_drift_score": prediction.score if prediction else None,
                 "current_rows": result.current_rows,
                 "reference_rows": result.reference_rows,
@@ -248,7 +273,8 @@ def build_drift_assets(
                 "evidently_version": version("evidently"),
             }
         )
-        yield from drift_check_results(context, store, key, model, result)
+        yield from drift_check_results(context, store, key, model, result, missing_values)
+        yield reference_complete_result(context, store, key, window_text, missing)
 
     return [reference_window, data_drift_report]
 
@@ -269,10 +295,16 @@ def _segments_table(segments) -> str:
 
 
 def _columns_table(result) -> str:
-    lines = ["| column | method | score | threshold | drift |", "|---|---|---|---|---|"]
+    lines = [
+        "| column | method | score | learned bound | fixed threshold | drift | note |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for c in result.columns:
         name = c.column.replace("|", "\\|")
+        side = "<" if is_pvalue_test(c.method) else ">"
+        bound = "" if c.bound is None else f"{side} {c.bound:.4g}"
         lines.append(
-            f"| {name} | {c.method} | {c.score:.4g} | {c.threshold:g} | {'yes' if c.drifted else 'no'} |"
+            f"| {name} | {c.method} | {c.score:.4g} | {bound} | {c.threshold:g} | "
+            f"{'yes' if c.drifted else 'no'} | {c.note} |"
         )
     return "\n".join(lines)
