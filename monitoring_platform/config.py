@@ -219,7 +219,7 @@ class DriftThresholds(_Strict):
         "fixed: Evidently's fixed thresholds.",
     )
     tolerance: float = Field(
-        default=3.0,
+        default=4.0,
         gt=0,
         description="Sensitivity of calibrated bounds: standard deviations of the reference "
         "days' scores above their mean (lower: more sensitive).",

@@ -6,7 +6,7 @@ or the one configured for the column). The score is judged in one of two modes:
 - ``fixed``: Evidently's verdict, the score against the test's fixed threshold;
 - ``calibrated`` (the default): the score against a bound learned from the reference window.
   Each reference day is scored against the rest of the window (leave one day out) with the same
-  stat test; the bound is ``max(mean + tolerance * sd, largest)`` of those day scores (for p-value
+  stat test; the bound is ``median + tolerance * 1.4826 * MAD`` of those day scores (for p-value
   tests on ``-log10 p``, so a smaller p-value is a larger strength). A column that moves a lot
   between normal days (a day of week, a daily cycle, the weather) gets a wide bound; a steady
   column a narrow one. A window with fewer than ``min_calibration_days`` scored days falls back
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -84,6 +84,7 @@ class DriftResult:
     current_rows: int
     html: str = field(repr=False, default="")
     excluded: tuple[str, ...] = ()
+    unmeasured: tuple[str, ...] = ()
 
     @property
     def features(self) -> list[ColumnDrift]:
@@ -121,6 +122,16 @@ def is_pvalue_test(method: str) -> bool:
     return _test_name(method) in _PVALUE_TESTS
 
 
+def dataset_verdict(result: DriftResult, model: ModelConfig) -> str | None:
+    """The dataset drift check's verdict: None (passes), ``WARN`` or ``ERROR`` by drift share."""
+    limits = model.thresholds.drift
+    if result.drift_share >= limits.drift_share_error:
+        return "ERROR"
+    if result.drift_share >= limits.drift_share_warn:
+        return "WARN"
+    return None
+
+
 def drift_verdict(method: str, score: float, threshold: float) -> bool:
     """Whether Evidently calls a column drifted, given its method, score and fixed threshold."""
     name = _test_name(method)
@@ -139,20 +150,41 @@ def strength(method: str, score: float) -> float:
 def learned_bound(method: str, day_scores: Sequence[float], tolerance: float) -> float:
     """The calibrated bound from the leave-one-day-out scores of the reference days.
 
-    On strengths ``x`` (distances, or ``-log10 p``): ``max(mean(x) + tolerance * sd(x), max(x))``
-    with the sample standard deviation; returned in the score's units (a p-value for p-value
-    tests).
+    On strengths ``x`` (distances, or ``-log10 p``): :func:`spread_bound`, returned in the
+    score's units (a p-value for p-value tests).
     """
     bound = spread_bound([strength(method, s) for s in day_scores], tolerance)
     return 10.0**-bound if is_pvalue_test(method) else bound
 
 
 def spread_bound(values: Sequence[float], tolerance: float) -> float:
-    """``max(mean + tolerance * sd, max)`` of per-day values (sample standard deviation)."""
+    """The upper end of :func:`spread_interval`."""
+    return spread_interval(values, tolerance)[1]
+
+
+def spread_interval(values: Sequence[float], tolerance: float) -> tuple[float, float]:
+    """``median -/+ tolerance * spread`` of per-day values, robust to a few unusual days.
+
+    The spread is the median absolute deviation scaled to a standard deviation
+    (``1.4826 * MAD``); when more than half the days agree exactly (MAD 0) it is the sample
+    standard deviation instead. One reference day that carried drift (a trailing window right
+    after an incident) moves neither the median nor the MAD much, so it does not widen the
+    bound as it would widen a mean and a standard deviation.
+    """
     x = np.asarray(values, dtype=float)
     if x.size < 2:
         raise ValueError("a bound needs the values of at least two reference days")
-    return max(float(x.mean() + tolerance * x.std(ddof=1)), float(x.max()))
+    centre = float(np.median(x))
+    spread = 1.4826 * float(np.median(np.abs(x - centre)))
+    if spread == 0.0:
+        spread = float(x.std(ddof=1))
+    ordered = np.sort(x)
+    # A pattern seen on two reference days is normal: the range holds the second-smallest and
+    # the second-largest value (one unusual day stays outside).
+    return (
+        min(centre - tolerance * spread, float(ordered[1])),
+        max(centre + tolerance * spread, float(ordered[-2])),
+    )
 
 
 def beyond_bound(method: str, score: float, bound: float) -> bool:
@@ -366,8 +398,13 @@ def calibrated(
     days: np.ndarray | None,
     kind: str,
     model: ModelConfig,
+    cache: MutableMapping[str, list[float]] | None = None,
 ) -> ColumnDrift:
-    """The column's verdict in the model's drift mode, from its fixed (Evidently) result."""
+    """The column's verdict in the model's drift mode, from its fixed (Evidently) result.
+
+    ``cache`` holds the reference days' scores by column and test, for a reference window that
+    is reused (a pinned window, a re-run): they depend on nothing else.
+    """
     limits = model.thresholds.drift
     if limits.mode == FIXED:
         return fixed
@@ -377,7 +414,13 @@ def calibrated(
     if days is None:
         note = "the reference's rows per day are unknown: Evidently's fixed threshold is used"
         return ColumnDrift(**{**fixed.__dict__, "note": note})
-    scores = reference_day_scores(fixed.method, reference, days, kind, fixed.threshold)
+    key = f"{fixed.column}|{_test_name(fixed.method)}"
+    if cache is not None and key in cache:
+        scores = list(cache[key])
+    else:
+        scores = reference_day_scores(fixed.method, reference, days, kind, fixed.threshold)
+        if cache is not None:
+            cache[key] = scores
     if len(scores) < needed:
         note = (
             f"only {len(scores)} reference days could be scored against the rest of the window "
@@ -408,16 +451,18 @@ def day_numbers(rows_per_day: Sequence[int], total: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class MissingShare:
-    """A feature's share of missing values today, in the reference, and the bound it may reach."""
+    """A feature's share of missing values today, in the reference, and the range it may take."""
 
     column: str
     share: float
     reference_share: float
+    low: float
     bound: float
 
     @property
     def exceeded(self) -> bool:
-        return self.share > self.bound
+        """Outside its range: more missing values, or fewer (a field newly logged)."""
+        return not self.low <= self.share <= self.bound
 
 
 def _missing(values: pd.Series) -> np.ndarray:
@@ -432,11 +477,11 @@ def missing_shares(
     model: ModelConfig,
     reference_day_rows: Sequence[int] | None = None,
 ) -> list[MissingShare]:
-    """Each feature's missing share today against what the reference days show.
+    """Each feature's missing share today against the range the reference days show.
 
-    The bound is the spread bound of the reference days' shares (as for calibrated drift) when
-    there are ``min_calibration_days`` of them, else the reference's share; plus
-    ``missing_share_margin``.
+    The range is the spread interval of the reference days' shares (the rule of calibrated
+    drift) when there are ``min_calibration_days`` of them, else the reference's share; widened
+    by ``missing_share_margin`` on each side.
     """
     limits = model.thresholds.drift
     days = (
@@ -447,17 +492,19 @@ def missing_shares(
         ref = _missing(reference[feature.name])
         cur = _missing(current[feature.name])
         ref_share = float(ref.mean()) if ref.size else 0.0
-        base = ref_share
+        low = high = ref_share
         if days is not None:
             per_day = [float(ref[days == d].mean()) for d in np.unique(days)]
             if len(per_day) >= limits.min_calibration_days:
-                base = spread_bound(per_day, limits.tolerance)
+                low, high = spread_interval(per_day, limits.tolerance)
+        margin = limits.missing_share_margin
         out.append(
             MissingShare(
                 column=feature.name,
                 share=float(cur.mean()) if cur.size else 0.0,
                 reference_share=ref_share,
-                bound=min(1.0, base + limits.missing_share_margin),
+                low=max(0.0, low - margin),
+                bound=min(1.0, high + margin),
             )
         )
     return out
@@ -470,6 +517,7 @@ def compute_drift(
     *,
     render_html: bool = True,
     reference_day_rows: Sequence[int] | None = None,
+    calibration_cache: MutableMapping[str, list[float]] | None = None,
 ) -> DriftResult:
     """Drift of each feature and of the prediction, as Evidently's ``DataDriftPreset`` scores it.
 
@@ -484,15 +532,20 @@ def compute_drift(
     ref = drift_frame(reference, model)
     cur = drift_frame(current, model)
     days = day_numbers(reference_day_rows, len(ref)) if reference_day_rows is not None else None
-    columns, snapshots = [], []
+    columns, snapshots, unmeasured = [], [], []
     for column, kind in kinds.items():
         settings = model.drift_settings(column)
+        empty = [w for w, f in (("reference window", ref), ("day", cur)) if _clean(f[column]).empty]
+        if empty:
+            # All missing (a field not logged yet): the missing-share check speaks for it.
+            unmeasured.append(f"{column} (no values in the {' or the '.join(empty)})")
+            continue
         if render_html:
             fixed, snapshot = _evidently_column(column, ref[column], cur[column], kind, settings)
             snapshots.append(snapshot)
         else:
             fixed = column_drift(column, ref[column], cur[column], kind, settings)
-        columns.append(calibrated(fixed, ref[column], days, kind, model))
+        columns.append(calibrated(fixed, ref[column], days, kind, model, calibration_cache))
     html = ""
     if render_html:
         from monitoring_platform.lib.html import evidently_html
@@ -504,6 +557,7 @@ def compute_drift(
         current_rows=len(cur),
         html=html,
         excluded=excluded,
+        unmeasured=tuple(unmeasured),
     )
 
 
@@ -587,6 +641,8 @@ def summary_section(result: DriftResult) -> str:
         if result.excluded
         else ""
     )
+    if result.unmeasured:
+        excluded += f" Not measured: {escape('; '.join(result.unmeasured))}."
     return (
         f"<section style='{_SECTION_STYLE}'><h2 style='font-size:1.2rem'>Dataset Drift</h2>"
         f"<p>Drifted Columns: {drifted} of {total} features ({result.drift_share:.0%}); "

@@ -189,6 +189,30 @@ def quality_intervals(
     return {"accuracy": wilson_interval(int((y == p).sum()), len(y), confidence)}
 
 
+def quality_violations(
+    model: ModelConfig,
+    metrics: dict[str, float],
+    intervals: dict[str, tuple[float, float]] | None = None,
+) -> list[str]:
+    """Each configured limit the metrics break, as a sentence part.
+
+    A metric with a confidence interval breaks its limit only when the whole interval is past
+    it (the evidence says so, not the noise of a small sample); one without, by its value.
+    """
+    intervals = intervals or {}
+    broken = []
+    for metric, kind, limit in model.thresholds.quality.limits():
+        value = metrics.get(metric)
+        if value is None:
+            continue
+        low, high = intervals.get(metric, (value, value))
+        if (kind == "min" and high < limit) or (kind == "max" and low > limit):
+            word = "below" if kind == "min" else "above"
+            interval = f" (interval {low:.4g}..{high:.4g})" if metric in intervals else ""
+            broken.append(f"{metric} {value:.4g}{interval} is {word} its limit {limit:g}")
+    return broken
+
+
 def evaluate(
     model: ModelConfig,
     predictions: pd.DataFrame,

@@ -376,7 +376,10 @@ def test_calibrated_bound_equals_a_hand_computation():
     for i, values in enumerate(days):
         rest = np.concatenate([d for j, d in enumerate(days) if j != i])
         scores.append(stats.wasserstein_distance(rest, values) / np.std(rest))
-    expected = max(np.mean(scores) + 2.0 * np.std(scores, ddof=1), max(scores))
+    # The bound: median + tolerance * 1.4826 * MAD, at least the second-largest day's score.
+    median = np.median(scores)
+    mad = np.median(np.abs(np.array(scores) - median))
+    expected = max(median + 2.0 * 1.4826 * mad, sorted(scores)[-2])
 
     model = _model(drift="tolerance: 2.0")
     reference = pd.DataFrame({"x": np.concatenate(days), "prediction": rng.beta(2, 5, 6000)})
@@ -414,10 +417,16 @@ def test_a_day_constant_feature_alarms_under_fixed_thresholds_but_not_calibrated
 def test_p_value_tests_are_calibrated_on_minus_log10_p():
     from monitoring_platform.lib.drift import beyond_bound, learned_bound
 
-    bound = learned_bound("K-S p_value", [1e-2, 1e-3, 1e-4], tolerance=1.0)
-    assert bound == pytest.approx(10 ** -(3 + 1.0), rel=1e-9)  # mean 3, sd 1 of -log10 p
+    bound = learned_bound("K-S p_value", [1e-2, 1e-3, 1e-3, 1e-4, 1e-3], tolerance=1.0)
+    # -log10 p: 2, 3, 3, 4, 3; median 3, MAD 0 so the sample sd (0.707...) is the spread.
+    assert bound == pytest.approx(10 ** -(3 + np.std([2, 3, 3, 4, 3], ddof=1)), rel=1e-9)
     assert beyond_bound("K-S p_value", 1e-5, bound)
     assert not beyond_bound("K-S p_value", 1e-3, bound)
+    # One unusual reference day (a drift day in a trailing window) does not widen the bound.
+    calm = [0.10, 0.11, 0.12, 0.10, 0.11, 0.12]
+    assert learned_bound("PSI", [*calm, 5.0], 4.0) == pytest.approx(
+        learned_bound("PSI", [*calm, 0.13], 4.0), rel=0.2
+    )
     assert not beyond_bound("K-S p_value", 0.0, 0.0)  # both below the smallest float p-value
     assert beyond_bound("Jensen-Shannon distance", 0.31, 0.3)
 

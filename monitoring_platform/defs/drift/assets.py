@@ -229,6 +229,7 @@ def build_drift_assets(
             metrics += [
                 Metric("missing_share", share.share, dims=dims),
                 Metric("missing_share_reference", share.reference_share, dims=dims),
+                Metric("missing_share_low", share.low, dims=dims),
                 Metric("missing_share_bound", share.bound, dims=dims),
             ]
         for seg in segments:
@@ -253,6 +254,7 @@ def build_drift_assets(
                 "drift_mode": model.thresholds.drift.mode,
                 "drifted_features": MetadataValue.json(result.drifted_features),
                 "excluded_columns": MetadataValue.json(list(result.excluded)),
+                "unmeasured_columns": MetadataValue.json(list(result.unmeasured)),
                 "missing_share": MetadataValue.json(
                     {m.column: round(m.share, 6) for m in missing_values}
                 ),

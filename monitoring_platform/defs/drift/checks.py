@@ -11,8 +11,8 @@ from dagster import (
 )
 
 from monitoring_platform.config import ModelConfig
-from monitoring_platform.defs.recording import check_result, graded
-from monitoring_platform.lib.drift import DriftResult, MissingShare
+from monitoring_platform.defs.recording import check_result
+from monitoring_platform.lib.drift import DriftResult, MissingShare, dataset_verdict
 from monitoring_platform.lib.metric_store import MetricStore
 
 DATASET_DRIFT = "dataset_drift_within_threshold"
@@ -36,7 +36,7 @@ def drift_check_specs(asset_key: AssetKey) -> list[AssetCheckSpec]:
         AssetCheckSpec(
             MISSING_SHARE,
             asset=asset_key,
-            description="Each feature's share of missing values stays within its reference bound.",
+            description="Each feature's share of missing values stays within its reference range.",
         ),
         AssetCheckSpec(
             REFERENCE_COMPLETE,
@@ -62,7 +62,8 @@ def drift_check_results(
 ) -> list[AssetCheckResult]:
     limits = model.thresholds.drift
     share = result.drift_share
-    passed, severity = graded(share, limits.drift_share_warn, limits.drift_share_error)
+    verdict = dataset_verdict(result, model)
+    passed, severity = verdict is None, AssetCheckSeverity(verdict or "WARN")
     drifted = result.drifted_features
     share_text = (
         f"{len(drifted)} of {len(result.features)} features drifted ({share:.0%}; "
@@ -89,14 +90,15 @@ def drift_check_results(
         }
     over = [m for m in missing if m.exceeded]
     missing_text = (
-        "Missing share above its reference bound: "
+        "Missing share outside its reference range: "
         + "; ".join(
-            f"{m.column} {m.share:.1%} (reference {m.reference_share:.1%}, bound {m.bound:.1%})"
+            f"{m.column} {m.share:.1%} (reference {m.reference_share:.1%}, "
+            f"range {m.low:.1%}..{m.bound:.1%})"
             for m in over
         )
         + "."
         if over
-        else f"Every feature's missing share is within its reference bound ({len(missing)} features)."
+        else f"Every feature's missing share is within its reference range ({len(missing)} features)."
     )
     return [
         check_result(
@@ -136,7 +138,7 @@ def drift_check_results(
             observed={
                 "features_over": ", ".join(m.column for m in over),
                 "missing_share": {m.column: round(m.share, 6) for m in missing},
-                "bound": {m.column: round(m.bound, 6) for m in missing},
+                "range": {m.column: [round(m.low, 6), round(m.bound, 6)] for m in missing},
             },
         ),
     ]

@@ -11,7 +11,7 @@ from dagster import (
 from monitoring_platform.config import ModelConfig
 from monitoring_platform.defs.recording import check_result
 from monitoring_platform.lib.metric_store import MetricStore
-from monitoring_platform.lib.performance import PerformanceResult
+from monitoring_platform.lib.performance import PerformanceResult, quality_violations
 
 QUALITY = "model_quality_within_threshold"
 COVERAGE = "label_coverage_sufficient"
@@ -28,30 +28,6 @@ def performance_check_specs(asset_key: AssetKey) -> list[AssetCheckSpec]:
             description="Enough predictions are labelled once the label window has closed.",
         ),
     ]
-
-
-def quality_violations(
-    model: ModelConfig,
-    metrics: dict[str, float],
-    intervals: dict[str, tuple[float, float]] | None = None,
-) -> list[str]:
-    """Each configured limit the metrics break, as a sentence part.
-
-    A metric with a confidence interval breaks its limit only when the whole interval is past
-    it (the evidence says so, not the noise of a small sample); one without, by its value.
-    """
-    intervals = intervals or {}
-    broken = []
-    for metric, kind, limit in model.thresholds.quality.limits():
-        value = metrics.get(metric)
-        if value is None:
-            continue
-        low, high = intervals.get(metric, (value, value))
-        if (kind == "min" and high < limit) or (kind == "max" and low > limit):
-            word = "below" if kind == "min" else "above"
-            interval = f" (interval {low:.4g}..{high:.4g})" if metric in intervals else ""
-            broken.append(f"{metric} {value:.4g}{interval} is {word} its limit {limit:g}")
-    return broken
 
 
 def performance_check_results(
