@@ -220,8 +220,12 @@ def evaluate(
     *,
     render_html: bool = True,
     title: str = "",
+    baseline: dict[str, float] | None = None,
 ) -> PerformanceResult:
-    """Quality of one prediction day given the labels received so far."""
+    """Quality of one prediction day given the labels received so far.
+
+    ``baseline`` is the quality measured on the reference window, shown beside the day's.
+    """
     joined = join_labels(predictions, labels)
     labelled = joined[joined[TARGET].notna()]
     result = PerformanceResult(
@@ -231,6 +235,7 @@ def evaluate(
         intervals=quality_intervals(
             model, labelled[TARGET], labelled[PREDICTION], model.thresholds.quality.confidence
         ),
+        baseline=dict(baseline or {}),
     )
     for version, rows in joined.groupby("model_version", sort=True):
         done = rows[rows[TARGET].notna()]
@@ -316,12 +321,15 @@ def _summary_section(model: ModelConfig, result: PerformanceResult, title: str) 
         "label_coverage": result.coverage,
         **result.metrics,
     }
-    for version, values in [("all versions", overall), *result.by_version.items()]:
+    shown = [("all versions", overall), *result.by_version.items()]
+    if result.baseline:
+        shown.append(("reference window (baseline)", result.baseline))
+    for version, values in shown:
         cells = [
             escape(version),
             _fmt(values.get("predictions")),
             _fmt(values.get("labeled")),
-            f"{values.get('label_coverage', 0):.1%}",
+            f"{values['label_coverage']:.1%}" if "label_coverage" in values else "–",
         ] + [_fmt(values.get(n)) for n in names]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return (

@@ -26,6 +26,7 @@ from monitoring_platform.defs.performance.checks import (
 from monitoring_platform.defs.resources import MetricStoreResource, StorageResource
 from monitoring_platform.lib import labels as labels_lib
 from monitoring_platform.lib import lake
+from monitoring_platform.lib.drift import reference_dates
 from monitoring_platform.lib.metric_store import Metric
 from monitoring_platform.lib.performance import evaluate
 from monitoring_platform.lib.reports import HTML_CONTENT_TYPE, MODEL_PERFORMANCE, report_key
@@ -155,12 +156,19 @@ def build_performance_assets(
             prediction_frame,
             label_frame,
             title=f"Model performance · {model.name} · {date}",
+            baseline=_reference_quality(lake_store, model, date),
         )
         reports = storage.reports_store()
         html_key = report_key(model.name, date, MODEL_PERFORMANCE)
         reports.put_bytes(html_key, result.html.encode("utf-8"), content_type=HTML_CONTENT_TYPE)
         link = storage.report_link(reports, html_key)
         metrics = [
+            *(Metric(f"baseline_{name}", value) for name, value in result.baseline.items()),
+            *(
+                Metric(f"{name}_{end}", value)
+                for name, interval in result.intervals.items()
+                for end, value in zip(("low", "high"), interval, strict=True)
+            ),
             Metric("predictions_scored", result.predictions),
             Metric("labeled", result.labeled),
             Metric("label_coverage", result.coverage),
@@ -180,6 +188,10 @@ def build_performance_assets(
                 "labeled": result.labeled,
                 "label_coverage": result.coverage,
                 **{name: value for name, value in result.metrics.items()},
+                "intervals": MetadataValue.json(
+                    {k: [round(lo, 6), round(hi, 6)] for k, (lo, hi) in result.intervals.items()}
+                ),
+                "baseline": MetadataValue.json(result.baseline),
                 "by_model_version": MetadataValue.json(result.by_version),
                 "label_days_received": MetadataValue.json(found),
                 "label_days_pending": MetadataValue.json(missing),
@@ -191,3 +203,21 @@ def build_performance_assets(
         )
 
     return [labels, model_performance_report]
+
+
+def _reference_quality(lake_store, model: ModelConfig, date: dt.date) -> dict[str, float]:
+    """The quality of the reference window's predictions, from the labels received so far."""
+    days = reference_dates(model, date)
+    predictions, _, _ = lake.read_partitions(
+        lake_store, lake.ACCEPTED, model.name, days, ["request_id", "prediction", "model_version"]
+    )
+    if predictions is None:
+        return {}
+    arrivals = sorted({d for day in days for d in label_days(model, day)})
+    received, _, _ = lake.read_partitions(
+        lake_store, labels_lib.ACCEPTED, model.name, arrivals, ["request_id", "label", "labeled_at"]
+    )
+    if received is None:
+        return {}
+    result = evaluate(model, predictions.to_pandas(), received.to_pandas(), render_html=False)
+    return result.metrics if result.labeled >= model.thresholds.quality.min_labeled_rows else {}
