@@ -45,6 +45,8 @@ from monitoring_platform.lib.metric_store import Metric
 from monitoring_platform.lib.reports import DATA_DRIFT, HTML_CONTENT_TYPE, report_key
 
 GROUP = "drift"
+# Lake dataset of the reference days' calibration scores, one file per window's last day.
+CALIBRATION = "drift_calibration"
 # Above this many rows in the day, segments are scored after the report instead of beside it.
 SEGMENTS_BESIDE_REPORT_MAX_ROWS = 3_000_000
 
@@ -61,6 +63,17 @@ def reference_code_version(model: ModelConfig) -> str:
     """Changes whenever the reference configuration does, so Dagster marks what used it stale."""
     text = json.dumps(model.reference.model_dump(mode="json"), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _calibration_key(model: ModelConfig, days: list[str], rows: list[int | None]) -> str:
+    """What the reference days' scores depend on: the days, their rows and the drift settings."""
+    settings = {
+        "days": days,
+        "rows": rows,
+        "features": [f.drift.model_dump(mode="json") for f in model.features],
+        "drift": model.thresholds.drift.model_dump(mode="json"),
+    }
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
 
 def _reference_deps(model: ModelConfig) -> list[AssetDep]:
@@ -189,9 +202,25 @@ def build_drift_assets(
             pending = concurrent and pool.submit(
                 segment_drift, reference_frame, current_frame, model, model.segment_min_rows
             )
+            cache_key = _calibration_key(model, found, day_rows)
+            cached = lake.read_manifest(lake_store, CALIBRATION, model.name, found[-1])
+            scores = dict(cached["scores"]) if cached and cached.get("key") == cache_key else {}
+            known = len(scores)
             result = compute_drift(
-                reference_frame, current_frame, model, reference_day_rows=day_rows
+                reference_frame,
+                current_frame,
+                model,
+                reference_day_rows=day_rows,
+                calibration_cache=scores,
             )
+            if len(scores) != known:
+                lake.write_manifest(
+                    lake_store,
+                    CALIBRATION,
+                    model.name,
+                    found[-1],
+                    {"key": cache_key, "days": found, "scores": scores},
+                )
             missing_values = missing_shares(reference_frame, current_frame, model, day_rows)
             release_unused_memory()
             segments = (
