@@ -383,6 +383,9 @@ def expected_transitions(instance, min_severity: str) -> Counter:
     open_keys, out = set(), Counter()
     for _id, entry in sorted(entries.items()):
         evaluation = entry.dagster_event.event_specific_data
+        evaluated = evaluation.metadata.get("evaluated")
+        if evaluated is not None and evaluated.value is False:
+            continue  # nothing was judged: neither a trigger nor a resolve
         day = instance.get_run_by_id(entry.run_id).tags["dagster/partition"]
         key = f"check:{evaluation.asset_key.path[0]}:{evaluation.check_name}:{day}"
         serious = min_severity == "WARN" or evaluation.severity.value == "ERROR"

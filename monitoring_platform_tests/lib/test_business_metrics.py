@@ -156,3 +156,24 @@ def test_report_page_renders_in_chromium_with_hostile_versions(tmp_path):
     assert "latency_p95_within_slo" in seen.text and "failed" in seen.text
     assert hostile in seen.text  # shown as text, never run
     assert seen.evaluated >= 7 * 2  # a line per version per chart
+
+
+def test_a_model_without_events_checks_no_kpi():
+    from monitoring_platform.config import parse_config
+    from monitoring_platform.defs.metrics.checks import checked_kpis, metrics_check_specs
+
+    text = """
+models:
+  - name: shop
+    task: regression
+    events: {enabled: %s}
+    features: [{name: x, type: numerical}]
+"""
+    with_events = parse_config(text % "true").models[0]
+    without = parse_config(text % "false").models[0]
+    assert checked_kpis(with_events) == list(bm.KPIS)
+    assert checked_kpis(without) == []
+    from dagster import AssetKey
+
+    names = {s.name for s in metrics_check_specs(AssetKey(["shop", "business"]), without)}
+    assert names == {bm.LATENCY_CHECK, bm.ERROR_RATE_CHECK}
