@@ -481,7 +481,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer days: a smoke run")
     parser.add_argument("--calm-days", type=int, default=None)
     parser.add_argument(
-        "--requests", type=int, default=None, help="generator calls a day (default 5,000)"
+        "--requests", type=int, default=None, help="generator calls a day (default 1,500)"
     )
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
@@ -491,7 +491,7 @@ def main() -> None:
         hotel_rates(args.calm_days),
         mpls_stops(args.calm_days),
         rainfall(args.calm_days),
-        generator(10 if args.quick else 60, args.requests or (2_000 if args.quick else 5_000)),
+        generator(10 if args.quick else 60, args.requests or (1_000 if args.quick else 1_500)),
     ]
     if args.quick:
         for replay in replays:
