@@ -99,6 +99,9 @@ def world(tmp_path_factory):
     receiver = HttpReceiver().start()
     raw = small_config_dict(tmp, requests_per_day=400)
     raw["alerts"] = alerts_section(receiver)
+    # A limit the model cannot meet: a failing check whose alert links its report.
+    quality = raw["models"][0]["thresholds"]["quality"]
+    quality.update({"max_log_loss": 0.02, "min_labeled_rows": 20})
     path = write_config(tmp, raw)
     config = load_config(path)
     generate_traffic(config, START, START + dt.timedelta(days=1), seed=5, models=[MODEL])
