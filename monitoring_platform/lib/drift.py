@@ -372,7 +372,7 @@ def reference_day_scores(
 
     ``days`` holds each reference row's day number. A numerical column is sorted once; each
     day's values and the rest are picked out of the sorted order, so both stay sorted. Days
-    without values (or a window of one day) give no score.
+    without values (or a window of one day), and scores the test leaves undefined, give none.
     """
     test = registered_test(method)
     if kind == "num":
@@ -388,7 +388,9 @@ def reference_day_scores(
         mine = days == day
         if mine.all():
             continue
-        scores.append(_score(test, values[~mine], values[mine], kind, threshold))
+        score = _score(test, values[~mine], values[mine], kind, threshold)
+        if math.isfinite(score):  # a test undefined on a day's values (one category) says nothing
+            scores.append(score)
     return scores
 
 
