@@ -131,6 +131,64 @@ class FeatureType(StrEnum):
     categorical = "categorical"
 
 
+# Evidently's stat tests by registry name, for the column kinds each accepts (a test in the
+# project checks this list against Evidently's registry).
+NUMERICAL_STATTESTS = frozenset(
+    {
+        "anderson",
+        "cramer_von_mises",
+        "ed",
+        "empirical_mmd",
+        "es",
+        "hellinger",
+        "jensenshannon",
+        "kl_div",
+        "ks",
+        "mannw",
+        "psi",
+        "t_test",
+        "wasserstein",
+    }
+)
+CATEGORICAL_STATTESTS = frozenset(
+    {
+        "TVD",
+        "chisquare",
+        "fisher_exact",
+        "g_test",
+        "hellinger",
+        "jensenshannon",
+        "kl_div",
+        "psi",
+        "z",
+    }
+)
+
+
+class ColumnDriftSettings(_Strict):
+    """How one column's drift is measured and judged; unset keys keep the model's defaults."""
+
+    exclude: bool = Field(default=False, description="Leave the column out of drift.")
+    stattest: str | None = Field(
+        default=None, description="An Evidently stat test by name (default: the preset's choice)."
+    )
+    threshold: float | None = Field(
+        default=None, ge=0, description="The stat test's fixed threshold (mode `fixed`)."
+    )
+    tolerance: float | None = Field(
+        default=None, gt=0, description="Standard deviations of the learned bound (calibrated)."
+    )
+
+    def check_kind(self, numerical: bool) -> None:
+        allowed = NUMERICAL_STATTESTS if numerical else CATEGORICAL_STATTESTS
+        if self.stattest is not None and self.stattest not in allowed:
+            kind = "numerical" if numerical else "categorical"
+            raise ValueError(
+                f"drift.stattest {self.stattest!r} is not an Evidently stat test for a {kind} "
+                f"column; expected one of: {', '.join(sorted(allowed))}"
+            )
+
+
 class Feature(_Strict):
     """One input feature of a model."""
 
@@ -142,10 +200,19 @@ class Feature(_Strict):
     min: float | None = None
     max: float | None = None
     integer: bool = False
-    optional: bool = Field(default=False, description="Null values are allowed.")
+    optional: bool = Field(
+        default=False, description="Null values allowed, with a GX warning above max_null_share."
+    )
+    required: bool = Field(
+        default=False, description="A record with a null in this feature is quarantined."
+    )
+    drift: ColumnDriftSettings = ColumnDriftSettings()
 
     @model_validator(mode="after")
     def _check(self) -> Feature:
+        if self.required and self.optional:
+            raise ValueError("a feature cannot be both `required` and `optional`")
+        self.drift.check_kind(self.type == FeatureType.numerical)
         if self.type == FeatureType.categorical and (self.min is not None or self.max is not None):
             raise ValueError("min/max apply to numerical features only")
         if self.type == FeatureType.numerical and self.categories is not None:
@@ -186,9 +253,32 @@ class PinnedReference(_Strict):
 
 
 class DriftThresholds(_Strict):
+    """How drift is judged: the column verdicts' mode, and the dataset and prediction checks."""
+
+    mode: Literal["calibrated", "fixed"] = Field(
+        default="calibrated",
+        description="calibrated: bounds learned per column from the reference days; "
+        "fixed: Evidently's fixed thresholds.",
+    )
+    tolerance: float = Field(
+        default=4.0,
+        gt=0,
+        description="Sensitivity of calibrated bounds: standard deviations of the reference "
+        "days' scores above their mean (lower: more sensitive).",
+    )
+    min_calibration_days: int = Field(
+        default=4, ge=2, le=366, description="Fewer scored reference days: fixed thresholds."
+    )
     drift_share_warn: float = Field(default=0.3, ge=0, le=1)
     drift_share_error: float = Field(default=0.5, ge=0, le=1)
     prediction_drift_severity: Literal["WARN", "ERROR"] = "WARN"
+    prediction: ColumnDriftSettings = ColumnDriftSettings()
+    missing_share_margin: float = Field(
+        default=0.02,
+        ge=0,
+        le=1,
+        description="A feature's missing share may exceed its reference bound by this much.",
+    )
 
     @model_validator(mode="after")
     def _order(self) -> DriftThresholds:
@@ -221,13 +311,22 @@ class QualityThresholds(_Strict):
         default=0.5, ge=0, le=1, description="Once the label window has closed."
     )
     min_labeled_rows: int = Field(default=100, ge=1, description="Fewer: quality not judged.")
+    confidence: float = Field(
+        default=0.95,
+        gt=0,
+        lt=1,
+        description="Level of each metric's confidence interval; a limit fails only when the "
+        "whole interval is past it.",
+    )
 
     def limits(self) -> list[tuple[str, str, float]]:
         """(metric, 'min'|'max', limit) for every configured limit."""
         out = []
         for name in type(self).model_fields:
             value = getattr(self, name)
-            if value is None or name in ("min_label_coverage", "min_labeled_rows"):
+            if value is None or not name.startswith(("min_", "max_")):
+                continue
+            if name in ("min_label_coverage", "min_labeled_rows"):
                 continue
             kind, metric = name.split("_", 1)
             out.append((metric, kind, float(value)))
@@ -276,6 +375,9 @@ class Labels(_Strict):
 
 
 class Events(_Strict):
+    enabled: bool = Field(
+        default=True, description="The model has business events; false turns KPI checks off."
+    )
     location: Location | None = Field(
         default=None, description="Root of the business events; defaults to <storage.raw>/events."
     )
@@ -357,7 +459,14 @@ class ModelConfig(_Strict):
                 )
         if self.task == Task.multiclass_classification and not self.classes:
             raise ValueError("a multiclass_classification model needs its `classes` listed")
+        self.thresholds.drift.prediction.check_kind(self.prediction_is_numeric)
         return self
+
+    def drift_settings(self, column: str) -> ColumnDriftSettings:
+        """The drift settings of a feature, or of the prediction (column ``prediction``)."""
+        if column == "prediction":
+            return self.thresholds.drift.prediction
+        return next(f.drift for f in self.features if f.name == column)
 
     @property
     def numerical_features(self) -> list[str]:

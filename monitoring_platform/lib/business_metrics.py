@@ -38,6 +38,9 @@ KPI_TITLES = {
 }
 
 LATENCY_CHECK = "latency_p95_within_slo"
+# Metadata of a check with nothing to judge: it passes, and alerting neither raises nor
+# resolves an alert for it.
+NOT_EVALUATED = {"evaluated": False}
 ERROR_RATE_CHECK = "error_rate_within_budget"
 
 
@@ -140,9 +143,9 @@ def check_latency(day_rows: Sequence[Mapping[str, Any]], slo_ms: float) -> Verdi
     if not measured:
         return Verdict(
             LATENCY_CHECK,
-            False,
+            True,
             "Not evaluated: no latency measured for the day (no accepted calls loaded).",
-            {"threshold": slo_ms},
+            {"threshold": slo_ms, **NOT_EVALUATED},
             severity="WARN",
         )
     worst = max(measured, key=measured.get)
@@ -178,9 +181,9 @@ def check_error_rate(day_rows: Sequence[Mapping[str, Any]], budget: float) -> Ve
     if not measured:
         return Verdict(
             ERROR_RATE_CHECK,
-            False,
+            True,
             "Not evaluated: no requests for the day (no accepted calls loaded).",
-            {"threshold": budget},
+            {"threshold": budget, **NOT_EVALUATED},
             severity="WARN",
         )
     worst = max(measured, key=measured.get)
@@ -227,19 +230,19 @@ def check_kpi_drop(
     if observed is None:
         return Verdict(
             name,
-            False,
+            True,
             f"Not evaluated: no {title} for {date} (no successful predictions loaded).",
-            numbers,
+            {**numbers, **NOT_EVALUATED},
             severity="WARN",
         )
     numbers["observed"] = observed
     if not history:
         return Verdict(
             name,
-            False,
+            True,
             f"Not evaluated: {title} is {_fmt_kpi(kpi, observed)}, but the {baseline_days} "
             f"days before {date} have no values to compare with.",
-            numbers,
+            {**numbers, **NOT_EVALUATED},
             severity="WARN",
         )
     baseline = sum(history) / len(history)

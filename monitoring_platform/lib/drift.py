@@ -1,41 +1,82 @@
-"""Data and prediction drift between a reference window and one day, with Evidently."""
+"""Data and prediction drift between a reference window and one day, with Evidently.
+
+Each column is scored with Evidently's stat test (the one its ``DataDriftPreset`` would choose,
+or the one configured for the column). The score is judged in one of two modes:
+
+- ``fixed``: Evidently's verdict, the score against the test's fixed threshold;
+- ``calibrated`` (the default): the score against a bound learned from the reference window.
+  Each reference day is scored against the rest of the window (leave one day out) with the same
+  stat test; the bound is ``median + tolerance * 1.4826 * MAD`` of those day scores (for p-value
+  tests on ``-log10 p``, so a smaller p-value is a larger strength). A column that moves a lot
+  between normal days (a day of week, a daily cycle, the weather) gets a wide bound; a steady
+  column a narrow one. A window with fewer than ``min_calibration_days`` scored days falls back
+  to the fixed threshold, and says so.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import math
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
-from monitoring_platform.config import ModelConfig, TrailingReference
+from monitoring_platform.config import ColumnDriftSettings, ModelConfig, TrailingReference
 from monitoring_platform.lib.html import render
 from monitoring_platform.lib.reports import DATA_DRIFT, Navigation, page_heading, page_title
 
 PREDICTION = "prediction"
+FIXED = "fixed"
+CALIBRATED = "calibrated"
 
-# Evidently's distance-like methods flag drift when the score reaches the threshold; its tests
-# flag drift when the p-value falls below it (K-S when it falls to it).
-_DISTANCE_METHODS = {
-    "Wasserstein distance (normed)",
-    "Jensen-Shannon distance",
-    "PSI",
-    "Kullback-Leibler divergence",
-    "Hellinger distance",
-    "Energy-distance",
+# Evidently's stat tests by registry name: whether the score is a p-value (drift when it is
+# small) or a distance (drift when it is large), and whether the threshold itself counts as drift.
+_PVALUE_TESTS = {
+    "anderson": False,
+    "chisquare": False,
+    "cramer_von_mises": True,
+    "es": False,
+    "fisher_exact": False,
+    "g_test": False,
+    "ks": True,
+    "mannw": False,
+    "empirical_mmd": False,
+    "t_test": False,
+    "TVD": False,
+    "z": False,
 }
-_PVALUE_INCLUSIVE = {"K-S p_value"}
+_DISTANCE_TESTS = {
+    "ed": False,
+    "hellinger": True,
+    "jensenshannon": True,
+    "kl_div": True,
+    "psi": True,
+    "wasserstein": True,
+}
+# The smallest p-value told apart from zero: -log10 of it is the largest strength.
+_P_FLOOR = 1e-300
 
 
 @dataclass(frozen=True)
 class ColumnDrift:
+    """One column's drift: Evidently's score and threshold, and the verdict of the mode in use.
+
+    ``bound`` is the learned bound (in the score's units: a p-value for p-value tests) when the
+    verdict is calibrated; ``note`` says why a calibrated mode fell back to the fixed threshold.
+    """
+
     column: str
     method: str
     score: float
     threshold: float
     drifted: bool
+    bound: float | None = None
+    mode: str = FIXED
+    note: str = ""
+    reference_scores: tuple[float, ...] = ()
 
 
 @dataclass
@@ -44,6 +85,8 @@ class DriftResult:
     reference_rows: int
     current_rows: int
     html: str = field(repr=False, default="")
+    excluded: tuple[str, ...] = ()
+    unmeasured: tuple[str, ...] = ()
 
     @property
     def features(self) -> list[ColumnDrift]:
@@ -63,13 +106,93 @@ class DriftResult:
         return len(self.drifted_features) / len(features) if features else 0.0
 
 
+def _test_name(method: str) -> str:
+    """The registry name of a stat test given its name or its display name."""
+    if method in _PVALUE_TESTS or method in _DISTANCE_TESTS:
+        return method
+    from evidently.legacy.calculations.stattests import registry
+
+    load_evidently()
+    for name, by_kind in registry._registered_stat_tests.items():
+        if any(t.display_name == method for t in by_kind.values()):
+            return name
+    raise ValueError(f"unknown Evidently stat test {method!r}")
+
+
+def is_pvalue_test(method: str) -> bool:
+    """Whether a stat test (name or display name) scores with a p-value."""
+    return _test_name(method) in _PVALUE_TESTS
+
+
+def dataset_verdict(result: DriftResult, model: ModelConfig) -> str | None:
+    """The dataset drift check's verdict: None (passes), ``WARN`` or ``ERROR`` by drift share."""
+    limits = model.thresholds.drift
+    if result.drift_share >= limits.drift_share_error:
+        return "ERROR"
+    if result.drift_share >= limits.drift_share_warn:
+        return "WARN"
+    return None
+
+
 def drift_verdict(method: str, score: float, threshold: float) -> bool:
-    """Whether Evidently calls a column drifted, given its method, score and threshold."""
-    if method in _DISTANCE_METHODS:
-        return score >= threshold
-    if method in _PVALUE_INCLUSIVE:
-        return score <= threshold
-    return score < threshold
+    """Whether Evidently calls a column drifted, given its method, score and fixed threshold."""
+    name = _test_name(method)
+    if name in _DISTANCE_TESTS:
+        return score >= threshold if _DISTANCE_TESTS[name] else score > threshold
+    return score <= threshold if _PVALUE_TESTS[name] else score < threshold
+
+
+def strength(method: str, score: float) -> float:
+    """How strongly a score speaks for drift: the distance, or ``-log10`` of the p-value."""
+    if is_pvalue_test(method):
+        return -math.log10(min(max(score, _P_FLOOR), 1.0))
+    return score
+
+
+def learned_bound(method: str, day_scores: Sequence[float], tolerance: float) -> float:
+    """The calibrated bound from the leave-one-day-out scores of the reference days.
+
+    On strengths ``x`` (distances, or ``-log10 p``): :func:`spread_bound`, returned in the
+    score's units (a p-value for p-value tests).
+    """
+    bound = spread_bound([strength(method, s) for s in day_scores], tolerance)
+    return 10.0**-bound if is_pvalue_test(method) else bound
+
+
+def spread_bound(values: Sequence[float], tolerance: float) -> float:
+    """The upper end of :func:`spread_interval`."""
+    return spread_interval(values, tolerance)[1]
+
+
+def spread_interval(values: Sequence[float], tolerance: float) -> tuple[float, float]:
+    """``median -/+ tolerance * spread`` of per-day values, robust to a few unusual days.
+
+    The spread is the median absolute deviation scaled to a standard deviation
+    (``1.4826 * MAD``); when more than half the days agree exactly (MAD 0) it is the sample
+    standard deviation instead. One reference day that carried drift (a trailing window right
+    after an incident) moves neither the median nor the MAD much, so it does not widen the
+    bound as it would widen a mean and a standard deviation.
+    """
+    x = np.asarray(values, dtype=float)
+    if x.size < 2:
+        raise ValueError("a bound needs the values of at least two reference days")
+    centre = float(np.median(x))
+    spread = 1.4826 * float(np.median(np.abs(x - centre)))
+    if spread == 0.0:
+        spread = float(x.std(ddof=1))
+    ordered = np.sort(x)
+    # A pattern seen on two reference days is normal: the range holds the second-smallest and
+    # the second-largest value (one unusual day stays outside).
+    return (
+        min(centre - tolerance * spread, float(ordered[1])),
+        max(centre + tolerance * spread, float(ordered[-2])),
+    )
+
+
+def beyond_bound(method: str, score: float, bound: float) -> bool:
+    """The calibrated verdict: the score speaks for drift more strongly than the bound."""
+    s, b = strength(method, score), strength(method, bound)
+    return s > b + 1e-9 * max(1.0, abs(b))
 
 
 def drift_frame(table: pd.DataFrame, model: ModelConfig) -> pd.DataFrame:
@@ -92,11 +215,14 @@ def load_evidently() -> None:
     import evidently.metrics  # noqa: F401
 
 
-def _column_types(model: ModelConfig) -> dict[str, str]:
-    """Evidently's column kind (``num`` or ``cat``) of each drift column, in report order."""
+def drift_columns(model: ModelConfig) -> dict[str, str]:
+    """Evidently's column kind (``num`` or ``cat``) of each drift column, in report order.
+
+    Columns whose drift settings say ``exclude`` are left out.
+    """
     kinds = {f.name: "num" if f.name in model.numerical_features else "cat" for f in model.features}
     kinds[PREDICTION] = "num" if model.prediction_is_numeric else "cat"
-    return kinds
+    return {c: k for c, k in kinds.items() if not model.drift_settings(c).exclude}
 
 
 def _clean(values: pd.Series) -> pd.Series:
@@ -161,51 +287,231 @@ def wasserstein_norm_sorted(reference: np.ndarray, current: np.ndarray) -> float
     return distance / max(float(np.std(reference)), 0.001)
 
 
+def registered_test(name: str):
+    """Evidently's ``StatTest`` of a registry name (or display name), whatever the column kind."""
+    from evidently.legacy.calculations.stattests import registry
+
+    load_evidently()
+    by_kind = registry._registered_stat_tests.get(_test_name(name))
+    if not by_kind:
+        raise ValueError(f"unknown Evidently stat test {name!r}")
+    return next(iter(by_kind.values()))
+
+
+def _choose_test(
+    settings: ColumnDriftSettings | None,
+    reference_rows: int,
+    kind: str,
+    distinct_above: Callable[[int], bool],
+):
+    """The configured stat test of a column, or the one Evidently's preset would choose."""
+    if settings is not None and settings.stattest:
+        return registered_test(settings.stattest)
+    return default_stattest(reference_rows, kind, distinct_above)
+
+
+def _prepared(reference, current, kind: str):
+    """Both samples cleaned (numerical: finite values, sorted) and a distinct-count oracle."""
+    if isinstance(reference, pd.Series):
+        ref, cur = _clean(reference), _clean(current)
+    else:
+        ref, cur = reference, current
+    if kind == "num":
+        ref = np.sort(ref.to_numpy(dtype=float)) if isinstance(ref, pd.Series) else ref
+        cur = np.sort(cur.to_numpy(dtype=float)) if isinstance(cur, pd.Series) else cur
+
+        def distinct_above(limit: int) -> bool:
+            return _sorted_distinct_above(ref, cur, limit)
+
+        return ref, cur, distinct_above
+    return ref, cur, lambda limit: _more_distinct_than(ref, cur, limit)
+
+
+def _score(test, reference, current, kind: str, threshold: float) -> float:
+    """The test's score for two prepared samples (numerical ones sorted)."""
+    from evidently.legacy.calculations import stattests
+    from evidently.legacy.core import ColumnType
+
+    if kind == "num":
+        if test is stattests.wasserstein_stat_test:
+            return wasserstein_norm_sorted(reference, current)
+        reference, current = pd.Series(reference), pd.Series(current)
+    return float(test(reference, current, ColumnType(kind), threshold).drift_score)
+
+
 def column_drift(
     column: str,
     reference: pd.Series | np.ndarray,
     current: pd.Series | np.ndarray,
     kind: str,
+    settings: ColumnDriftSettings | None = None,
 ) -> ColumnDrift:
     """One column's drift with the stat test and threshold Evidently's preset would use.
 
     ``reference`` and ``current`` are the column's values: a Series, or for a numerical column
-    its finite values already sorted (as ``segment_drift`` prepares them). The normed Wasserstein
-    distance is computed from the sorted values; every other test is Evidently's own function.
+    its finite values already sorted (as ``segment_drift`` prepares them). ``settings`` may name
+    another stat test or threshold. The normed Wasserstein distance is computed from the sorted
+    values; every other test is Evidently's own function. The verdict is Evidently's (fixed).
     """
-    from evidently.legacy.calculations import stattests
-    from evidently.legacy.core import ColumnType
-
-    if isinstance(reference, pd.Series):
-        ref, cur = _clean(reference), _clean(current)
-    else:
-        ref, cur = reference, current
+    ref, cur, distinct_above = _prepared(reference, current, kind)
     if not len(ref) or not len(cur):
         where = "reference window" if not len(ref) else "current day"
         raise ValueError(f"column {column!r} has no values in the {where} to measure drift on")
-    if kind == "num":
-        ref_sorted = np.sort(ref.to_numpy()) if isinstance(ref, pd.Series) else ref
-        cur_sorted = np.sort(cur.to_numpy()) if isinstance(cur, pd.Series) else cur
-
-        def distinct_above(limit: int) -> bool:
-            return _sorted_distinct_above(ref_sorted, cur_sorted, limit)
-
-        test = default_stattest(len(ref), kind, distinct_above)
-        if test is stattests.wasserstein_stat_test:
-            score = wasserstein_norm_sorted(ref_sorted, cur_sorted)
-            threshold = test.default_threshold
-            return ColumnDrift(column, test.display_name, score, threshold, score >= threshold)
-        ref, cur = pd.Series(ref_sorted), pd.Series(cur_sorted)
-    else:
-        test = default_stattest(len(ref), kind, lambda limit: _more_distinct_than(ref, cur, limit))
-    result = test(ref, cur, ColumnType(kind), None)
+    test = _choose_test(settings, len(ref), kind, distinct_above)
+    threshold = test.default_threshold
+    if settings is not None and settings.threshold is not None:
+        threshold = settings.threshold
+    score = _score(test, ref, cur, kind, threshold)
     return ColumnDrift(
-        column=column,
-        method=test.display_name,
-        score=float(result.drift_score),
-        threshold=float(result.actual_threshold),
-        drifted=bool(result.drifted),
+        column, test.display_name, score, threshold, drift_verdict(test.name, score, threshold)
     )
+
+
+def reference_day_scores(
+    method: str, reference: pd.Series, days: np.ndarray, kind: str, threshold: float
+) -> list[float]:
+    """Each reference day's score against the rest of the window, with the same stat test.
+
+    ``days`` holds each reference row's day number. A numerical column is sorted once; each
+    day's values and the rest are picked out of the sorted order, so both stay sorted. Days
+    without values (or a window of one day), and scores the test leaves undefined, give none.
+    """
+    test = registered_test(method)
+    if kind == "num":
+        values = reference.to_numpy(dtype=float)
+        finite = np.isfinite(values)
+        order = np.argsort(values[finite], kind="stable")
+        values, days = values[finite][order], days[finite][order]
+    else:
+        present = reference.notna().to_numpy()
+        values, days = reference[present], days[present]
+    scores = []
+    for day in np.unique(days):
+        mine = days == day
+        if mine.all():
+            continue
+        score = _score(test, values[~mine], values[mine], kind, threshold)
+        if math.isfinite(score):  # a test undefined on a day's values (one category) says nothing
+            scores.append(score)
+    return scores
+
+
+def calibrated(
+    fixed: ColumnDrift,
+    reference: pd.Series,
+    days: np.ndarray | None,
+    kind: str,
+    model: ModelConfig,
+    cache: MutableMapping[str, list[float]] | None = None,
+) -> ColumnDrift:
+    """The column's verdict in the model's drift mode, from its fixed (Evidently) result.
+
+    ``cache`` holds the reference days' scores by column and test, for a reference window that
+    is reused (a pinned window, a re-run): they depend on nothing else.
+    """
+    limits = model.thresholds.drift
+    if limits.mode == FIXED:
+        return fixed
+    settings = model.drift_settings(fixed.column)
+    tolerance = settings.tolerance if settings.tolerance is not None else limits.tolerance
+    needed = limits.min_calibration_days
+    if days is None:
+        note = "the reference's rows per day are unknown: Evidently's fixed threshold is used"
+        return ColumnDrift(**{**fixed.__dict__, "note": note})
+    key = f"{fixed.column}|{_test_name(fixed.method)}"
+    if cache is not None and key in cache:
+        scores = list(cache[key])
+    else:
+        scores = reference_day_scores(fixed.method, reference, days, kind, fixed.threshold)
+        if cache is not None:
+            cache[key] = scores
+    if len(scores) < needed:
+        note = (
+            f"only {len(scores)} reference days could be scored against the rest of the window "
+            f"({needed} needed to learn a bound): Evidently's fixed threshold is used"
+        )
+        return ColumnDrift(**{**fixed.__dict__, "note": note, "reference_scores": tuple(scores)})
+    bound = learned_bound(fixed.method, scores, tolerance)
+    return ColumnDrift(
+        column=fixed.column,
+        method=fixed.method,
+        score=fixed.score,
+        threshold=fixed.threshold,
+        drifted=beyond_bound(fixed.method, fixed.score, bound),
+        bound=bound,
+        mode=CALIBRATED,
+        reference_scores=tuple(scores),
+    )
+
+
+def day_numbers(rows_per_day: Sequence[int], total: int) -> np.ndarray:
+    """Each reference row's day number, from the rows of each day in the window's order."""
+    if sum(rows_per_day) != total:
+        raise ValueError(
+            f"the reference days hold {sum(rows_per_day)} rows, the reference frame {total}"
+        )
+    return np.repeat(np.arange(len(rows_per_day)), rows_per_day)
+
+
+@dataclass(frozen=True)
+class MissingShare:
+    """A feature's share of missing values today, in the reference, and the range it may take."""
+
+    column: str
+    share: float
+    reference_share: float
+    low: float
+    bound: float
+
+    @property
+    def exceeded(self) -> bool:
+        """Outside its range: more missing values, or fewer (a field newly logged)."""
+        return not self.low <= self.share <= self.bound
+
+
+def _missing(values: pd.Series) -> np.ndarray:
+    if pd.api.types.is_float_dtype(values.dtype):
+        return ~np.isfinite(values.to_numpy())
+    return values.isna().to_numpy()
+
+
+def missing_shares(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    model: ModelConfig,
+    reference_day_rows: Sequence[int] | None = None,
+) -> list[MissingShare]:
+    """Each feature's missing share today against the range the reference days show.
+
+    The range is the spread interval of the reference days' shares (the rule of calibrated
+    drift) when there are ``min_calibration_days`` of them, else the reference's share; widened
+    by ``missing_share_margin`` on each side.
+    """
+    limits = model.thresholds.drift
+    days = (
+        day_numbers(reference_day_rows, len(reference)) if reference_day_rows is not None else None
+    )
+    out = []
+    for feature in model.features:
+        ref = _missing(reference[feature.name])
+        cur = _missing(current[feature.name])
+        ref_share = float(ref.mean()) if ref.size else 0.0
+        low = high = ref_share
+        if days is not None:
+            per_day = [float(ref[days == d].mean()) for d in np.unique(days)]
+            if len(per_day) >= limits.min_calibration_days:
+                low, high = spread_interval(per_day, limits.tolerance)
+        margin = limits.missing_share_margin
+        out.append(
+            MissingShare(
+                column=feature.name,
+                share=float(cur.mean()) if cur.size else 0.0,
+                reference_share=ref_share,
+                low=max(0.0, low - margin),
+                bound=min(1.0, high + margin),
+            )
+        )
+    return out
 
 
 def compute_drift(
@@ -214,53 +520,83 @@ def compute_drift(
     model: ModelConfig,
     *,
     render_html: bool = True,
+    reference_day_rows: Sequence[int] | None = None,
+    calibration_cache: MutableMapping[str, list[float]] | None = None,
 ) -> DriftResult:
     """Drift of each feature and of the prediction, as Evidently's ``DataDriftPreset`` scores it.
 
     With ``render_html`` the scores come from Evidently's ``ValueDrift`` of each column (each
-    column computed once, with its distribution widgets, all on one page); without it, from the same stat
-    tests called directly. Either way the method is the one the preset would choose.
+    column computed once, with its distribution widgets, all on one page); without it, from the
+    same stat tests called directly. Either way the method is the one the preset would choose
+    (or the configured one). ``reference_day_rows`` (the rows of each reference day, in the
+    frame's order) lets the calibrated mode learn each column's bound.
     """
-    kinds = _column_types(model)
+    kinds = drift_columns(model)
+    excluded = tuple(c for c in [*(f.name for f in model.features), PREDICTION] if c not in kinds)
     ref = drift_frame(reference, model)
     cur = drift_frame(current, model)
-    if not render_html:
-        columns = [column_drift(c, ref[c], cur[c], kind) for c, kind in kinds.items()]
-        return DriftResult(columns=columns, reference_rows=len(ref), current_rows=len(cur))
+    days = day_numbers(reference_day_rows, len(ref)) if reference_day_rows is not None else None
+    columns, snapshots, unmeasured = [], [], []
+    for column, kind in kinds.items():
+        settings = model.drift_settings(column)
+        empty = [w for w, f in (("reference window", ref), ("day", cur)) if _clean(f[column]).empty]
+        if empty:
+            # All missing (a field not logged yet): the missing-share check speaks for it.
+            unmeasured.append(f"{column} (no values in the {' or the '.join(empty)})")
+            continue
+        if render_html:
+            fixed, snapshot = _evidently_column(column, ref[column], cur[column], kind, settings)
+            snapshots.append(snapshot)
+        else:
+            fixed = column_drift(column, ref[column], cur[column], kind, settings)
+        columns.append(calibrated(fixed, ref[column], days, kind, model, calibration_cache))
+    html = ""
+    if render_html:
+        from monitoring_platform.lib.html import evidently_html
 
+        html = evidently_html(*snapshots)
+    return DriftResult(
+        columns=columns,
+        reference_rows=len(ref),
+        current_rows=len(cur),
+        html=html,
+        excluded=excluded,
+        unmeasured=tuple(unmeasured),
+    )
+
+
+def _evidently_column(
+    column: str, reference: pd.Series, current: pd.Series, kind: str, settings
+) -> tuple[ColumnDrift, object]:
+    """One column scored by Evidently's ``ValueDrift``, with its report snapshot."""
     from evidently import DataDefinition, Dataset, Report
-    from evidently.legacy.calculations.stattests.registry import get_registered_stattest
     from evidently.legacy.core import ColumnType
     from evidently.metrics import ValueDrift
 
-    from monitoring_platform.lib.html import evidently_html
-
-    columns, snapshots = [], []
-    for column, kind in kinds.items():
-        test = _preset_test(ref[column], cur[column], kind)
-        # Named so Evidently need not choose again (it would count every distinct value).
-        named = test.name if _registered(test, ColumnType(kind)) else None
-        # One report per column: Evidently's copies of the data stay one column wide.
-        definition = DataDefinition(
-            numerical_columns=[column] if kind == "num" else [],
-            categorical_columns=[column] if kind == "cat" else [],
+    ref, cur, distinct_above = _prepared(reference, current, kind)
+    test = _choose_test(settings, len(ref), kind, distinct_above)
+    # Named so Evidently need not choose again (it would count every distinct value). A test
+    # the preset picks for a kind it is not registered for (Z-test and chi-square on a
+    # numerical column with few values) is left to Evidently, which picks the same one.
+    named = test.name if _registered(test, ColumnType(kind)) else None
+    # One report per column: Evidently's copies of the data stay one column wide.
+    definition = DataDefinition(
+        numerical_columns=[column] if kind == "num" else [],
+        categorical_columns=[column] if kind == "cat" else [],
+    )
+    snapshot = Report([ValueDrift(column=column, method=named, threshold=settings.threshold)]).run(
+        current_data=Dataset.from_pandas(current.to_frame(), data_definition=definition),
+        reference_data=Dataset.from_pandas(reference.to_frame(), data_definition=definition),
+    )
+    (metric,) = snapshot.dict()["metrics"]
+    config = metric["config"]
+    if config["method"] not in (test.name, test.display_name):
+        raise RuntimeError(
+            f"column {column!r}: Evidently used {config['method']!r}, expected {test.name!r}"
         )
-        snapshot = Report([ValueDrift(column=column, method=named)]).run(
-            current_data=Dataset.from_pandas(cur[[column]], data_definition=definition),
-            reference_data=Dataset.from_pandas(ref[[column]], data_definition=definition),
-        )
-        snapshots.append(snapshot)
-        (metric,) = snapshot.dict()["metrics"]
-        config = metric["config"]
-        method = get_registered_stattest(config["method"], ColumnType(kind)).display_name
-        score, threshold = float(metric["value"]), float(config["threshold"])
-        columns.append(
-            ColumnDrift(column, method, score, threshold, drift_verdict(method, score, threshold))
-        )
-    order = {name: i for i, name in enumerate(kinds)}
-    columns.sort(key=lambda c: order.get(c.column, len(order)))
-    html = evidently_html(*snapshots)
-    return DriftResult(columns=columns, reference_rows=len(ref), current_rows=len(cur), html=html)
+    score, threshold = float(metric["value"]), float(config["threshold"])
+    drifted = drift_verdict(test.name, score, threshold)
+    return ColumnDrift(column, test.display_name, score, threshold, drifted), snapshot
 
 
 def drift_page(
@@ -293,15 +629,11 @@ def drift_page(
         reference_rows=result.reference_rows,
         columns=DRIFT_COLUMNS,
         rows=drift_rows(result),
+        notes=unmeasured_notes(result),
         segment_columns=SEGMENT_COLUMNS,
         segment_rows=segment_rows(segments),
         evidently=Markup(result.html) if result.html else None,
     )
-
-
-def _preset_test(reference: pd.Series, current: pd.Series, kind: str):
-    ref, cur = _clean(reference), _clean(current)
-    return default_stattest(len(ref), kind, lambda limit: _more_distinct_than(ref, cur, limit))
 
 
 def _registered(test, kind) -> bool:
@@ -317,8 +649,9 @@ DRIFT_COLUMNS = [
     ("column", "column"),
     ("method", "method"),
     ("score", "score"),
-    ("threshold", "threshold"),
+    ("bound", "drift when"),
     ("drift", "drift"),
+    ("note", "note"),
 ]
 
 
@@ -329,13 +662,34 @@ def drift_rows(result: DriftResult) -> list[dict]:
             "column": c.column,
             "method": c.method,
             "score": f"{c.score:.4g}",
-            "threshold": f"{c.threshold:g}",
+            "bound": bound_text(c),
             "drift": {"text": "Detected", "kind": "error"}
             if c.drifted
             else {"text": "Not detected", "kind": "ok"},
+            "note": c.note,
         }
         for c in result.columns
     ]
+
+
+def bound_text(c: ColumnDrift) -> str:
+    """The limit the verdict used, in words: the learned bound or Evidently's threshold."""
+    pvalue = is_pvalue_test(c.method)
+    if c.bound is not None:
+        return f"{'below' if pvalue else 'above'} {c.bound:.4g} (learned)"
+    return f"{'below' if pvalue else 'from'} {c.threshold:g} (fixed)"
+
+
+def unmeasured_notes(result: DriftResult) -> list[str]:
+    """Why some columns have no drift verdict: excluded in the configuration, or no values."""
+    notes = []
+    if result.excluded:
+        notes.append(
+            "Not measured (excluded in the configuration): " + ", ".join(result.excluded) + "."
+        )
+    if result.unmeasured:
+        notes.append("Not measured: " + "; ".join(result.unmeasured) + ".")
+    return notes
 
 
 def model_feature_names(model: ModelConfig) -> list[str]:
@@ -367,7 +721,7 @@ def segment_drift(
     with the stat test Evidently would choose for that segment's rows. A numerical column is
     sorted once per frame; each segment's sorted values are then picked out in linear time.
     """
-    kinds = _column_types(model)
+    kinds = drift_columns(model)
     segments = {s: {c: k for c, k in kinds.items() if c != s} for s in model.segments}
     segments = {s: cols for s, cols in segments.items() if len(cols) > 1}  # features to compare
     labels = {s: _segment_labels(reference[s], current[s]) for s in segments}

@@ -563,7 +563,8 @@ def _field_rules(model: ModelConfig) -> tuple[list[str], list[str]]:
         nested = f"json_extract(doc, {_sql_literal_path(c.features, feature.name)})"
         value = f"coalesce({nested}, {field(feature.name)})"
         kind = "number" if feature.type == FeatureType.numerical else "category"
-        typed(feature.name, value, kind, not feature.optional)
+        # A null is accepted (and measured by the drift step) unless the feature is required.
+        typed(feature.name, value, kind, feature.required)
     return selects, reasons
 
 

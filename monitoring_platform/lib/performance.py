@@ -49,6 +49,10 @@ class PerformanceResult:
     metrics: dict[str, float]
     by_version: dict[str, dict[str, float]] = field(default_factory=dict)
     html: str = field(default="", repr=False)
+    # Each metric's confidence interval for the labelled rows it rests on: (low, high).
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # The same metrics on the reference window's labelled predictions, when measured.
+    baseline: dict[str, float] = field(default_factory=dict)
 
     @property
     def coverage(self) -> float:
@@ -112,6 +116,116 @@ def labelled_rows(joined: pd.DataFrame) -> pd.DataFrame:
     return joined[joined[TARGET].notna()]
 
 
+def _z(confidence: float) -> float:
+    from scipy.stats import norm
+
+    return float(norm.ppf(0.5 + confidence / 2))
+
+
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson's score interval of a proportion."""
+    if n == 0:
+        return 0.0, 1.0
+    z = _z(confidence)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def auc_interval(auc: float, positives: int, negatives: int, confidence: float = 0.95):
+    """Hanley and McNeil's (1982) normal interval of a ROC AUC."""
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    variance = (
+        auc * (1 - auc) + (positives - 1) * (q1 - auc**2) + (negatives - 1) * (q2 - auc**2)
+    ) / (positives * negatives)
+    half = _z(confidence) * math.sqrt(max(variance, 0.0))
+    return max(0.0, auc - half), min(1.0, auc + half)
+
+
+def mean_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """Normal interval of a mean of per-row values (standard error ``sd / sqrt(n)``)."""
+    mean = float(values.mean())
+    if values.size < 2:
+        return mean, mean
+    half = _z(confidence) * float(values.std(ddof=1)) / math.sqrt(values.size)
+    return mean - half, mean + half
+
+
+def quality_intervals(
+    model: ModelConfig, y_true: pd.Series, y_pred: pd.Series, confidence: float = 0.95
+) -> dict[str, tuple[float, float]]:
+    """Each quality metric's confidence interval for the labelled rows it is computed on.
+
+    Proportions (precision, recall, accuracy) by Wilson; ROC AUC by Hanley-McNeil; log loss,
+    MAE and MAPE as means of per-row values; RMSE as the square root of the interval of the mean
+    squared error. F1 (macro) has no interval: it is judged on its value.
+    """
+    if len(y_true) == 0:
+        return {}
+    if model.task == Task.binary_classification:
+        y = y_true.astype(float).to_numpy()
+        p = y_pred.astype(float).clip(0, 1).to_numpy()
+        hard = p >= model.classification_threshold
+        positive = y == 1
+        tp = int((hard & positive).sum())
+        out = {
+            "precision": wilson_interval(tp, int(hard.sum()), confidence),
+            "recall": wilson_interval(tp, int(positive.sum()), confidence),
+            "accuracy": wilson_interval(int((hard == positive).sum()), len(y), confidence),
+        }
+        if 0 < positive.sum() < len(y):
+            from sklearn.metrics import roc_auc_score
+
+            auc = float(roc_auc_score(y, p))
+            out["roc_auc"] = auc_interval(
+                auc, int(positive.sum()), int((~positive).sum()), confidence
+            )
+            clipped = np.clip(p, 1e-15, 1 - 1e-15)
+            losses = -(y * np.log(clipped) + (1 - y) * np.log(1 - clipped))
+            out["log_loss"] = mean_interval(losses, confidence)
+        return out
+    if model.task in (Task.regression, Task.ranking_score):
+        y = y_true.astype(float).to_numpy()
+        error = y_pred.astype(float).to_numpy() - y
+        low, high = mean_interval(error**2, confidence)
+        out = {
+            "mae": mean_interval(np.abs(error), confidence),
+            "rmse": (math.sqrt(max(low, 0.0)), math.sqrt(max(high, 0.0))),
+        }
+        nonzero = y != 0
+        if nonzero.any():
+            low, high = mean_interval(np.abs(error[nonzero] / y[nonzero]) * 100, confidence)
+            out["mape"] = (low, high)
+        return out
+    y, p = y_true.astype(str), y_pred.astype(str)
+    return {"accuracy": wilson_interval(int((y == p).sum()), len(y), confidence)}
+
+
+def quality_violations(
+    model: ModelConfig,
+    metrics: dict[str, float],
+    intervals: dict[str, tuple[float, float]] | None = None,
+) -> list[str]:
+    """Each configured limit the metrics break, as a sentence part.
+
+    A metric with a confidence interval breaks its limit only when the whole interval is past
+    it (the evidence says so, not the noise of a small sample); one without, by its value.
+    """
+    intervals = intervals or {}
+    broken = []
+    for metric, kind, limit in model.thresholds.quality.limits():
+        value = metrics.get(metric)
+        if value is None:
+            continue
+        low, high = intervals.get(metric, (value, value))
+        if (kind == "min" and high < limit) or (kind == "max" and low > limit):
+            word = "below" if kind == "min" else "above"
+            interval = f" (interval {low:.4g}..{high:.4g})" if metric in intervals else ""
+            broken.append(f"{metric} {value:.4g}{interval} is {word} its limit {limit:g}")
+    return broken
+
+
 def evaluate(
     model: ModelConfig,
     predictions: pd.DataFrame,
@@ -119,14 +233,22 @@ def evaluate(
     *,
     render_html: bool = True,
     day: dt.date | str = "",
+    baseline: dict[str, float] | None = None,
 ) -> PerformanceResult:
-    """Quality of one prediction day given the labels received so far."""
+    """Quality of one prediction day given the labels received so far.
+
+    ``baseline`` is the quality measured on the reference window, shown beside the day's.
+    """
     joined = join_labels(predictions, labels)
     labelled = labelled_rows(joined)
     result = PerformanceResult(
         predictions=len(joined),
         labeled=len(labelled),
         metrics=quality_metrics(model, labelled[TARGET], labelled[PREDICTION]),
+        intervals=quality_intervals(
+            model, labelled[TARGET], labelled[PREDICTION], model.thresholds.quality.confidence
+        ),
+        baseline=dict(baseline or {}),
     )
     for version, rows in joined.groupby("model_version", sort=True):
         done = rows[rows[TARGET].notna()]
@@ -216,6 +338,8 @@ def _fmt(value: float | None) -> str:
 LIMIT_COLUMNS = [
     ("metric", "metric"),
     ("observed", "today"),
+    ("interval", "confidence interval"),
+    ("baseline", "reference window"),
     ("limit", "limit"),
     ("verdict", "verdict"),
 ]
@@ -227,9 +351,10 @@ def limit_rows(model: ModelConfig, result: PerformanceResult) -> list[dict]:
     rows = []
     for metric, kind, limit in model.thresholds.quality.limits():
         value = result.metrics.get(metric)
+        low, high = result.intervals.get(metric, (value, value))
         if value is None or not judged:
             verdict = {"text": "not judged", "kind": "na"}
-        elif (kind == "min" and value < limit) or (kind == "max" and value > limit):
+        elif (kind == "min" and high < limit) or (kind == "max" and low > limit):
             verdict = {
                 "text": "Failed: " + ("below" if kind == "min" else "above"),
                 "kind": "error",
@@ -240,6 +365,10 @@ def limit_rows(model: ModelConfig, result: PerformanceResult) -> list[dict]:
             {
                 "metric": metric,
                 "observed": _fmt(value),
+                "interval": "–"
+                if metric not in result.intervals
+                else f"{_fmt(low)} – {_fmt(high)}",
+                "baseline": _fmt(result.baseline.get(metric)),
                 "limit": f"{'at least' if kind == 'min' else 'at most'} {limit:g}",
                 "verdict": verdict,
             }
@@ -302,9 +431,13 @@ def version_rows(result: PerformanceResult) -> list[dict]:
         **result.metrics,
     }
     rows = []
-    for version, values in [("all versions", overall), *result.by_version.items()]:
+    shown = [("all versions", overall), *result.by_version.items()]
+    if result.baseline:
+        shown.append(("reference window (baseline)", result.baseline))
+    for version, values in shown:
         row = {name: _fmt(values.get(name)) for name in values}
         row["version"] = version
-        row["label_coverage"] = f"{values.get('label_coverage', 0):.1%}"
+        coverage = values.get("label_coverage")
+        row["label_coverage"] = "–" if coverage is None else f"{coverage:.1%}"
         rows.append(row)
     return rows

@@ -154,10 +154,11 @@ def contract_expectations(
                     severity=WARN,
                 )
             )
-        else:
+        elif feature.required:
             specs.append(
                 ExpectationSpec("expect_column_values_to_not_be_null", {"column": feature.name})
             )
+        # Otherwise nulls are accepted; their share is checked against the reference's by drift.
         if feature.type == FeatureType.numerical and (
             feature.min is not None or feature.max is not None
         ):

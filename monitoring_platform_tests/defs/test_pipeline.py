@@ -133,9 +133,17 @@ def test_drift_episode_is_flagged_and_calm_days_are_not(evaluated):
             assert not drift.passed, day
         else:
             assert drift.passed, (day, drift.description)
-    first = checks_of(results[START])["dataset_drift_within_threshold"]
-    assert not first.passed and first.severity == AssetCheckSeverity.WARN
-    assert "Not evaluated: the reference window" in first.description
+    # The first day has no reference: nothing to judge (a pass marked not evaluated), and the
+    # incomplete window is a WARN naming the missing days.
+    first = checks_of(results[START])
+    drift = first["dataset_drift_within_threshold"]
+    assert drift.passed and drift.metadata["evaluated"].value is False
+    assert "Not evaluated: the reference window" in drift.description
+    window = first["reference_window_complete"]
+    assert not window.passed and window.severity == AssetCheckSeverity.WARN
+    assert "2026-10-31" in window.description
+    complete = checks_of(results[END])["reference_window_complete"]
+    assert complete.passed, complete.description
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ import datetime as dt
 import pytest
 
 from monitoring_platform.lib import business_metrics as bm
+from monitoring_platform.lib.alerting.findings import findings_from_checks
 from monitoring_platform.lib.business_report import render_business_report
 from monitoring_platform.lib.reports import publish_page
 from monitoring_platform.lib.storage import LocalObjectStore
@@ -94,8 +95,25 @@ def test_kpi_drop_is_measured_against_the_trailing_mean_over_all_versions():
 def test_kpi_without_history_or_data_is_not_evaluated():
     rows = [business_row(DAY, "v1", 100, 5, 1, 10.0)]
     verdict = bm.check_kpi_drop("click_through_rate", DAY, bm.kpi_totals(rows), 0.3, 7)
-    assert not verdict.passed and verdict.severity == "WARN"
+    # Nothing to judge: a pass marked not evaluated, which alerting neither raises nor resolves.
+    assert verdict.passed and verdict.observed["evaluated"] is False
     assert "Not evaluated" in verdict.description
+    no_calls = bm.check_kpi_drop("conversion_rate", DAY, {}, 0.3, 7)
+    assert no_calls.passed and no_calls.observed["evaluated"] is False
+    rows = [
+        {
+            "model": "m",
+            "day": DAY,
+            "check": v.name,
+            "passed": v.passed,
+            "severity": v.severity,
+            "description": v.description,
+            "observed": v.observed,
+            "event_id": i,
+        }
+        for i, v in enumerate([verdict, no_calls, bm.check_latency([], 300.0)])
+    ]
+    assert findings_from_checks(rows) == []
     never_clicked = [business_row(DAY - dt.timedelta(days=1), "v1", 100, 0, 1, 10.0)]
     never_clicked.append(business_row(DAY, "v1", 100, 0, 1, 10.0))
     assert bm.check_kpi_drop("click_through_rate", DAY, bm.kpi_totals(never_clicked), 0.3, 7).passed
@@ -140,3 +158,24 @@ def test_report_page_renders_in_chromium_with_hostile_versions(tmp_path):
     assert "latency_p95_within_slo" in seen.text and "failed" in seen.text
     assert hostile in seen.text  # shown as text, never run
     assert seen.evaluated >= 7 * 2  # a line per version per chart
+
+
+def test_a_model_without_events_checks_no_kpi():
+    from monitoring_platform.config import parse_config
+    from monitoring_platform.defs.metrics.checks import checked_kpis, metrics_check_specs
+
+    text = """
+models:
+  - name: shop
+    task: regression
+    events: {enabled: %s}
+    features: [{name: x, type: numerical}]
+"""
+    with_events = parse_config(text % "true").models[0]
+    without = parse_config(text % "false").models[0]
+    assert checked_kpis(with_events) == list(bm.KPIS)
+    assert checked_kpis(without) == []
+    from dagster import AssetKey
+
+    names = {s.name for s in metrics_check_specs(AssetKey(["shop", "business"]), without)}
+    assert names == {bm.LATENCY_CHECK, bm.ERROR_RATE_CHECK}

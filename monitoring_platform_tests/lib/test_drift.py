@@ -9,7 +9,12 @@ from scipy import stats
 from scipy.spatial import distance
 
 from monitoring_platform.config import parse_config
-from monitoring_platform.lib.drift import compute_drift, drift_verdict, reference_dates
+from monitoring_platform.lib.drift import (
+    compute_drift,
+    drift_page,
+    drift_verdict,
+    reference_dates,
+)
 from monitoring_platform_tests.browser import visit
 
 MODEL = parse_config(
@@ -306,3 +311,197 @@ def test_the_report_path_and_the_direct_path_give_the_same_scores():
     ]
     for a, b in zip(rendered.columns, direct.columns, strict=True):
         assert a.score == pytest.approx(b.score, abs=1e-9) and a.threshold == b.threshold
+
+
+def _model(extra_feature="", drift="", prediction_type=""):
+    return parse_config(
+        f"""
+models:
+  - name: shop
+    task: {prediction_type or "binary_classification"}
+    thresholds: {{drift: {{{drift}}}}}
+    features:
+      - {{name: x, type: numerical{extra_feature}}}
+"""
+    ).models[0]
+
+
+@pytest.mark.parametrize(
+    ("ref_n", "distinct", "expected"),
+    [
+        (500, 2, "Z-test p_value"),  # a 0/1 flag on a small reference: the reported crash
+        (500, 4, "chi-square p_value"),  # registered for categorical columns only, as Z
+        (500, 40, "K-S p_value"),
+        (3000, 4, "Jensen-Shannon distance"),
+        (3000, 400, "Wasserstein distance (normed)"),
+    ],
+)
+def test_every_default_test_works_in_the_report_and_equals_the_preset(ref_n, distinct, expected):
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    rng = np.random.default_rng(ref_n + distinct)
+    values = np.arange(distinct, dtype=float)
+
+    def day(n, tilt):
+        weights = np.linspace(1, 1 + tilt, distinct)
+        return pd.DataFrame(
+            {
+                "x": rng.choice(values, n, p=weights / weights.sum()),
+                "prediction": rng.beta(2, 5, n),
+            }
+        )
+
+    ref, cur = day(ref_n, 0.0), day(400, 1.0)
+    model = _model()
+    rendered = compute_drift(ref, cur, model, reference_day_rows=[ref_n // 5] * 5)
+    assert rendered.columns[0].method == expected
+    page = drift_page(rendered, [], model, "2026-11-20")
+    assert "<table" in page and expected in page and "(learned)" in page
+    definition = DataDefinition(numerical_columns=["x", "prediction"])
+    snapshot = Report([DataDriftPreset()]).run(
+        current_data=Dataset.from_pandas(cur, data_definition=definition),
+        reference_data=Dataset.from_pandas(ref, data_definition=definition),
+    )
+    theirs = {
+        m["config"]["column"]: m["value"]
+        for m in snapshot.dict()["metrics"]
+        if m["config"]["type"].endswith("ValueDrift")
+    }
+    assert rendered.columns[0].score == pytest.approx(theirs["x"], abs=1e-6)
+    direct = compute_drift(ref, cur, model, render_html=False)
+    assert direct.columns[0].score == pytest.approx(theirs["x"], abs=1e-6)
+    column = rendered.columns[0]
+    assert column.mode == "calibrated" and column.bound is not None
+    assert len(column.reference_scores) == 5
+
+
+def test_calibrated_bound_equals_a_hand_computation():
+    # Five reference days of a numerical column; each day scored against the other four with
+    # the normed Wasserstein distance, computed here with scipy.
+    rng = np.random.default_rng(4)
+    days = [rng.normal(loc, 1.0, 1200) for loc in (0.0, 0.3, -0.2, 0.1, 0.5)]
+    scores = []
+    for i, values in enumerate(days):
+        rest = np.concatenate([d for j, d in enumerate(days) if j != i])
+        scores.append(stats.wasserstein_distance(rest, values) / np.std(rest))
+    # The bound: median + tolerance * 1.4826 * MAD, at least the second-largest day's score.
+    median = np.median(scores)
+    mad = np.median(np.abs(np.array(scores) - median))
+    expected = max(median + 2.0 * 1.4826 * mad, sorted(scores)[-2])
+
+    model = _model(drift="tolerance: 2.0")
+    reference = pd.DataFrame({"x": np.concatenate(days), "prediction": rng.beta(2, 5, 6000)})
+    calm = pd.DataFrame({"x": rng.normal(0.1, 1.0, 1200), "prediction": rng.beta(2, 5, 1200)})
+    shifted = calm.assign(x=calm["x"] + 1.5)
+    for current, drifted in ((calm, False), (shifted, True)):
+        result = compute_drift(
+            reference, current, model, render_html=False, reference_day_rows=[1200] * 5
+        )
+        x = result.columns[0]
+        assert list(x.reference_scores) == pytest.approx(scores, rel=1e-9)
+        assert x.bound == pytest.approx(expected, rel=1e-9)
+        assert x.drifted is drifted and x.drifted == (x.score > expected)
+
+
+def test_a_day_constant_feature_alarms_under_fixed_thresholds_but_not_calibrated():
+    # A day-of-week feature: every day holds one value, the reference holds seven.
+    rng = np.random.default_rng(6)
+    ref = pd.DataFrame(
+        {
+            "x": np.repeat(np.arange(14) % 7, 1500).astype(float),
+            "prediction": rng.beta(2, 5, 14 * 1500),
+        }
+    )
+    today = pd.DataFrame({"x": np.full(1500, 3.0), "prediction": rng.beta(2, 5, 1500)})
+    fixed = compute_drift(ref, today, _model(drift="mode: fixed"), render_html=False)
+    assert fixed.columns[0].drifted and fixed.columns[0].bound is None
+    calibrated = compute_drift(
+        ref, today, _model(), render_html=False, reference_day_rows=[1500] * 14
+    )
+    x = calibrated.columns[0]
+    assert not x.drifted and x.bound >= x.score > x.threshold
+
+
+def test_p_value_tests_are_calibrated_on_minus_log10_p():
+    from monitoring_platform.lib.drift import beyond_bound, learned_bound
+
+    bound = learned_bound("K-S p_value", [1e-2, 1e-3, 1e-3, 1e-4, 1e-3], tolerance=1.0)
+    # -log10 p: 2, 3, 3, 4, 3; median 3, MAD 0 so the sample sd (0.707...) is the spread.
+    assert bound == pytest.approx(10 ** -(3 + np.std([2, 3, 3, 4, 3], ddof=1)), rel=1e-9)
+    assert beyond_bound("K-S p_value", 1e-5, bound)
+    assert not beyond_bound("K-S p_value", 1e-3, bound)
+    # One unusual reference day (a drift day in a trailing window) does not widen the bound.
+    calm = [0.10, 0.11, 0.12, 0.10, 0.11, 0.12]
+    assert learned_bound("PSI", [*calm, 5.0], 4.0) == pytest.approx(
+        learned_bound("PSI", [*calm, 0.13], 4.0), rel=0.2
+    )
+    assert not beyond_bound("K-S p_value", 0.0, 0.0)  # both below the smallest float p-value
+    assert beyond_bound("Jensen-Shannon distance", 0.31, 0.3)
+
+
+def test_too_few_reference_days_fall_back_to_fixed_and_say_so():
+    rng = np.random.default_rng(2)
+    ref = pd.DataFrame({"x": rng.normal(0, 1, 3000), "prediction": rng.beta(2, 5, 3000)})
+    cur = ref.assign(x=ref["x"] + 0.2)
+    result = compute_drift(
+        ref, cur, _model(), render_html=False, reference_day_rows=[1000, 1000, 1000]
+    )
+    x = result.columns[0]
+    assert x.mode == "fixed" and x.bound is None and x.drifted == (x.score >= x.threshold)
+    assert "only 3 reference days" in x.note and "fixed threshold" in x.note
+
+
+def test_configured_stattest_threshold_and_exclusion():
+    model = parse_config(
+        """
+models:
+  - name: shop
+    task: regression
+    thresholds: {drift: {mode: fixed, prediction: {exclude: true}}}
+    features:
+      - {name: x, type: numerical, drift: {stattest: psi, threshold: 0.5}}
+      - {name: c, type: categorical, drift: {exclude: true}}
+"""
+    ).models[0]
+    rng = np.random.default_rng(9)
+    ref = pd.DataFrame(
+        {"x": rng.normal(0, 1, 2000), "c": ["a"] * 2000, "prediction": rng.normal(0, 1, 2000)}
+    )
+    cur = ref.assign(x=ref["x"] + 0.3)
+    for render in (False, True):
+        result = compute_drift(ref, cur, model, render_html=render)
+        (x,) = result.columns
+        assert (x.column, x.method, x.threshold) == ("x", "PSI", 0.5)
+        assert result.excluded == ("c", "prediction") and result.prediction is None
+    from evidently.legacy.calculations.stattests import psi_stat_test
+    from evidently.legacy.core import ColumnType
+
+    expected = psi_stat_test(ref["x"], cur["x"], ColumnType.Numerical, 0.5)
+    assert x.score == pytest.approx(expected.drift_score, abs=1e-9)
+
+
+def test_drift_settings_errors_name_the_key():
+    from monitoring_platform.config import (
+        CATEGORICAL_STATTESTS,
+        NUMERICAL_STATTESTS,
+        ConfigError,
+    )
+    from monitoring_platform.lib.drift import load_evidently
+
+    load_evidently()
+    from evidently.legacy.calculations.stattests.registry import _registered_stat_tests
+    from evidently.legacy.core import ColumnType
+
+    registered = {
+        kind: {n for n, by in _registered_stat_tests.items() if kind in by}
+        for kind in (ColumnType.Numerical, ColumnType.Categorical)
+    }
+    assert registered[ColumnType.Numerical] == NUMERICAL_STATTESTS
+    assert registered[ColumnType.Categorical] == CATEGORICAL_STATTESTS
+    with pytest.raises(ConfigError, match=r"features\[0\].*'chisquare' is not an Evidently"):
+        _model(extra_feature=", drift: {stattest: chisquare}")
+    with pytest.raises(ConfigError, match=r"features\[0\]\.drift\.tolrance: unknown key"):
+        _model(extra_feature=", drift: {tolrance: 2}")
+    with pytest.raises(ConfigError, match=r"thresholds\.drift\.mode"):
+        _model(drift="mode: sometimes")

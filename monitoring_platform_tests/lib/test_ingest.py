@@ -19,7 +19,7 @@ models:
     task: binary_classification
     features:
       - {name: country, type: categorical}
-      - {name: price, type: numerical}
+      - {name: price, type: numerical, required: true}
       - {name: discount, type: numerical, optional: true}
 """
 
@@ -106,6 +106,21 @@ def test_every_bad_line_is_quarantined_with_its_reason(tmp_path, model):
     rows = quarantine_rows(result)
     assert [(raw, reason) for _, _, reason, raw in rows] == list(BAD_LINES.items())
     assert [line_no for _, line_no, _, _ in rows] == list(range(11, 11 + len(BAD_LINES)))
+
+
+def test_a_null_is_quarantined_only_in_a_required_feature(tmp_path, model):
+    lines = [
+        with_feature(1, country=None),  # neither required nor optional: accepted
+        without(2, "discount"),  # optional and absent: accepted
+        with_feature(3, price=None),  # required: quarantined
+        record(4),
+    ]
+    write(tmp_path / "logs", "part-0.jsonl", lines, compress=False)
+    result = ingest_partition(LocalObjectStore(tmp_path / "logs"), model, DAY, tmp_path / "out")
+    assert (result.accepted, result.quarantined) == (3, 1)
+    rows = {r["request_id"]: r for r in accepted_rows(result)}
+    assert rows["r1"]["country"] is None and rows["r2"]["discount"] is None
+    assert [reason for _, _, reason, _ in quarantine_rows(result)] == ["feature price is null"]
 
 
 def test_accepted_rows_are_typed_and_keep_their_origin(tmp_path, model):

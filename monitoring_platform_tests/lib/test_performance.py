@@ -143,3 +143,78 @@ def test_report_without_labels_says_so_and_hostile_versions_are_escaped():
     assert "No labels have arrived" in result.html
     assert "<script>alert(1)</script>" not in result.html
     assert "&lt;script&gt;" in result.html
+
+
+def test_wilson_interval_equals_scipys():
+    from scipy.stats import binomtest
+
+    from monitoring_platform.lib.performance import wilson_interval
+
+    for k, n in [(0, 10), (3, 10), (57, 100), (990, 1000), (10, 10)]:
+        expected = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+        low, high = wilson_interval(k, n, 0.95)
+        assert low == pytest.approx(expected.low, abs=1e-12)
+        assert high == pytest.approx(expected.high, abs=1e-12)
+
+
+def _bootstrap(metric, y, p, rounds=2000, seed=0):
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(rounds):
+        rows = rng.integers(0, len(y), len(y))
+        values.append(metric(y[rows], p[rows]))
+    return np.percentile(values, [2.5, 97.5])
+
+
+def test_intervals_agree_with_a_bootstrap():
+    from sklearn import metrics as m
+
+    from monitoring_platform.lib.performance import quality_intervals
+
+    rng = np.random.default_rng(12)
+    n = 1500
+    y = rng.integers(0, 2, n)
+    p = np.clip(0.5 + (y - 0.5) * 0.3 + rng.normal(0, 0.25, n), 0, 1)
+    clicks, eta = MODELS
+    ours = quality_intervals(clicks, pd.Series(y), pd.Series(p))
+    checks = {
+        "roc_auc": m.roc_auc_score,
+        "accuracy": lambda a, b: m.accuracy_score(a, b >= 0.4),
+        "log_loss": lambda a, b: m.log_loss(a, b, labels=[0, 1]),
+    }
+    for name, metric in checks.items():
+        low, high = _bootstrap(metric, y, p)
+        width = high - low
+        assert ours[name][0] == pytest.approx(low, abs=0.15 * width), name
+        assert ours[name][1] == pytest.approx(high, abs=0.15 * width), name
+    truth = rng.gamma(4, 10, n)
+    guess = truth + rng.normal(0, 6, n)
+    ours = quality_intervals(eta, pd.Series(truth), pd.Series(guess))
+    for name, metric in {
+        "mae": m.mean_absolute_error,
+        "rmse": lambda a, b: np.sqrt(m.mean_squared_error(a, b)),
+    }.items():
+        low, high = _bootstrap(metric, truth, guess)
+        width = high - low
+        assert ours[name][0] == pytest.approx(low, abs=0.15 * width), name
+        assert ours[name][1] == pytest.approx(high, abs=0.15 * width), name
+
+
+def test_a_limit_fails_only_when_the_interval_is_past_it():
+    from monitoring_platform.lib.performance import quality_violations
+
+    model = parse_config(
+        """
+models:
+  - name: clicks
+    task: binary_classification
+    thresholds: {quality: {min_roc_auc: 0.75, max_log_loss: 0.6}}
+    features: [{name: x, type: numerical}]
+"""
+    ).models[0]
+    # A noisy day: the value is below the limit, the interval still reaches it.
+    assert quality_violations(model, {"roc_auc": 0.72}, {"roc_auc": (0.66, 0.78)}) == []
+    assert quality_violations(model, {"roc_auc": 0.72}) != []  # a bare comparison would fail
+    (broken,) = quality_violations(model, {"roc_auc": 0.65}, {"roc_auc": (0.60, 0.70)})
+    assert broken.startswith("roc_auc 0.65 (interval 0.6..0.7) is below its limit 0.75")
+    assert quality_violations(model, {"log_loss": 0.7}, {"log_loss": (0.58, 0.82)}) == []

@@ -30,7 +30,7 @@ models:
     validation: {max_null_share: 0.2}
     features:
       - {name: country, type: categorical, categories: [US, DE]}
-      - {name: price, type: numerical, min: 0, max: 100}
+      - {name: price, type: numerical, min: 0, max: 100, required: true}
       - {name: promo, type: numerical, optional: true}
 """
 ).models[0]

@@ -24,6 +24,7 @@ from monitoring_platform.defs.drift.checks import (
     drift_check_results,
     drift_check_specs,
     not_evaluated,
+    reference_complete_result,
 )
 from monitoring_platform.defs.ingestion.assets import inference_logs_key
 from monitoring_platform.defs.resources import MetricStoreResource, StorageResource
@@ -32,7 +33,9 @@ from monitoring_platform.lib.drift import (
     PREDICTION,
     compute_drift,
     drift_page,
+    is_pvalue_test,
     load_evidently,
+    missing_shares,
     reference_dates,
     segment_drift,
 )
@@ -42,6 +45,8 @@ from monitoring_platform.lib.metric_store import Metric
 from monitoring_platform.lib.reports import DATA_DRIFT, publish_page
 
 GROUP = "drift"
+# Lake dataset of the reference days' calibration scores, one file per window's last day.
+CALIBRATION = "drift_calibration"
 # Above this many rows in the day, segments are scored after the report instead of beside it.
 SEGMENTS_BESIDE_REPORT_MAX_ROWS = 3_000_000
 
@@ -58,6 +63,17 @@ def reference_code_version(model: ModelConfig) -> str:
     """Changes whenever the reference configuration does, so Dagster marks what used it stale."""
     text = json.dumps(model.reference.model_dump(mode="json"), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _calibration_key(model: ModelConfig, days: list[str], rows: list[int | None]) -> str:
+    """What the reference days' scores depend on: the days, their rows and the drift settings."""
+    settings = {
+        "days": days,
+        "rows": rows,
+        "features": [f.drift.model_dump(mode="json") for f in model.features],
+        "drift": model.thresholds.drift.model_dump(mode="json"),
+    }
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
 
 def _reference_deps(model: ModelConfig) -> list[AssetDep]:
@@ -147,6 +163,7 @@ def build_drift_assets(
             lake_store, lake.ACCEPTED, model.name, days, columns
         )
         missing = sorted(set(missing) | set(manifest["missing"] if manifest else []))
+        day_rows = [lake.partition_rows(lake_store, lake.ACCEPTED, model.name, d) for d in found]
         current_rows = 0 if current is None else current.num_rows
         reference_rows = 0 if reference is None else reference.num_rows
         window_text = f"{window[0]}..{window[-1]}" if window else "(empty)"
@@ -170,6 +187,7 @@ def build_drift_assets(
                 }
             )
             yield from not_evaluated(context, store, key, reason)
+            yield reference_complete_result(context, store, key, window_text, missing)
             return
 
         reference_frame, current_frame = _frame(reference), _frame(current)
@@ -184,7 +202,26 @@ def build_drift_assets(
             pending = concurrent and pool.submit(
                 segment_drift, reference_frame, current_frame, model, model.segment_min_rows
             )
-            result = compute_drift(reference_frame, current_frame, model)
+            cache_key = _calibration_key(model, found, day_rows)
+            cached = lake.read_manifest(lake_store, CALIBRATION, model.name, found[-1])
+            scores = dict(cached["scores"]) if cached and cached.get("key") == cache_key else {}
+            known = len(scores)
+            result = compute_drift(
+                reference_frame,
+                current_frame,
+                model,
+                reference_day_rows=day_rows,
+                calibration_cache=scores,
+            )
+            if len(scores) != known:
+                lake.write_manifest(
+                    lake_store,
+                    CALIBRATION,
+                    model.name,
+                    found[-1],
+                    {"key": cache_key, "days": found, "scores": scores},
+                )
+            missing_values = missing_shares(reference_frame, current_frame, model, day_rows)
             release_unused_memory()
             segments = (
                 pending.result()
@@ -209,6 +246,19 @@ def build_drift_assets(
                 Metric("drift_score", column.score, dims=dims, text=column.method),
                 Metric("drift_threshold", column.threshold, dims=dims),
                 Metric("drift_detected", float(column.drifted), dims=dims),
+                Metric(
+                    "drift_calibrated", float(column.bound is not None), dims, column.note[:256]
+                ),
+            ]
+            if column.bound is not None:
+                metrics.append(Metric("drift_bound", column.bound, dims=dims))
+        for share in missing_values:
+            dims = {"column": share.column}
+            metrics += [
+                Metric("missing_share", share.share, dims=dims),
+                Metric("missing_share_reference", share.reference_share, dims=dims),
+                Metric("missing_share_low", share.low, dims=dims),
+                Metric("missing_share_bound", share.bound, dims=dims),
             ]
         for seg in segments:
             dims = {"segment": seg.segment, "value": seg.value}
@@ -229,7 +279,13 @@ def build_drift_assets(
                 "status": "ok",
                 "report": MetadataValue.url(link),
                 "drift_share": result.drift_share,
+                "drift_mode": model.thresholds.drift.mode,
                 "drifted_features": MetadataValue.json(result.drifted_features),
+                "excluded_columns": MetadataValue.json(list(result.excluded)),
+                "unmeasured_columns": MetadataValue.json(list(result.unmeasured)),
+                "missing_share": MetadataValue.json(
+                    {m.column: round(m.share, 6) for m in missing_values}
+                ),
                 "prediction_drift_score": prediction.score if prediction else None,
                 "current_rows": result.current_rows,
                 "reference_rows": result.reference_rows,
@@ -247,7 +303,8 @@ def build_drift_assets(
                 "evidently_version": version("evidently"),
             }
         )
-        yield from drift_check_results(context, store, key, model, result)
+        yield from drift_check_results(context, store, key, model, result, missing_values)
+        yield reference_complete_result(context, store, key, window_text, missing)
 
     return [reference_window, data_drift_report]
 
@@ -268,10 +325,16 @@ def _segments_table(segments) -> str:
 
 
 def _columns_table(result) -> str:
-    lines = ["| column | method | score | threshold | drift |", "|---|---|---|---|---|"]
+    lines = [
+        "| column | method | score | learned bound | fixed threshold | drift | note |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for c in result.columns:
         name = c.column.replace("|", "\\|")
+        side = "<" if is_pvalue_test(c.method) else ">"
+        bound = "" if c.bound is None else f"{side} {c.bound:.4g}"
         lines.append(
-            f"| {name} | {c.method} | {c.score:.4g} | {c.threshold:g} | {'yes' if c.drifted else 'no'} |"
+            f"| {name} | {c.method} | {c.score:.4g} | {bound} | {c.threshold:g} | "
+            f"{'yes' if c.drifted else 'no'} | {c.note} |"
         )
     return "\n".join(lines)

@@ -73,7 +73,9 @@ def event_check_results(
 
 
 def checked_kpis(model: ModelConfig) -> list[str]:
-    """The KPIs whose drop is checked for ``model`` (a null limit turns a check off)."""
+    """The KPIs whose drop is checked for ``model`` (a null limit, or no events, turns it off)."""
+    if not model.events.enabled:
+        return []  # a model without business events has no KPIs to check
     drops = model.thresholds.kpi_drop
     return [kpi for kpi in KPIS if getattr(drops, kpi) is not None]
 

@@ -27,6 +27,7 @@ from monitoring_platform.defs.performance.checks import (
 from monitoring_platform.defs.resources import MetricStoreResource, StorageResource
 from monitoring_platform.lib import labels as labels_lib
 from monitoring_platform.lib import lake
+from monitoring_platform.lib.drift import reference_dates
 from monitoring_platform.lib.metric_store import Metric
 from monitoring_platform.lib.performance import evaluate, join_labels, labelled_rows, render_report
 from monitoring_platform.lib.reports import MODEL_PERFORMANCE, publish_page
@@ -151,7 +152,13 @@ def build_performance_assets(
             if received is not None
             else pd.DataFrame(columns=["request_id", "label", "labeled_at"])
         )
-        result = evaluate(model, prediction_frame, label_frame, render_html=False)
+        result = evaluate(
+            model,
+            prediction_frame,
+            label_frame,
+            render_html=False,
+            baseline=_reference_quality(lake_store, model, date),
+        )
         gaps, estimate_section = realized_against_estimate(lake_store, store, model, date, result)
         labelled = labelled_rows(join_labels(prediction_frame, label_frame))
         page = render_report(
@@ -161,6 +168,12 @@ def build_performance_assets(
         html_key = publish_page(reports, model.name, date, MODEL_PERFORMANCE, page)
         link = storage.report_link(reports, html_key)
         metrics = [
+            *(Metric(f"baseline_{name}", value) for name, value in result.baseline.items()),
+            *(
+                Metric(f"{name}_{end}", value)
+                for name, interval in result.intervals.items()
+                for end, value in zip(("low", "high"), interval, strict=True)
+            ),
             Metric("predictions_scored", result.predictions),
             Metric("labeled", result.labeled),
             Metric("label_coverage", result.coverage),
@@ -181,6 +194,10 @@ def build_performance_assets(
                 "labeled": result.labeled,
                 "label_coverage": result.coverage,
                 **{name: value for name, value in result.metrics.items()},
+                "intervals": MetadataValue.json(
+                    {k: [round(lo, 6), round(hi, 6)] for k, (lo, hi) in result.intervals.items()}
+                ),
+                "baseline": MetadataValue.json(result.baseline),
                 "by_model_version": MetadataValue.json(result.by_version),
                 "label_days_received": MetadataValue.json(found),
                 "label_days_pending": MetadataValue.json(missing),
@@ -192,3 +209,21 @@ def build_performance_assets(
         )
 
     return [labels, model_performance_report]
+
+
+def _reference_quality(lake_store, model: ModelConfig, date: dt.date) -> dict[str, float]:
+    """The quality of the reference window's predictions, from the labels received so far."""
+    days = reference_dates(model, date)
+    predictions, _, _ = lake.read_partitions(
+        lake_store, lake.ACCEPTED, model.name, days, ["request_id", "prediction", "model_version"]
+    )
+    if predictions is None:
+        return {}
+    arrivals = sorted({d for day in days for d in label_days(model, day)})
+    received, _, _ = lake.read_partitions(
+        lake_store, labels_lib.ACCEPTED, model.name, arrivals, ["request_id", "label", "labeled_at"]
+    )
+    if received is None:
+        return {}
+    result = evaluate(model, predictions.to_pandas(), received.to_pandas(), render_html=False)
+    return result.metrics if result.labeled >= model.thresholds.quality.min_labeled_rows else {}

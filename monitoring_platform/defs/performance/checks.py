@@ -11,7 +11,7 @@ from dagster import (
 from monitoring_platform.config import ModelConfig
 from monitoring_platform.defs.recording import check_result
 from monitoring_platform.lib.metric_store import MetricStore
-from monitoring_platform.lib.performance import PerformanceResult
+from monitoring_platform.lib.performance import PerformanceResult, quality_violations
 
 QUALITY = "model_quality_within_threshold"
 COVERAGE = "label_coverage_sufficient"
@@ -30,19 +30,6 @@ def performance_check_specs(asset_key: AssetKey) -> list[AssetCheckSpec]:
     ]
 
 
-def quality_violations(model: ModelConfig, metrics: dict[str, float]) -> list[str]:
-    """Each configured limit the metrics break, as a sentence part."""
-    broken = []
-    for metric, kind, limit in model.thresholds.quality.limits():
-        value = metrics.get(metric)
-        if value is None:
-            continue
-        if (kind == "min" and value < limit) or (kind == "max" and value > limit):
-            word = "below" if kind == "min" else "above"
-            broken.append(f"{metric} {value:.4g} is {word} its limit {limit:g}")
-    return broken
-
-
 def performance_check_results(
     context: AssetExecutionContext,
     store: MetricStore,
@@ -53,20 +40,31 @@ def performance_check_results(
     report: str | None,
 ) -> list[AssetCheckResult]:
     limits = model.thresholds.quality
+    evaluated: dict = {}
     if result.labeled < limits.min_labeled_rows:
-        quality_passed, severity = False, AssetCheckSeverity.WARN
+        # Nothing to judge yet: a pass that alerting ignores (``evaluated: false``).
+        quality_passed, severity = True, AssetCheckSeverity.WARN
         quality_text = (
-            f"Not judged: {result.labeled} labelled predictions, "
+            f"Not evaluated: {result.labeled} labelled predictions, "
             f"fewer than the {limits.min_labeled_rows} needed."
         )
+        evaluated = {"evaluated": False, "reason": quality_text}
     else:
-        broken = quality_violations(model, result.metrics)
+        broken = quality_violations(model, result.metrics, result.intervals)
         quality_passed, severity = not broken, AssetCheckSeverity.ERROR
-        shown = ", ".join(f"{k} {v:.4g}" for k, v in sorted(result.metrics.items()))
+        shown = ", ".join(
+            f"{k} {v:.4g}"
+            + (
+                f" [{result.intervals[k][0]:.4g}, {result.intervals[k][1]:.4g}]"
+                if k in result.intervals
+                else ""
+            )
+            for k, v in sorted(result.metrics.items())
+        )
         quality_text = (
             "Quality below its limits: " + "; ".join(broken) + "."
             if broken
-            else f"Quality within its limits ({shown})."
+            else f"Quality within its limits ({shown}; {limits.confidence:.0%} intervals)."
         )
     coverage_ok = result.coverage >= limits.min_label_coverage
     if coverage_ok:
@@ -92,8 +90,13 @@ def performance_check_results(
             description=quality_text,
             observed={
                 **{k: round(v, 6) for k, v in result.metrics.items()},
+                "intervals": {
+                    k: [round(lo, 6), round(hi, 6)] for k, (lo, hi) in result.intervals.items()
+                },
+                "baseline": {k: round(v, 6) for k, v in result.baseline.items()},
                 "labeled": result.labeled,
                 "limits": {f"{k}_{m}": v for m, k, v in limits.limits()},
+                **evaluated,
             },
             report=report,
         ),
@@ -111,6 +114,8 @@ def performance_check_results(
                 "predictions": result.predictions,
                 "threshold": limits.min_label_coverage,
                 "window_closed": window_closed,
+                # Below the share while labels may still arrive: nothing to judge yet.
+                **({} if coverage_ok or window_closed else {"evaluated": False}),
             },
             report=report,
         ),

@@ -174,7 +174,11 @@ def _first_sentence(text: str) -> str:
 
 
 def findings_from_checks(rows: Iterable[Mapping[str, Any]]) -> list[Finding]:
-    """Findings from check-result rows (``model, day, check, passed, severity, ...``)."""
+    """Findings from check-result rows (``model, day, check, passed, severity, ...``).
+
+    A check that had nothing to judge (``evaluated: false`` in its metadata) is no finding: it
+    neither raises nor resolves an alert.
+    """
     return [
         Finding(
             kind=CHECK,
@@ -191,6 +195,7 @@ def findings_from_checks(rows: Iterable[Mapping[str, Any]]) -> list[Finding]:
             report_url=row.get("report_url"),
         )
         for row in rows
+        if (row.get("observed") or {}).get("evaluated") is not False
     ]
 
 
