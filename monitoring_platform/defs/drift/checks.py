@@ -8,9 +8,11 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
+    PartitionsDefinition,
 )
 
 from monitoring_platform.config import ModelConfig
+from monitoring_platform.defs.partitions import partitioned_check_spec
 from monitoring_platform.defs.recording import check_result, graded
 from monitoring_platform.lib.drift import DriftResult
 from monitoring_platform.lib.metric_store import MetricStore
@@ -19,16 +21,20 @@ DATASET_DRIFT = "dataset_drift_within_threshold"
 PREDICTION_DRIFT = "prediction_drift_within_threshold"
 
 
-def drift_check_specs(asset_key: AssetKey) -> list[AssetCheckSpec]:
+def drift_check_specs(
+    asset_key: AssetKey, partitions: PartitionsDefinition
+) -> list[AssetCheckSpec]:
     return [
-        AssetCheckSpec(
+        partitioned_check_spec(
             DATASET_DRIFT,
             asset=asset_key,
+            partitions=partitions,
             description="The share of drifted features stays below its WARN and ERROR levels.",
         ),
-        AssetCheckSpec(
+        partitioned_check_spec(
             PREDICTION_DRIFT,
             asset=asset_key,
+            partitions=partitions,
             description="The prediction's distribution has not drifted from the reference window.",
         ),
     ]

@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from dagster import (
-    AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
     AssetKey,
@@ -52,6 +51,7 @@ from monitoring_platform.defs.metrics.resources import (
     WarehouseResource,
     ensure_manifest,
 )
+from monitoring_platform.defs.partitions import partitioned_check_spec
 from monitoring_platform.defs.performance.assets import labels_key
 from monitoring_platform.defs.resources import MetricStoreResource, StorageResource
 from monitoring_platform.lib import business_metrics as bm
@@ -117,7 +117,7 @@ def _business_events(
         partitions_def=partitions,
         group_name=GROUP,
         kinds={"duckdb", "parquet"},
-        check_specs=event_check_specs(key),
+        check_specs=event_check_specs(key, partitions),
         metadata={"model": model.name, "location": location},
     )
     def business_events(
@@ -215,9 +215,10 @@ class MetricsDbtTranslator(DagsterDbtTranslator):
     """dbt models as ``warehouse/<name>`` in the metrics group, downstream of every model's
     warehouse tables (the dbt sources are the tables those assets load)."""
 
-    def __init__(self, upstream: list[AssetKey]):
+    def __init__(self, upstream: list[AssetKey], partitions: PartitionsDefinition):
         super().__init__(DagsterDbtTranslatorSettings(enable_asset_checks=True))
         self._upstream = upstream
+        self._partitions = partitions
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
         if dbt_resource_props["resource_type"] == "source":
@@ -240,18 +241,23 @@ class MetricsDbtTranslator(DagsterDbtTranslator):
         return spec.replace_attributes(deps=deps)
 
     def get_asset_check_spec(self, asset_spec, manifest, unique_id, project):
+        """The dbt test as a check recorded for the run's day, with a one-line description."""
         spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
-        if spec is None or spec.description:
+        if spec is None:
             return spec
-        test = manifest["nodes"][unique_id]
-        meta = test.get("test_metadata") or {}
-        column = test.get("column_name")
-        what = meta.get("name") or "singular test"
-        on = f"{asset_spec.key.path[-1]}.{column}" if column else asset_spec.key.path[-1]
-        return AssetCheckSpec(
-            name=spec.name,
+        description = spec.description
+        if not description:
+            test = manifest["nodes"][unique_id]
+            meta = test.get("test_metadata") or {}
+            column = test.get("column_name")
+            what = meta.get("name") or "singular test"
+            on = f"{asset_spec.key.path[-1]}.{column}" if column else asset_spec.key.path[-1]
+            description = f"dbt test {what} on {on} passes."
+        return partitioned_check_spec(
+            spec.name,
             asset=spec.asset_key,
-            description=f"dbt test {what} on {on} passes.",
+            partitions=self._partitions,
+            description=description,
             additional_deps=spec.additional_deps,
             metadata=spec.metadata,
             blocking=spec.blocking,
@@ -268,7 +274,7 @@ def build_dbt_assets(
     @dbt_assets(
         manifest=ensure_manifest(),
         partitions_def=partitions,
-        dagster_dbt_translator=MetricsDbtTranslator(upstream),
+        dagster_dbt_translator=MetricsDbtTranslator(upstream, partitions),
         pool=WAREHOUSE_POOL,
         name="warehouse_dbt_models",
         # One day per run, like every other daily asset (a window of days works too).
@@ -337,7 +343,7 @@ def _business_metrics_report(
         group_name=GROUP,
         kinds={"html"},
         pool=WAREHOUSE_POOL,
-        check_specs=metrics_check_specs(key, model),
+        check_specs=metrics_check_specs(key, model, partitions),
         metadata={"model": model.name},
     )
     def business_metrics_report(
