@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/var/dagster_home
 
-.PHONY: help install demo test test-fast bench lint format ui lock clean
+.PHONY: help install provision demo test test-fast bench lint format ui dg-dev lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -20,11 +20,14 @@ install: $(BIN)/uv  ## install the locked dependencies into .venv
 demo: install  ## generate 14 days of traffic for both models and evaluate them through Dagster
 	$(BIN)/monitoring-platform demo
 
-test: install  ## run every test, the slow end-to-end ones included
+test: install provision  ## run every test, the slow end-to-end ones included
 	$(BIN)/pytest
 
-test-fast: install  ## run the tests not marked slow
+test-fast: install provision  ## run the tests not marked slow
 	$(BIN)/pytest -m "not slow"
+
+provision:  ## install or start what the tests need beyond Python (chromium, prometheus, PostgreSQL)
+	scripts/provision-tests
 
 bench: install  ## one 1M-row day: naive script vs the platform vs a bare read (benchmarks/)
 	$(BIN)/python benchmarks/bench_partition.py

@@ -52,16 +52,27 @@ def test_demo_command_end_to_end(tmp_path):
 
     home = tmp_path / "var" / "dagster_home"
     assert (home / "dagster.yaml").is_file()
-    from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+    from dagster import DagsterInstance, DagsterRunStatus
 
+    # The instance has the deployment's settings; the partitions start with the traffic.
+    assert "QueuedRunCoordinator" in (home / "dagster.yaml").read_text()
+    assert (tmp_path / "var" / "partitions_start_date").read_text().strip() == "2026-11-01"
     with DagsterInstance.from_config(str(home)) as instance:
-        runs = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.SUCCESS]))
-        daily = [
-            r
-            for r in runs
-            if r.tags.get("dagster/partition") and "monitoring_platform/trigger" not in r.tags
+        runs = instance.get_runs()
+        daily = [r for r in runs if r.tags.get("monitoring_platform/trigger") == "demo"]
+        # The runs the schedule makes: each model's own job, one run per model-day, tagged.
+        assert sorted((r.job_name, r.tags["dagster/partition"]) for r in daily) == sorted(
+            (f"{m}_monitoring_job", f"2026-11-0{d}")
+            for m in ("ctr_ranker", "eta_regressor")
+            for d in range(1, 9)
+        )
+        assert all(r.tags["monitoring_platform/model"] in r.job_name for r in daily)
+        failed = {
+            r.tags["dagster/partition"] for r in daily if r.status != DagsterRunStatus.SUCCESS
+        }
+        assert failed == {"2026-11-06"}, "only the schema-bug day stops at its check"
+        late = [
+            r for r in runs if "labels arrived" in r.tags.get("monitoring_platform/trigger", "")
         ]
-        assert len(daily) == 7, "one run per day; the schema-bug day's run stops at its check"
-        late = [r for r in runs if "monitoring_platform/trigger" in r.tags]
         assert late, "late labels re-evaluated earlier days"
     assert "Late labels: re-evaluating" in out and "label_coverage" in out

@@ -185,7 +185,6 @@ def _pg_env(postgres_url):
         "DAGSTER_PG_USERNAME": url.username,
         "DAGSTER_PG_PASSWORD": "",
         "DAGSTER_PG_DB": url.database,
-        "DAGSTER_MAX_CONCURRENT_RUNS": "3",
     }
 
 
@@ -216,7 +215,7 @@ def test_instance_config_loads_on_postgresql(pg_instance_home, postgres_url):
         assert isinstance(instance.schedule_storage, PostgresScheduleStorage)
         coordinator = instance.run_coordinator
         assert isinstance(coordinator, QueuedRunCoordinator)
-        assert coordinator.get_run_queue_config().max_concurrent_runs == 3
+        assert coordinator.get_run_queue_config().max_concurrent_runs == 4
         limits = coordinator.get_run_queue_config().tag_concurrency_limits
         assert {
             "key": "monitoring_platform/model",

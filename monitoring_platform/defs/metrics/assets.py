@@ -51,6 +51,7 @@ from monitoring_platform.defs.metrics.resources import (
     WarehouseResource,
     ensure_manifest,
 )
+from monitoring_platform.defs.orchestration.jobs import MODEL_TAG
 from monitoring_platform.defs.partitions import partitioned_check_spec
 from monitoring_platform.defs.performance.assets import labels_key
 from monitoring_platform.defs.resources import MetricStoreResource, StorageResource
@@ -60,7 +61,12 @@ from monitoring_platform.lib import lake
 from monitoring_platform.lib.business_report import TREND_DAYS, render_business_report
 from monitoring_platform.lib.metric_store import Metric
 from monitoring_platform.lib.reports import BUSINESS_METRICS, HTML_CONTENT_TYPE, report_key
-from monitoring_platform.lib.warehouse import BUSINESS_MART, SYSTEM_MART, load_model_day
+from monitoring_platform.lib.warehouse import (
+    BUSINESS_MART,
+    SYSTEM_MART,
+    dbt_failure_cause,
+    load_model_day,
+)
 
 GROUP = "metrics"
 WAREHOUSE_PREFIX = "warehouse"
@@ -264,6 +270,23 @@ class MetricsDbtTranslator(DagsterDbtTranslator):
         )
 
 
+def _dbt_build(context, dbt: DbtCliResource, warehouse: WarehouseResource, dbt_vars: dict):
+    """Run ``dbt build`` with the vars; its events, and the last lines of its console output."""
+    # dbt's own log lines go to the run's log, not to this process's console.
+    output = io.StringIO()
+    try:
+        with warehouse.dbt_environ(), contextlib.redirect_stdout(output):
+            invocation = dbt.cli(
+                ["build", "--vars", json.dumps(dbt_vars)], context=context, raise_on_error=False
+            )
+            events = list(invocation.stream())
+    finally:
+        lines = output.getvalue().splitlines()[-DBT_LOG_LINES:]
+        if lines:
+            context.log.info("dbt:\n" + "\n".join(lines))
+    return invocation, events, lines
+
+
 def build_dbt_assets(
     config: MonitoringConfig, partitions: PartitionsDefinition
 ) -> list[AssetsDefinition]:
@@ -291,6 +314,8 @@ def build_dbt_assets(
                 if key.path[-1] == "warehouse_tables" and key.path[0] in model_names
             }
         )
+        if not loaded and context.run.tags.get(MODEL_TAG) in model_names:
+            loaded = [context.run.tags[MODEL_TAG]]  # a run of <model>_monitoring_job
         dbt_vars: dict[str, Any] = {
             "start_date": window.start.date().isoformat(),
             "end_date": window.end.date().isoformat(),
@@ -300,26 +325,21 @@ def build_dbt_assets(
             # Replace only the rows of the models this run loaded; other models keep theirs.
             dbt_vars["models"] = loaded
         context.log.info(f"dbt vars: {json.dumps(dbt_vars)}")
-        # dbt's own log lines go to the run's log, not to this process's console.
-        output = io.StringIO()
-        try:
-            with warehouse.dbt_environ(), contextlib.redirect_stdout(output):
-                invocation = dbt.cli(
-                    ["build", "--vars", json.dumps(dbt_vars)], context=context, raise_on_error=False
-                )
-                events = list(invocation.stream())
-        finally:
-            lines = output.getvalue().splitlines()
-            if lines:
-                context.log.info("dbt:\n" + "\n".join(lines[-DBT_LOG_LINES:]))
+        day = window.start.date()
+        wh = warehouse.get()
+        # The warehouse pool keeps Dagster's own steps apart; the lock also waits for any other
+        # process on the file (a command-line backfill beside the daemon, a DuckDB shell).
+        with wh.exclusive():
+            wh.wait_until_openable()
+            invocation, events, lines = _dbt_build(context, dbt, warehouse, dbt_vars)
         yield from events
         if invocation.is_successful():
             # Artifacts of a good run are in the run's events; keep only a failed run's.
             shutil.rmtree(invocation.target_path, ignore_errors=True)
         else:
             raise Failure(
-                description=f"dbt build failed for {window.start.date()}: "
-                + "\n".join(lines[-DBT_LOG_LINES:])
+                description=f"dbt build for {day} failed: {dbt_failure_cause(lines)}",
+                metadata={"dbt_output": MetadataValue.md("```\n" + "\n".join(lines) + "\n```")},
             )
 
     return [warehouse_dbt_models]
