@@ -15,7 +15,7 @@ $(BIN)/uv:
 	$(BIN)/pip install -q --disable-pip-version-check uv==0.13.8
 
 install: $(BIN)/uv  ## install the locked dependencies into .venv
-	$(BIN)/uv sync --frozen --inexact --extra dev --python $(BIN)/python --compile-bytecode -q
+	$(BIN)/uv sync --frozen --inexact --extra dev --extra k8s --python $(BIN)/python --compile-bytecode -q
 
 demo: install  ## generate 14 days of traffic for both models and evaluate them through Dagster
 	$(BIN)/monitoring-platform demo

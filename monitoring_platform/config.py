@@ -408,8 +408,14 @@ class Schedule(_Strict):
     @field_validator("cron")
     @classmethod
     def _cron(cls, cron: str) -> str:
-        if len(cron.split()) != 5 or not re.fullmatch(r"[0-9*/,\- A-Za-z]+", cron):
-            raise ValueError("expected a cron expression of five fields, e.g. '0 6 * * *'")
+        # Dagster's own parser: what it accepts here, the daemon runs (`@daily` too).
+        from dagster._utils.schedules import is_valid_cron_string
+
+        if not is_valid_cron_string(cron):
+            raise ValueError(
+                f"{cron!r} is not a cron expression Dagster runs: expected five fields with "
+                "values in range (e.g. '0 6 * * *') or a shortcut such as '@daily'"
+            )
         return cron
 
     @field_validator("timezone")

@@ -306,3 +306,19 @@ def test_the_embedded_instance_has_the_deployments_queue_and_warehouse_pool(tmp_
     (home / "dagster.yaml").write_text("telemetry: {enabled: true}\n")
     write_embedded_instance(home)
     assert (home / "dagster.yaml").read_text() == "telemetry: {enabled: true}\n"
+
+
+@pytest.mark.parametrize("cron", ["@daily", "0 6 * * *", "30 2 * * 1-5"])
+def test_cron_accepts_what_dagster_runs(tmp_path, cron):
+    config, defs = _defs(tmp_path, schedule={"cron": cron})
+    assert defs.resolve_schedule_def("ctr_ranker_daily_schedule").cron_schedule == cron
+
+
+@pytest.mark.parametrize("cron", ["99 6 * * *", "0 6 31 2 *", "0 6 * *", "*/5 * * * * *"])
+def test_cron_rejects_what_dagster_would_not_run(tmp_path, cron):
+    from monitoring_platform.config import ConfigError
+
+    raw = small_config_dict(tmp_path)
+    raw["schedule"] = {"cron": cron}
+    with pytest.raises(ConfigError, match="schedule.cron"):
+        load_config(write_config(tmp_path, raw))
