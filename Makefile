@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/var/dagster_home
 
-.PHONY: help install provision demo test test-fast bench lint format ui dg-dev lock clean
+.PHONY: help install provision demo test test-fast bench lint format ui lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,9 +40,9 @@ format:  ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-ui: install  ## the Dagster UI over the demo's instance, on http://127.0.0.1:3000
-	mkdir -p $(DAGSTER_HOME)
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+ui: install  ## the Dagster UI and daemon over the demo's instance (dg dev), on http://127.0.0.1:3000
+	$(BIN)/python -c 'import pathlib, os; from monitoring_platform.defs.orchestration.instance import write_embedded_instance as w; w(pathlib.Path(os.environ["DAGSTER_HOME"]))'
+	$(BIN)/dg dev --host 127.0.0.1 --port 3000
 
 lock:  ## re-resolve uv.lock after changing pyproject.toml
 	$(BIN)/uv lock --python $(PYTHON_VERSION)

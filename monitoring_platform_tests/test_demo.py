@@ -12,6 +12,7 @@ from monitoring_platform_tests.conftest import small_config_dict, write_config
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # 16 model-day runs and the late-label re-runs
 def test_demo_command_end_to_end(tmp_path):
     config = write_config(tmp_path, small_config_dict(tmp_path, requests_per_day=1200))
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
@@ -31,7 +32,7 @@ def test_demo_command_end_to_end(tmp_path):
         env=env,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=1700,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
