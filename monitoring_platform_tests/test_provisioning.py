@@ -35,7 +35,7 @@ def test_a_machine_without_chromium_and_not_root_gets_one_line(tmp_path):
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
-    assert "missing chromium, prometheus" in lines[0]
+    assert "missing chromium, prometheus, docker-compose" in lines[0]
     assert "apt-get install" in lines[0]
 
 

@@ -27,6 +27,7 @@ from monitoring_platform.defs.orchestration.sensors import (
     build_logs_arrival_sensor,
     build_reports_index_sensor,
 )
+from monitoring_platform.defs.orchestration.termination import install_termination_handler
 from monitoring_platform.defs.reports.assets import REPORTS_INDEX_KEY, build_reports_index
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ def build_operations(
     partitions: PartitionsDefinition,
 ) -> Operations:
     """The assets (with their backfill policy and the reports index) and what runs them."""
+    install_termination_handler()
     keys_by_model = daily_asset_keys(config, assets, partitions)
     jobs = build_monitoring_jobs(config, keys_by_model, partitions)
     names = {model_job_name(m.name): m.name for m in config.models}
