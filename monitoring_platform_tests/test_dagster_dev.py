@@ -38,9 +38,14 @@ START_SCHEDULE = """
 mutation ($selector: ScheduleSelector!) {
   startSchedule(scheduleSelector: $selector) {
     __typename
-    ... on ScheduleStateResult { scheduleState { status } }
+    ... on ScheduleStateResult { scheduleState { id status } }
     ... on PythonError { message }
   }
+}
+"""
+STOP_SCHEDULE = """
+mutation ($id: String!) {
+  stopRunningSchedule(id: $id) { __typename }
 }
 """
 RUNS = """
@@ -143,6 +148,8 @@ def test_ui_backfill_and_schedule_tick_succeed_and_agree_with_the_metric_store(t
             return launched
 
         wait_for("the backfills to launch", launch_backfills, timeout=300)
+        # The schedules tick every minute here; each makes yesterday's run of its model once.
+        schedule_ids = []
         for model in MODELS:
             started = graphql(
                 base,
@@ -150,6 +157,19 @@ def test_ui_backfill_and_schedule_tick_succeed_and_agree_with_the_metric_store(t
                 {"selector": {**repository, "scheduleName": f"{model}_daily_schedule"}},
             )["startSchedule"]
             assert started["__typename"] == "ScheduleStateResult", started
+            schedule_ids.append(started["scheduleState"]["id"])
+
+        def scheduled_runs():
+            runs = graphql(base, RUNS)["runsOrError"]["results"]
+            return {
+                tags["monitoring_platform/model"]
+                for tags in ({t["key"]: t["value"] for t in r["tags"]} for r in runs)
+                if tags.get("monitoring_platform/trigger") == "schedule"
+            } == set(MODELS)
+
+        wait_for("the schedules' first tick", scheduled_runs, timeout=300, every=2)
+        for schedule_id in schedule_ids:
+            graphql(base, STOP_SCHEDULE, {"id": schedule_id})
 
         expected = {(m, d.isoformat()) for m in MODELS for d in [*days, yesterday]}
 

@@ -11,6 +11,7 @@ from dagster import AssetKey, DagsterInstance, materialize
 
 from monitoring_platform.config import load_config
 from monitoring_platform.definitions import build_definitions
+from monitoring_platform.defs.resources import LOCAL_REPORTS_BASE_URL
 from monitoring_platform.defs.selection import model_evaluation_selection
 from monitoring_platform.demo import QUIET_RUN_CONFIG
 from monitoring_platform.lib.metric_store import MetricStore
@@ -52,7 +53,8 @@ def test_reports_index_asset_reflects_the_metric_store_and_the_reports(tmp_path)
     assert result.success
     (event,) = result.get_asset_materialization_events()
     index = tmp_path / "reports" / "index.html"
-    assert event.event_specific_data.materialization.metadata["report"].value == index.as_uri()
+    link = event.event_specific_data.materialization.metadata["report"].value
+    assert link == f"{LOCAL_REPORTS_BASE_URL}/index.html"
     page = index.read_text()
 
     # Every report file of the model is linked, by a relative link, and every link resolves.
