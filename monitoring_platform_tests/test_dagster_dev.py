@@ -148,7 +148,9 @@ def test_ui_backfill_and_schedule_tick_succeed_and_agree_with_the_metric_store(t
             return launched
 
         wait_for("the backfills to launch", launch_backfills, timeout=300)
-        # The schedules tick every minute here; each makes yesterday's run of its model once.
+        # The schedules tick every minute here: start them just after a minute begins and stop
+        # them after their first tick, which makes yesterday's run of each model.
+        time.sleep(62 - dt.datetime.now().second)
         schedule_ids = []
         for model in MODELS:
             started = graphql(
@@ -219,5 +221,9 @@ def test_ui_backfill_and_schedule_tick_succeed_and_agree_with_the_metric_store(t
         try:
             server.wait(timeout=120)
         except subprocess.TimeoutExpired:
+            pass
+        try:  # run workers the daemon started are in the group too
             os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=30)
+        except ProcessLookupError:
+            pass
+        server.wait(timeout=30)

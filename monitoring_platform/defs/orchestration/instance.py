@@ -16,7 +16,7 @@ import yaml
 INFRA_INSTANCE = Path(__file__).resolve().parents[3] / "infra" / "dagster.yaml"
 HEADER = (
     "# The embedded instance: infra/dagster.yaml with SQLite storage in this folder.\n"
-    "# Written by `monitoring-platform demo`; rewritten by it while this line is here.\n"
+    "# Written by `monitoring-platform demo` and `make ui`; rewritten while this line is here.\n"
 )
 # What earlier demos wrote; replaced by the full settings.
 _LEGACY = "telemetry:\n  enabled: false\n"

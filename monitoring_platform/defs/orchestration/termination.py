@@ -27,19 +27,28 @@ def install_termination_handler() -> None:
     """Install :func:`_on_sigterm` in a process on an instance with the synchronous launcher."""
     if threading.current_thread() is not threading.main_thread():
         return
-    try:
-        from dagster import DagsterInstance
-
-        launcher = type(DagsterInstance.get().run_launcher).__name__
-    except Exception:
-        return  # no instance configured here: nothing to cancel
-    if launcher != SYNC_LAUNCHER:
+    if _configured_launcher() != SYNC_LAUNCHER:
         return
     from dagster._utils import interrupts
 
     # Dagster maps SIGTERM to its interrupt handler whenever it swaps that handler in or out.
     interrupts.setup_interrupt_handlers = _setup_interrupt_handlers
     _setup_interrupt_handlers()
+
+
+def _configured_launcher() -> str | None:
+    """The run launcher class named in ``$DAGSTER_HOME/dagster.yaml`` (read, not instantiated)."""
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        return None
+    try:
+        import yaml
+
+        with open(os.path.join(home, "dagster.yaml"), encoding="utf-8") as f:
+            settings = yaml.safe_load(f) or {}
+        return (settings.get("run_launcher") or {}).get("class")
+    except (OSError, ValueError, AttributeError, yaml.YAMLError):
+        return None
 
 
 def _setup_interrupt_handlers() -> None:
@@ -55,7 +64,8 @@ def _runs_of_this_process(instance, statuses) -> list:
         records = instance.get_records_for_run(
             run.run_id, of_type=DagsterEventType.RUN_START, limit=1
         ).records
-        if records and records[0].event_log_entry.pid == os.getpid():
+        event = records[0].event_log_entry.dagster_event if records else None
+        if event is not None and event.pid == os.getpid():
             mine.append(run)
     return mine
 
