@@ -133,7 +133,12 @@ def test_asset_graph_page_renders_in_chromium(webserver, tmp_path):
 def test_global_lineage_reads_per_model_in_chromium(webserver, tmp_path):
     graphql(webserver, QUERY)  # the code location is loaded
     shot = tmp_path / "global_lineage.png"
-    seen = visit(f"{webserver}/asset-groups", wait_for="text=eta_regressor", screenshot=shot)
+    seen = visit(
+        f"{webserver}/asset-groups",
+        wait_for="text=eta_regressor",
+        screenshot=shot,
+        dismiss="button:has-text('Skip')",  # the UI's first-visit newsletter dialog
+    )
     assert seen.page_errors == []
     for group in ("ctr_ranker", "eta_regressor", "warehouse"):
         assert group in seen.text, group
