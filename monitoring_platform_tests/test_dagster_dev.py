@@ -6,11 +6,13 @@ metric store's."""
 import datetime as dt
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -81,6 +83,33 @@ def wait_for(what: str, predicate, timeout: float, every: float = 5.0):
             return value
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(every)
+
+
+def check_history_page(base: str, model: str, check: str, screenshot: Path) -> str:
+    """A check's per-day status page in the UI (the Partitions tab), as a person sees it."""
+    from playwright.sync_api import sync_playwright
+
+    from monitoring_platform_tests.browser import CHROMIUM_ARGS, chromium_path
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(
+                f"{base}/assets/{model}/inference_logs?view=checks&checkDetail={check}",
+                wait_until="load",
+            )
+            page.wait_for_selector(f"text={check}", timeout=60_000)
+            skip = page.locator("button:has-text('Skip')")  # the first-visit dialog
+            if skip.count():
+                skip.first.click()
+            page.locator("text=Partitions").last.click()
+            page.wait_for_selector("text=Passed", timeout=60_000)
+            page.wait_for_timeout(1000)
+            page.screenshot(path=str(screenshot))
+            return page.inner_text("body")
+        finally:
+            browser.close()
 
 
 @pytest.mark.slow
@@ -197,6 +226,18 @@ def test_ui_backfill_and_schedule_tick_succeed_and_agree_with_the_metric_store(t
             assert execution["status"] == ("SUCCEEDED" if row["passed"] else "FAILED"), row
             compared += 1
         assert compared >= len(expected) * 8
+
+        # The check's per-day history in the UI: every evaluated day passed, as in the store.
+        passed = [
+            row
+            for row in store.checks(model=MODELS[0])
+            if row["check_name"] == "logs_arrived" and row["passed"]
+        ]
+        assert len(passed) == len(days) + 1
+        shot = tmp_path / "check_history.png"
+        text = check_history_page(base, MODELS[0], "logs_arrived", shot)
+        assert re.search(rf"Passed\s*\({len(passed)}\)", text), text[:2000]
+        assert shot.stat().st_size > 10_000
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
