@@ -558,6 +558,11 @@ class Warehouse(_Strict):
 class Partitions(_Strict):
     start_date: dt.date = dt.date(2026, 1, 1)
     timezone: Literal["UTC"] = "UTC"
+    start_date_file: str | None = Field(
+        default=None,
+        description="A file holding an ISO date that replaces start_date when it exists "
+        "(the demo writes the first day of its traffic there).",
+    )
 
 
 class Schedule(_Strict):
@@ -577,8 +582,14 @@ class Schedule(_Strict):
     @field_validator("cron")
     @classmethod
     def _cron(cls, cron: str) -> str:
-        if len(cron.split()) != 5 or not re.fullmatch(r"[0-9*/,\- A-Za-z]+", cron):
-            raise ValueError("expected a cron expression of five fields, e.g. '0 6 * * *'")
+        # Dagster's own parser: what it accepts here, the daemon runs (`@daily` too).
+        from dagster._utils.schedules import is_valid_cron_string
+
+        if not is_valid_cron_string(cron):
+            raise ValueError(
+                f"{cron!r} is not a cron expression Dagster runs: expected five fields with "
+                "values in range (e.g. '0 6 * * *') or a shortcut such as '@daily'"
+            )
         return cron
 
     @field_validator("timezone")
@@ -730,7 +741,36 @@ def parse_config(text: str, source: Path | str = "<string>") -> MonitoringConfig
         config = MonitoringConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_format_errors(exc, raw, str(source))) from None
-    return config.model_copy(update={"base_dir": base_dir, "source_file": source_path})
+    config = config.model_copy(update={"base_dir": base_dir, "source_file": source_path})
+    return _with_partitions_start(config)
+
+
+def _with_partitions_start(config: MonitoringConfig) -> MonitoringConfig:
+    """``partitions.start_date`` from ``partitions.start_date_file`` when that file exists."""
+    path = partitions_start_path(config)
+    if path is None:
+        return config
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return config
+    try:
+        start = dt.date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(
+            f"{path}: partitions.start_date_file holds {text[:40]!r}, expected an ISO date "
+            "(YYYY-MM-DD)"
+        ) from None
+    partitions = config.partitions.model_copy(update={"start_date": start})
+    return config.model_copy(update={"partitions": partitions})
+
+
+def partitions_start_path(config: MonitoringConfig) -> Path | None:
+    """Where ``partitions.start_date_file`` points, absolute; None when not configured."""
+    name = config.partitions.start_date_file
+    if not name:
+        return None
+    return Path(name) if Path(name).is_absolute() else config.base_dir / name
 
 
 def _inline_secrets(node: Any, path: tuple[Any, ...]):

@@ -13,8 +13,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
+from urllib.parse import unquote
 
 from monitoring_platform.config import MonitoringConfig
+from monitoring_platform.defs.orchestration.jobs import model_job_name
 
 DAGSTER_HOME_DEFAULT = Path("var") / "dagster_home"
 # Progress is printed by the demo itself; Dagster's own per-event lines go to the instance only.
@@ -88,13 +90,13 @@ def run_demo(
     generate: bool = True,
     out: TextIO = sys.stdout,
 ) -> int:
+    from monitoring_platform.defs.orchestration.instance import write_embedded_instance
+
     home = dagster_home(config)
-    home.mkdir(parents=True, exist_ok=True)
-    instance_yaml = home / "dagster.yaml"
-    if not instance_yaml.exists():
-        # The embedded default: SQLite storage in this folder.
-        instance_yaml.write_text("telemetry:\n  enabled: false\n")
+    # The deployment's queue, per-model limit and warehouse pool, on SQLite in this folder.
+    write_embedded_instance(home)
     os.environ["DAGSTER_HOME"] = str(home)
+    config = start_partitions_at(config, start)
 
     def say(msg: str) -> None:
         print(msg, file=out, flush=True)
@@ -135,6 +137,25 @@ def run_demo(
         say(f"{len(failed)} runs failed: " + ", ".join(f"{o.model} {o.date}" for o in failed))
         return 1
     return 0
+
+
+def start_partitions_at(config: MonitoringConfig, start: dt.date) -> MonitoringConfig:
+    """Make the partitions begin where the demo's traffic begins (``partitions.start_date_file``),
+    so the UI shows the generated days, not months of empty ones. An earlier start already
+    written (an earlier demo's data) is kept."""
+    from monitoring_platform.config import load_config, partitions_start_path
+
+    path = partitions_start_path(config)
+    if path is None or config.source_file is None:
+        return config
+    if path.exists():
+        try:
+            start = min(start, dt.date.fromisoformat(path.read_text().strip()))
+        except ValueError:
+            pass  # not a date: replaced below
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(start.isoformat() + "\n")
+    return load_config(config.source_file)
 
 
 def apply_late_labels(config: MonitoringConfig, say) -> int:
@@ -197,74 +218,59 @@ def apply_late_labels(config: MonitoringConfig, say) -> int:
 def evaluate_partitions(
     config: MonitoringConfig, start: dt.date, end: dt.date, say
 ) -> list[DayOutcome]:
-    """Materialize every model's assets for every day, oldest first, one run per day.
+    """Run ``<model>_monitoring_job`` for every model and day, oldest day first.
 
-    One run covers every model's day and the shared dbt models once; in production each
-    model-day can be its own run (the schedule and sensors request them that way).
+    The runs are those the daily schedule starts: the same jobs, one run per model-day, with the
+    same model tag, on an instance with the deployment's settings, so job pages show their
+    history and the run queue's per-model limit applies to them.
     """
-    from functools import reduce
-    from operator import or_
-
-    from dagster import AssetCheckSeverity, DagsterInstance, materialize
+    from dagster import AssetCheckSeverity, DagsterInstance
 
     from monitoring_platform.definitions import build_definitions
     from monitoring_platform.defs.drift.assets import data_drift_report_key
+    from monitoring_platform.defs.orchestration.jobs import model_run_tags
     from monitoring_platform.defs.resources import MetricStoreResource
-    from monitoring_platform.defs.selection import model_evaluation_selection
 
     defs = build_definitions(config)
-    assets = [*(defs.assets or []), *(defs.asset_checks or [])]
     resources = dict(defs.resources or {})
     metric_store = resources["metric_store"]
     assert isinstance(metric_store, MetricStoreResource)
     store = metric_store.get()
     instance = DagsterInstance.get()
-    names = [m.name for m in config.models]
-    selection = reduce(or_, (model_evaluation_selection(name) for name in names))
+    reports_root = config.resolve_location(config.storage.reports)
     days = [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
     total = len(days) * len(config.models)
     outcomes: list[DayOutcome] = []
     for day in days:
-        t0 = time.monotonic()
-        result = materialize(
-            assets,
-            selection=selection,
-            partition_key=day.isoformat(),
-            instance=instance,
-            resources=resources,
-            raise_on_error=False,
-            tags={"monitoring_platform/source": "demo"},
-            run_config=QUIET_RUN_CONFIG,
-        )
-        seconds = time.monotonic() - t0
-        failures = [
-            (e.step_key, _error_text(e.event_specific_data.error))
-            for e in result.all_events
-            if e.event_type_value == "STEP_FAILURE" and e.step_key
-        ]
-        failed_steps = [step for step, _ in failures]
         for model in config.models:
+            t0 = time.monotonic()
+            job = defs.resolve_job_def(model_job_name(model.name))
+            result = job.execute_in_process(
+                partition_key=day.isoformat(),
+                instance=instance,
+                raise_on_error=False,
+                tags={**model_run_tags(model.name, "demo"), "monitoring_platform/source": "demo"},
+                run_config=QUIET_RUN_CONFIG,
+            )
+            failures = [
+                (e.step_key, _error_text(e.event_specific_data.error))
+                for e in result.all_events
+                if e.event_type_value == "STEP_FAILURE" and e.step_key
+            ]
+            failed_steps = [step for step, _ in failures]
             blocked = [
                 e.check_name
                 for e in result.get_asset_check_evaluations()
-                if e.asset_key.path[0] == model.name
-                and not e.passed
-                and e.severity == AssetCheckSeverity.ERROR
-            ]
-            own_failures = [
-                step
-                for step in failed_steps
-                if step.startswith(f"{model.name}__")
-                or not any(step.startswith(f"{n}__") for n in names)
+                if not e.passed and e.severity == AssetCheckSeverity.ERROR
             ]
             outcome = DayOutcome(
                 model=model.name,
                 date=day,
                 run_id=result.run_id,
-                run_ok=not own_failures,
-                seconds=seconds,
-                blocked_by=blocked if own_failures else [],
-                crashed=crashed_steps([f for f in failures if f[0] in own_failures]),
+                run_ok=not failed_steps,
+                seconds=time.monotonic() - t0,
+                blocked_by=blocked if failed_steps else [],
+                crashed=crashed_steps(failures),
             )
             metrics, stale_metrics = of_run(
                 store.metrics(model=model.name, partition_date=day), result.run_id
@@ -279,18 +285,23 @@ def evaluate_partitions(
             outcome.failed_checks = [
                 f"{c['check_name']}({c['severity']})" for c in checks if not c["passed"]
             ]
-            outcome.report = _drift_report_path(result, data_drift_report_key(model))
+            outcome.report = _drift_report_path(result, data_drift_report_key(model), reports_root)
             outcomes.append(outcome)
             say(f"[{len(outcomes):>3}/{total}] {progress_line(outcome)}")
     return outcomes
 
 
-def _drift_report_path(result, key) -> str | None:
+def _drift_report_path(result, key, reports_root: str) -> str | None:
+    """The drift report of the run as a local file (its link in Dagster is a served URL)."""
+    from monitoring_platform.defs.resources import LOCAL_REPORTS_BASE_URL
+
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization
         if materialization.asset_key == key and "report" in materialization.metadata:
             url = materialization.metadata["report"].value
-            return url.removeprefix("file://")
+            if url.startswith(LOCAL_REPORTS_BASE_URL + "/"):
+                return str(Path(reports_root) / unquote(url[len(LOCAL_REPORTS_BASE_URL) + 1 :]))
+            return url
     return None
 
 

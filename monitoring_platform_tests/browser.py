@@ -42,6 +42,7 @@ def visit(
     wait_for: str | None = None,
     screenshot: Path | None = None,
     full_page_screenshot: Path | None = None,
+    dismiss: str | None = None,
 ) -> PageVisit:
     """Load a page, let its scripts run, and report what a person (and the console) would see."""
     from playwright.sync_api import sync_playwright
@@ -69,6 +70,9 @@ def visit(
             if wait_for:
                 page.wait_for_selector(wait_for, timeout=30_000)
             page.wait_for_timeout(500)
+            if dismiss and page.locator(dismiss).count():
+                page.locator(dismiss).first.click()  # a dialog in front of the page
+                page.wait_for_timeout(500)
             if screenshot is not None:
                 page.screenshot(path=str(screenshot), full_page=False)
             if full_page_screenshot is not None:

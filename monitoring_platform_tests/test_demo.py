@@ -12,6 +12,7 @@ from monitoring_platform_tests.conftest import small_config_dict, write_config
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # 16 model-day runs and the late-label re-runs
 def test_demo_command_end_to_end(tmp_path):
     config = write_config(tmp_path, small_config_dict(tmp_path, requests_per_day=1200))
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
@@ -31,7 +32,7 @@ def test_demo_command_end_to_end(tmp_path):
         env=env,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=1700,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
@@ -52,16 +53,27 @@ def test_demo_command_end_to_end(tmp_path):
 
     home = tmp_path / "var" / "dagster_home"
     assert (home / "dagster.yaml").is_file()
-    from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+    from dagster import DagsterInstance, DagsterRunStatus
 
+    # The instance has the deployment's settings; the partitions start with the traffic.
+    assert "QueuedRunCoordinator" in (home / "dagster.yaml").read_text()
+    assert (tmp_path / "var" / "partitions_start_date").read_text().strip() == "2026-11-01"
     with DagsterInstance.from_config(str(home)) as instance:
-        runs = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.SUCCESS]))
-        daily = [
-            r
-            for r in runs
-            if r.tags.get("dagster/partition") and "monitoring_platform/trigger" not in r.tags
+        runs = instance.get_runs()
+        daily = [r for r in runs if r.tags.get("monitoring_platform/trigger") == "demo"]
+        # The runs the schedule makes: each model's own job, one run per model-day, tagged.
+        assert sorted((r.job_name, r.tags["dagster/partition"]) for r in daily) == sorted(
+            (f"{m}_monitoring_job", f"2026-11-0{d}")
+            for m in ("ctr_ranker", "eta_regressor")
+            for d in range(1, 9)
+        )
+        assert all(r.tags["monitoring_platform/model"] in r.job_name for r in daily)
+        failed = {
+            r.tags["dagster/partition"] for r in daily if r.status != DagsterRunStatus.SUCCESS
+        }
+        assert failed == {"2026-11-06"}, "only the schema-bug day stops at its check"
+        late = [
+            r for r in runs if "labels arrived" in r.tags.get("monitoring_platform/trigger", "")
         ]
-        assert len(daily) == 7, "one run per day; the schema-bug day's run stops at its check"
-        late = [r for r in runs if "monitoring_platform/trigger" in r.tags]
         assert late, "late labels re-evaluated earlier days"
     assert "Late labels: re-evaluating" in out and "label_coverage" in out

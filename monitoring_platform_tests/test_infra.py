@@ -185,7 +185,6 @@ def _pg_env(postgres_url):
         "DAGSTER_PG_USERNAME": url.username,
         "DAGSTER_PG_PASSWORD": "",
         "DAGSTER_PG_DB": url.database,
-        "DAGSTER_MAX_CONCURRENT_RUNS": "3",
     }
 
 
@@ -214,10 +213,11 @@ def test_instance_config_loads_on_postgresql(pg_instance_home, postgres_url):
         assert isinstance(instance.run_storage, PostgresRunStorage)
         assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
         assert isinstance(instance.schedule_storage, PostgresScheduleStorage)
-        coordinator = instance.run_coordinator
-        assert isinstance(coordinator, QueuedRunCoordinator)
-        assert coordinator.get_run_queue_config().max_concurrent_runs == 3
-        limits = coordinator.get_run_queue_config().tag_concurrency_limits
+        assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
+        concurrency = instance.get_concurrency_config()
+        assert concurrency.run_queue_config.max_concurrent_runs == 4
+        assert concurrency.pool_config.default_pool_limit == 1  # the warehouse pool
+        limits = concurrency.run_queue_config.tag_concurrency_limits
         assert {
             "key": "monitoring_platform/model",
             "value": {"applyLimitPerUniqueValue": True},

@@ -20,6 +20,7 @@ QUERY = """
     assetKey { path }
     description
     groupName
+    tags { key value }
     dependencyKeys { path }
     assetChecksOrError { ... on AssetChecks { checks { name description } } }
   }
@@ -99,6 +100,12 @@ def test_graphql_shows_each_models_lineage_with_descriptions(webserver):
         assert [model, "inference_logs"] in [d["path"] for d in drift["dependencyKeys"]]
         checks = {c["name"] for c in logs["assetChecksOrError"]["checks"]}
         assert {"logs_arrived", "quarantine_share_within_limit"} <= checks
+        # One group per model; the stage is a tag.
+        own = [n for key, n in nodes.items() if key.startswith(model + "/")]
+        assert own and {n["groupName"] for n in own} == {model}
+        assert {"key": "monitoring_platform/stage", "value": "drift"} in drift["tags"]
+    shared = [n for key, n in nodes.items() if key.startswith("warehouse/")]
+    assert shared and {n["groupName"] for n in shared} == {"warehouse"}
     index = nodes["reports_index"]
     assert index["groupName"] == "reports"
     assert ["ctr_ranker", "data_drift_report"] in [d["path"] for d in index["dependencyKeys"]]
@@ -119,4 +126,20 @@ def test_asset_graph_page_renders_in_chromium(webserver, tmp_path):
     )
     assert seen.page_errors == []
     assert "data_drift_report" in seen.text and "inference_logs" in seen.text
+    assert shot.stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_global_lineage_reads_per_model_in_chromium(webserver, tmp_path):
+    graphql(webserver, QUERY)  # the code location is loaded
+    shot = tmp_path / "global_lineage.png"
+    seen = visit(
+        f"{webserver}/asset-groups",
+        wait_for="text=eta_regressor",
+        screenshot=shot,
+        dismiss="button:has-text('Skip')",  # the UI's first-visit newsletter dialog
+    )
+    assert seen.page_errors == []
+    for group in ("ctr_ranker", "eta_regressor", "warehouse"):
+        assert group in seen.text, group
     assert shot.stat().st_size > 10_000

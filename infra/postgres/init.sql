@@ -1,2 +1,3 @@
--- The metric store lives next to the Dagster instance, in its own database.
+-- The metric store and dbt's warehouse live next to the Dagster instance, each in its own database.
 CREATE DATABASE metrics;
+CREATE DATABASE warehouse;

@@ -4,12 +4,16 @@ interface each, and are chosen here, from the configuration."""
 from __future__ import annotations
 
 import os
+from urllib.parse import quote
 
 from dagster import ConfigurableResource
 
 from monitoring_platform.config import MonitoringConfig
 from monitoring_platform.lib.metric_store import MetricStore
-from monitoring_platform.lib.storage import ObjectStore, open_store, s3_client
+from monitoring_platform.lib.storage import LocalObjectStore, ObjectStore, open_store, s3_client
+
+# Where `monitoring-platform serve-reports` serves the local reports folder by default.
+LOCAL_REPORTS_BASE_URL = "http://127.0.0.1:8000"
 
 
 class StorageResource(ConfigurableResource):
@@ -46,9 +50,14 @@ class StorageResource(ConfigurableResource):
         return self.store(self.reports)
 
     def report_link(self, store: ObjectStore, key: str) -> str:
-        """Where a person opens a report: under ``reports_base_url`` when set, else its URI."""
-        if self.reports_base_url:
-            return self.reports_base_url.rstrip("/") + "/" + key
+        """Where a person opens a report from the Dagster UI: under ``reports_base_url`` when
+        set; for local folders, the reports server (``monitoring-platform serve-reports``),
+        since a browser does not open ``file://`` links from a web page; else its URI."""
+        base = self.reports_base_url
+        if not base and isinstance(store, LocalObjectStore):
+            base = LOCAL_REPORTS_BASE_URL
+        if base:
+            return base.rstrip("/") + "/" + quote(key)
         return store.uri(key)
 
 

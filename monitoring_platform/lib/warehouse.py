@@ -14,7 +14,10 @@ Source tables (schema ``raw_schema``), shared by every model:
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import os
 import re
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -30,6 +33,31 @@ from monitoring_platform.lib.events import CLICK, CONVERSION, OTHER
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 LOCK_WAIT_SECONDS = 600.0
+# Lines of dbt's output that name a failure's cause: an exception's last line, dbt's own headings.
+_EXCEPTION_LINE = re.compile(r"^(?:[\w.]+\.)?(\w*(?:Error|Exception)): (.+)$")
+_DBT_ERROR_HEADING = re.compile(
+    r"^(?:\S+\s+)?((?:Runtime|Database|Compilation|Parsing) Error in .+|Failure in test .+)$"
+)
+_TIMESTAMP = re.compile(r"^\d{2}:\d{2}:\d{2}(?:\.\d+)?\s+")
+
+
+def dbt_failure_cause(lines: Sequence[str]) -> str:
+    """The one line that says why a dbt invocation failed, from its console output.
+
+    An exception's own last line wins (a traceback ends with it, e.g. DuckDB's lock conflict);
+    else dbt's error heading with the message line under it; else the last line printed.
+    """
+    text = [_TIMESTAMP.sub("", line).strip() for line in lines]
+    for line in reversed(text):
+        match = _EXCEPTION_LINE.match(line)
+        if match:
+            return f"{match.group(1)}: {match.group(2)}"
+    for i, line in enumerate(text):
+        match = _DBT_ERROR_HEADING.match(line)
+        if match:
+            detail = next((t for t in text[i + 1 :] if t), "")
+            return f"{match.group(1)}: {detail}" if detail else match.group(1)
+    return next((t for t in reversed(text) if t), "dbt printed nothing")
 
 
 @dataclass(frozen=True)
@@ -213,7 +241,34 @@ class Warehouse:
     # -- connections ---------------------------------------------------------------------------
 
     @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the warehouse as its one writer across processes, waiting for the holder.
+
+        DuckDB allows one process at a time on its file; every connection this class opens and
+        every dbt run of the platform takes this lock first (``<file>.lock``, an OS file lock
+        released when the process dies), re-entrant within a process. PostgreSQL needs none.
+        """
+        if self.kind != "duckdb":
+            yield
+            return
+        assert self.path is not None
+        with _process_lock(self.path, self.lock_wait_seconds):
+            yield
+
+    def wait_until_openable(self) -> None:
+        """Return once the DuckDB file opens for writing (a process outside the platform, such as
+        a DuckDB shell, may hold it), or raise :class:`WarehouseError` after the lock wait."""
+        if self.kind == "duckdb":
+            with self._duckdb():
+                pass
+
+    @contextmanager
     def _duckdb(self, read_only: bool = False) -> Iterator[Any]:
+        with self.exclusive(), self._duckdb_connection(read_only) as con:
+            yield con
+
+    @contextmanager
+    def _duckdb_connection(self, read_only: bool) -> Iterator[Any]:
         import duckdb
 
         assert self.path is not None
@@ -450,3 +505,47 @@ def load_model_day(
             "labels": None if labels is None else label_rows(model, date, labels),
         },
     )
+
+
+_HELD: dict[str, int] = {}
+_HELD_GUARD = threading.RLock()
+
+
+@contextmanager
+def _process_lock(path: Path, wait_seconds: float) -> Iterator[None]:
+    """An exclusive OS lock on ``<path>.lock``, re-entrant within this process."""
+    lock_path = path.with_name(path.name + ".lock")
+    key = str(lock_path.resolve())
+    with _HELD_GUARD:
+        if _HELD.get(key):
+            _HELD[key] += 1
+            try:
+                yield
+            finally:
+                _HELD[key] -= 1
+            return
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + wait_seconds
+        delay = 0.1
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise WarehouseError(
+                            f"the warehouse {path} stayed busy for {wait_seconds:.0f} s: another "
+                            f"process holds {lock_path}"
+                        ) from None
+                    time.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+            _HELD[key] = 1
+            try:
+                yield
+            finally:
+                _HELD.pop(key, None)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)

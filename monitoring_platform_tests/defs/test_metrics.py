@@ -12,6 +12,7 @@ from monitoring_platform.config import load_config
 from monitoring_platform.definitions import build_definitions
 from monitoring_platform.defs.ingestion.assets import inference_logs_key
 from monitoring_platform.defs.metrics.assets import metrics_selection
+from monitoring_platform.defs.resources import LOCAL_REPORTS_BASE_URL
 from monitoring_platform.demo import QUIET_RUN_CONFIG
 from monitoring_platform.lib.metric_store import MetricStore
 from monitoring_platform.lib.storage import LocalObjectStore, partition_prefix
@@ -220,8 +221,8 @@ def test_business_report_is_written_linked_and_opens_in_chromium(evaluated):
     ]
     url = event.event_specific_data.materialization.metadata["report"].value
     path = tmp / "reports" / MODEL / BAD_DAY.isoformat() / "business_metrics.html"
-    assert url == path.as_uri()
-    seen = visit(url, evaluate="document.querySelectorAll('svg').length")
+    assert url == f"{LOCAL_REPORTS_BASE_URL}/{MODEL}/{BAD_DAY.isoformat()}/business_metrics.html"
+    seen = visit(path, evaluate="document.querySelectorAll('svg').length")
     assert seen.page_errors == [] and seen.console_errors == []
     assert f"Business metrics · {MODEL} · {BAD_DAY}" in seen.text
     assert "latency_p95_within_slo" in seen.text and "2026.11.0" in seen.text

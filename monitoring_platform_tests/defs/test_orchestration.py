@@ -42,32 +42,34 @@ def _model_keys(defs, model):
 
 def test_schedule_requests_yesterday_for_every_model(tmp_path):
     config, defs = _defs(tmp_path)
-    schedule = defs.resolve_schedule_def("daily_monitoring_schedule")
-    assert schedule.cron_schedule == "0 6 * * *" and schedule.execution_timezone == "UTC"
     when = dt.datetime(2026, 11, 21, 6, 0, tzinfo=dt.UTC)
-    with DagsterInstance.ephemeral() as instance:
-        context = build_schedule_context(
-            instance=instance,
-            scheduled_execution_time=when,
-            repository_def=defs.get_repository_def(),
-        )
-        data = schedule.evaluate_tick(context)
-    requests = sorted(data.run_requests, key=lambda r: r.tags[MODEL_TAG])
-    assert [r.tags[MODEL_TAG] for r in requests] == list(MODELS)
-    for request, model in zip(requests, MODELS, strict=True):
+    for model in MODELS:
+        schedule = defs.resolve_schedule_def(f"{model}_daily_schedule")
+        assert schedule.cron_schedule == "0 6 * * *" and schedule.execution_timezone == "UTC"
+        # The model's own job: the one the demo and a UI backfill run.
+        assert schedule.job_name == f"{model}_monitoring_job"
+        job_keys = defs.resolve_job_def(schedule.job_name).asset_layer.executable_asset_keys
+        assert set(job_keys) == _model_keys(defs, model)
+        assert AssetKey(["reports_index"]) not in job_keys
+        with DagsterInstance.ephemeral() as instance:
+            context = build_schedule_context(
+                instance=instance,
+                scheduled_execution_time=when,
+                repository_def=defs.get_repository_def(),
+            )
+            data = schedule.evaluate_tick(context)
+        (request,) = data.run_requests
         assert request.partition_key == "2026-11-20"
         assert request.run_key == f"{model}:2026-11-20"
+        assert request.tags[MODEL_TAG] == model
         assert request.tags[TRIGGER_TAG] == "schedule"
-        assert set(request.asset_selection) == _model_keys(defs, model)
-        assert AssetKey([model, "inference_logs"]) in request.asset_selection
-        assert AssetKey(["reports_index"]) not in request.asset_selection
 
 
 def test_schedule_reads_cron_and_timezone_from_the_config(tmp_path):
     _config, defs = _defs(
         tmp_path, schedule={"cron": "30 2 * * *", "timezone": "America/Los_Angeles"}
     )
-    schedule = defs.resolve_schedule_def("daily_monitoring_schedule")
+    schedule = defs.resolve_schedule_def("ctr_ranker_daily_schedule")
     assert schedule.cron_schedule == "30 2 * * *"
     assert schedule.execution_timezone == "America/Los_Angeles"
     # 02:30 in Los Angeles on 21 November is 10:30 UTC: yesterday there is the 20th.
@@ -96,7 +98,7 @@ def test_schedule_reads_cron_and_timezone_from_the_config(tmp_path):
 
 def test_schedule_skips_days_before_the_first_partition(tmp_path):
     _config, defs = _defs(tmp_path)
-    schedule = defs.resolve_schedule_def("daily_monitoring_schedule")
+    schedule = defs.resolve_schedule_def("ctr_ranker_daily_schedule")
     when = dt.datetime(2026, 1, 1, 6, 0, tzinfo=dt.UTC)
     with DagsterInstance.ephemeral() as instance:
         data = schedule.evaluate_tick(
@@ -158,8 +160,7 @@ def _arrival_sensor_story(config, defs, logs_store):
         for (model, day), request in got.items():
             objects = logs_store.list(f"{model}/dt={day}")
             assert request.run_key == f"{model}:{day}:{fingerprint(objects)[:24]}"
-            assert set(request.asset_selection) == _model_keys(defs, model)
-            assert AssetKey([model, "inference_logs"]) in request.asset_selection
+            assert request.job_name == f"{model}_monitoring_job"
             assert request.tags[TRIGGER_TAG] == "logs_arrival"
 
         # Nothing new: no run.
@@ -252,13 +253,72 @@ def test_autostart_runs_the_schedule_and_sensors_by_default(tmp_path):
 
     _config, defs = _defs(tmp_path)
     assert (
-        defs.resolve_schedule_def("daily_monitoring_schedule").default_status
+        defs.resolve_schedule_def("ctr_ranker_daily_schedule").default_status
         == DefaultScheduleStatus.STOPPED
     )
     _config, defs = _defs(tmp_path, schedule={"autostart": True})
     assert (
-        defs.resolve_schedule_def("daily_monitoring_schedule").default_status
+        defs.resolve_schedule_def("ctr_ranker_daily_schedule").default_status
         == DefaultScheduleStatus.RUNNING
     )
     for name in ("logs_arrival_sensor", "reports_index_sensor"):
         assert defs.resolve_sensor_def(name).default_status == DefaultSensorStatus.RUNNING
+
+
+def test_the_embedded_instance_has_the_deployments_queue_and_warehouse_pool(tmp_path):
+    """The demo's instance: infra/dagster.yaml's queue and pools, on SQLite."""
+    import yaml
+    from dagster._core.instance.ref import InstanceRef
+    from dagster._core.run_coordinator import QueuedRunCoordinator
+
+    from monitoring_platform.defs.metrics.resources import WAREHOUSE_POOL
+    from monitoring_platform.defs.orchestration.instance import (
+        INFRA_INSTANCE,
+        write_embedded_instance,
+    )
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")  # an older demo's
+    path = write_embedded_instance(home)
+    written = yaml.safe_load(path.read_text())
+    infra = yaml.safe_load(INFRA_INSTANCE.read_text())
+    assert "storage" in infra and "storage" not in written
+    assert written == {k: v for k, v in infra.items() if k != "storage"}
+    with DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
+        assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
+        queue = instance.get_concurrency_config().run_queue_config
+        assert queue.max_concurrent_runs >= 1
+        assert {
+            "key": MODEL_TAG,
+            "value": {"applyLimitPerUniqueValue": True},
+            "limit": 1,
+        } in queue.tag_concurrency_limits
+        assert instance.event_log_storage.supports_global_concurrency_limits
+        assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
+        # As a step does on its first claim: the pool gets the default limit, one slot.
+        storage = instance.event_log_storage
+        storage.initialize_concurrency_limit_to_default(WAREHOUSE_POOL)
+        assert storage.get_concurrency_info(WAREHOUSE_POOL).slot_count == 1
+        assert storage.claim_concurrency_slot(WAREHOUSE_POOL, "run-1", "dbt").is_claimed
+        assert not storage.claim_concurrency_slot(WAREHOUSE_POOL, "run-2", "dbt").is_claimed
+    # A file the user wrote is left alone.
+    (home / "dagster.yaml").write_text("telemetry: {enabled: true}\n")
+    write_embedded_instance(home)
+    assert (home / "dagster.yaml").read_text() == "telemetry: {enabled: true}\n"
+
+
+@pytest.mark.parametrize("cron", ["@daily", "0 6 * * *", "30 2 * * 1-5"])
+def test_cron_accepts_what_dagster_runs(tmp_path, cron):
+    config, defs = _defs(tmp_path, schedule={"cron": cron})
+    assert defs.resolve_schedule_def("ctr_ranker_daily_schedule").cron_schedule == cron
+
+
+@pytest.mark.parametrize("cron", ["99 6 * * *", "0 6 31 2 *", "0 6 * *", "*/5 * * * * *"])
+def test_cron_rejects_what_dagster_would_not_run(tmp_path, cron):
+    from monitoring_platform.config import ConfigError
+
+    raw = small_config_dict(tmp_path)
+    raw["schedule"] = {"cron": cron}
+    with pytest.raises(ConfigError, match="schedule.cron"):
+        load_config(write_config(tmp_path, raw))

@@ -13,6 +13,7 @@ from dagster import (
 
 from monitoring_platform.config import load_config
 from monitoring_platform.definitions import build_definitions
+from monitoring_platform.defs.resources import LOCAL_REPORTS_BASE_URL
 from monitoring_platform.defs.selection import model_evaluation_selection
 from monitoring_platform.demo import QUIET_RUN_CONFIG
 from monitoring_platform.lib import lake
@@ -157,9 +158,9 @@ def test_drift_report_opens_in_chromium_and_is_linked(evaluated):
     ]
     metadata = event.event_specific_data.materialization.metadata
     url = metadata["report"].value
-    assert url == (tmp / "reports" / MODEL / END.isoformat() / "data_drift.html").as_uri()
+    assert url == f"{LOCAL_REPORTS_BASE_URL}/{MODEL}/{END.isoformat()}/data_drift.html"
     assert metadata["reference_window"].value == "2026-11-01..2026-11-07"
-    seen = visit(url)
+    seen = visit(tmp / "reports" / MODEL / END.isoformat() / "data_drift.html")
     assert seen.page_errors == [] and seen.console_errors == []
     assert "Dataset Drift" in seen.text and "position" in seen.text
 
@@ -211,15 +212,13 @@ def test_validation_page_of_the_failing_day_names_the_failures(evaluated):
     _config, _defs, _instance, results, tmp = evaluated
     check = checks_of(results[SCHEMA_BUG_DAY])["expectations_met"]
     url = check.metadata["report"].value
-    assert (
-        url == (tmp / "reports" / MODEL / SCHEMA_BUG_DAY.isoformat() / "validation.html").as_uri()
-    )
+    assert url == f"{LOCAL_REPORTS_BASE_URL}/{MODEL}/{SCHEMA_BUG_DAY.isoformat()}/validation.html"
     failed = check.metadata["failed_expectations"].value
     assert failed[0]["column"] == "quarantine_reason" and failed[0]["severity"] == "error"
     assert any(
         "expected a number, got a string" in v for v in failed[0]["sample_unexpected_values"]
     )
-    seen = visit(url)
+    seen = visit(tmp / "reports" / MODEL / SCHEMA_BUG_DAY.isoformat() / "validation.html")
     assert seen.page_errors == [] and seen.console_errors == []
     assert "contract expectation(s) failed: downstream assets are blocked" in seen.text
     assert "expect_column_values_to_be_null" in seen.text and "FAILED (error)" in seen.text

@@ -12,6 +12,7 @@ from dagster import AssetKey, DagsterInstance, materialize
 from monitoring_platform.config import load_config
 from monitoring_platform.definitions import build_definitions
 from monitoring_platform.defs.reports.assets import WEEKLY_DIGEST_KEY
+from monitoring_platform.defs.resources import LOCAL_REPORTS_BASE_URL
 from monitoring_platform.defs.selection import model_evaluation_selection
 from monitoring_platform.demo import QUIET_RUN_CONFIG
 from monitoring_platform.lib.metric_store import Metric, MetricStore
@@ -92,7 +93,8 @@ def test_reports_site_over_real_evaluations(tmp_path):
     (event,) = result.get_asset_materialization_events()
     root = tmp_path / "reports"
     index = root / "index.html"
-    assert event.event_specific_data.materialization.metadata["report"].value == index.as_uri()
+    link = event.event_specific_data.materialization.metadata["report"].value
+    assert link == f"{LOCAL_REPORTS_BASE_URL}/index.html"
 
     # Every link from the index resolves (pages, fragments, the shared files), and every report
     # file is reached.

@@ -180,3 +180,78 @@ def test_warehouse_configuration_is_validated():
     )
     assert config.warehouse.url_env == "WH_URL"
     assert config.model("shop").thresholds.kpi_drop.click_through_rate == 0.3
+
+
+DBT_LOCK_OUTPUT = """\
+04:12:01  Running with dbt=1.10.13
+04:12:02  Encountered an error:
+Traceback (most recent call last):
+  File "/venv/lib/python3.11/site-packages/dbt/adapters/duckdb/environments/__init__.py", line 164
+    conn = duckdb.connect(creds.path, read_only=False, config=config)
+_duckdb.IOException: IO Error: Could not set lock on file "/var/warehouse.duckdb": Conflicting \
+lock is held in /usr/bin/python3.11 (PID 26048).
+"""
+DBT_TEST_OUTPUT = """\
+04:12:01  1 of 3 START test not_null_fct_model_daily_system_metrics_requests ...... [RUN]
+04:12:01  1 of 3 FAIL 2 not_null_fct_model_daily_system_metrics_requests ...... [FAIL 2 in 0.03s]
+04:12:02  Completed with 1 error, 0 partial successes, and 0 warnings:
+04:12:02
+04:12:02  Failure in test not_null_fct_model_daily_system_metrics_requests (models/marts/_marts.yml)
+04:12:02    Got 2 results, configured to fail if != 0
+04:12:02
+04:12:02  Done. PASS=2 WARN=0 ERROR=1 SKIP=0 NO-OP=0 TOTAL=3
+"""
+
+
+def test_the_cause_of_a_dbt_failure_is_one_line():
+    from monitoring_platform.lib.warehouse import dbt_failure_cause
+
+    assert dbt_failure_cause(DBT_LOCK_OUTPUT.splitlines()) == (
+        'IOException: IO Error: Could not set lock on file "/var/warehouse.duckdb": Conflicting '
+        "lock is held in /usr/bin/python3.11 (PID 26048)."
+    )
+    assert dbt_failure_cause(DBT_TEST_OUTPUT.splitlines()) == (
+        "Failure in test not_null_fct_model_daily_system_metrics_requests "
+        "(models/marts/_marts.yml): Got 2 results, configured to fail if != 0"
+    )
+    assert dbt_failure_cause([]) == "dbt printed nothing"
+
+
+HOLD = """
+import sys, time
+from monitoring_platform.lib.warehouse import Warehouse
+kind, path, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+if kind == "platform":
+    with Warehouse("duckdb", path=path).exclusive():
+        print("held", flush=True)
+        time.sleep(seconds)
+else:  # a process outside the platform with the DuckDB file open
+    import duckdb
+    con = duckdb.connect(path)
+    print("held", flush=True)
+    time.sleep(seconds)
+    con.close()
+"""
+
+
+@pytest.mark.parametrize("holder", ["platform", "outside"])
+def test_warehouse_writers_wait_for_a_held_warehouse(tmp_path, holder):
+    import time
+
+    path = tmp_path / "warehouse.duckdb"
+    held = subprocess.Popen(
+        [sys.executable, "-c", HOLD, holder, str(path), "2"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert held.stdout.readline().strip() == "held"
+        impatient = Warehouse("duckdb", path=path, lock_wait_seconds=0.3)
+        with pytest.raises(WarehouseError, match="warehouse.duckdb"):
+            impatient.wait_until_openable()
+        began = time.monotonic()
+        warehouse = Warehouse("duckdb", path=path)
+        with warehouse.exclusive():
+            warehouse.wait_until_openable()
+            waited = time.monotonic() - began
+        assert 0.5 < waited < 30
+    finally:
+        held.wait(timeout=30)

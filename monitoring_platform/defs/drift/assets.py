@@ -145,7 +145,7 @@ def build_drift_assets(
         code_version=reference_code_version(model),
         group_name=GROUP,
         kinds={"evidently", "html"},
-        check_specs=drift_check_specs(key),
+        check_specs=drift_check_specs(key, partitions),
         metadata={"model": model.name, "reference": model.reference.model_dump(mode="json")},
     )
     def data_drift_report(

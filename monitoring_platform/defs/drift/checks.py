@@ -8,9 +8,11 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
+    PartitionsDefinition,
 )
 
 from monitoring_platform.config import ModelConfig
+from monitoring_platform.defs.partitions import partitioned_check_spec
 from monitoring_platform.defs.recording import check_result
 from monitoring_platform.lib.drift import DriftResult, MissingShare, dataset_verdict
 from monitoring_platform.lib.metric_store import MetricStore
@@ -21,26 +23,32 @@ MISSING_SHARE = "missing_share_within_reference"
 REFERENCE_COMPLETE = "reference_window_complete"
 
 
-def drift_check_specs(asset_key: AssetKey) -> list[AssetCheckSpec]:
+def drift_check_specs(
+    asset_key: AssetKey, partitions: PartitionsDefinition
+) -> list[AssetCheckSpec]:
     return [
-        AssetCheckSpec(
+        partitioned_check_spec(
             DATASET_DRIFT,
             asset=asset_key,
+            partitions=partitions,
             description="The share of drifted features stays below its WARN and ERROR levels.",
         ),
-        AssetCheckSpec(
+        partitioned_check_spec(
             PREDICTION_DRIFT,
             asset=asset_key,
+            partitions=partitions,
             description="The prediction's distribution has not drifted from the reference window.",
         ),
-        AssetCheckSpec(
+        partitioned_check_spec(
             MISSING_SHARE,
             asset=asset_key,
+            partitions=partitions,
             description="Each feature's share of missing values stays within its reference range.",
         ),
-        AssetCheckSpec(
+        partitioned_check_spec(
             REFERENCE_COMPLETE,
             asset=asset_key,
+            partitions=partitions,
             description="Every day of the reference window has been ingested.",
         ),
     ]

@@ -92,7 +92,7 @@ def build_estimation_assets(
         code_version=reference_code_version(model),
         group_name=GROUP,
         kinds={"scikitlearn", "parquet"},
-        check_specs=estimation_check_specs(key),
+        check_specs=estimation_check_specs(key, partitions),
         metadata={"model": model.name, "task": model.task.value},
     )
     def estimated_performance(

@@ -8,9 +8,11 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
+    PartitionsDefinition,
 )
 
 from monitoring_platform.config import ModelConfig
+from monitoring_platform.defs.partitions import partitioned_check_spec
 from monitoring_platform.defs.performance.checks import quality_violations
 from monitoring_platform.defs.recording import check_result
 from monitoring_platform.lib.estimation import EstimationResult
@@ -19,11 +21,14 @@ from monitoring_platform.lib.metric_store import MetricStore
 ESTIMATED_QUALITY = "estimated_quality_within_threshold"
 
 
-def estimation_check_specs(asset_key: AssetKey) -> list[AssetCheckSpec]:
+def estimation_check_specs(
+    asset_key: AssetKey, partitions: PartitionsDefinition
+) -> list[AssetCheckSpec]:
     return [
-        AssetCheckSpec(
+        partitioned_check_spec(
             ESTIMATED_QUALITY,
             asset=asset_key,
+            partitions=partitions,
             description="Quality estimated before labels meets the configured quality limits.",
         )
     ]
@@ -42,6 +47,7 @@ def estimated_quality_verdict(
         "rows": result.overall.rows,
     }
     if not result.estimated:
+        observed["evaluated"] = False  # nothing to judge: never raises nor resolves an alert
         return True, "WARN", f"Not estimated: {result.reason}.", observed
     values = {name: m.value for name, m in result.overall.metrics.items()}
     observed.update({name: round(v, 6) for name, v in values.items()})

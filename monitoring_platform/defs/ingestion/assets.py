@@ -53,7 +53,7 @@ def build_ingestion_assets(
         deps=[log_objects.key],
         group_name=GROUP,
         kinds={"duckdb", "parquet"},
-        check_specs=ingestion_check_specs(key),
+        check_specs=ingestion_check_specs(key, partitions),
         metadata={"model": model.name, "task": model.task.value},
     )
     def inference_logs(

@@ -8,9 +8,11 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
+    PartitionsDefinition,
 )
 
 from monitoring_platform.config import ModelConfig
+from monitoring_platform.defs.partitions import partitioned_check_spec
 from monitoring_platform.defs.recording import check_result, graded
 from monitoring_platform.lib.ingest import IngestResult
 from monitoring_platform.lib.metric_store import MetricStore
@@ -19,18 +21,22 @@ LOGS_ARRIVED = "logs_arrived"
 QUARANTINE_SHARE = "quarantine_share_within_limit"
 
 
-def ingestion_check_specs(asset_key: AssetKey) -> list[AssetCheckSpec]:
+def ingestion_check_specs(
+    asset_key: AssetKey, partitions: PartitionsDefinition
+) -> list[AssetCheckSpec]:
     return [
-        AssetCheckSpec(
+        partitioned_check_spec(
             LOGS_ARRIVED,
             asset=asset_key,
+            partitions=partitions,
             blocking=True,
             description="The day has log objects with at least one record.",
         ),
         # Contract breaks block through the validation suite, which explains them record by record.
-        AssetCheckSpec(
+        partitioned_check_spec(
             QUARANTINE_SHARE,
             asset=asset_key,
+            partitions=partitions,
             description="The share of records that broke the contract is within its limits.",
         ),
     ]

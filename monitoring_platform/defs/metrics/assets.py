@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from dagster import (
-    AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
     AssetKey,
@@ -52,6 +51,8 @@ from monitoring_platform.defs.metrics.resources import (
     WarehouseResource,
     ensure_manifest,
 )
+from monitoring_platform.defs.orchestration.jobs import MODEL_TAG
+from monitoring_platform.defs.partitions import partitioned_check_spec
 from monitoring_platform.defs.performance.assets import labels_key
 from monitoring_platform.defs.resources import MetricStoreResource, StorageResource
 from monitoring_platform.lib import business_metrics as bm
@@ -60,7 +61,12 @@ from monitoring_platform.lib import lake
 from monitoring_platform.lib.business_report import TREND_DAYS, render_business_report
 from monitoring_platform.lib.metric_store import Metric
 from monitoring_platform.lib.reports import BUSINESS_METRICS, publish_page
-from monitoring_platform.lib.warehouse import BUSINESS_MART, SYSTEM_MART, load_model_day
+from monitoring_platform.lib.warehouse import (
+    BUSINESS_MART,
+    SYSTEM_MART,
+    dbt_failure_cause,
+    load_model_day,
+)
 
 GROUP = "metrics"
 WAREHOUSE_PREFIX = "warehouse"
@@ -117,7 +123,7 @@ def _business_events(
         partitions_def=partitions,
         group_name=GROUP,
         kinds={"duckdb", "parquet"},
-        check_specs=event_check_specs(key),
+        check_specs=event_check_specs(key, partitions),
         metadata={"model": model.name, "location": location},
     )
     def business_events(
@@ -215,9 +221,10 @@ class MetricsDbtTranslator(DagsterDbtTranslator):
     """dbt models as ``warehouse/<name>`` in the metrics group, downstream of every model's
     warehouse tables (the dbt sources are the tables those assets load)."""
 
-    def __init__(self, upstream: list[AssetKey]):
+    def __init__(self, upstream: list[AssetKey], partitions: PartitionsDefinition):
         super().__init__(DagsterDbtTranslatorSettings(enable_asset_checks=True))
         self._upstream = upstream
+        self._partitions = partitions
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
         if dbt_resource_props["resource_type"] == "source":
@@ -240,22 +247,44 @@ class MetricsDbtTranslator(DagsterDbtTranslator):
         return spec.replace_attributes(deps=deps)
 
     def get_asset_check_spec(self, asset_spec, manifest, unique_id, project):
+        """The dbt test as a check recorded for the run's day, with a one-line description."""
         spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
-        if spec is None or spec.description:
+        if spec is None:
             return spec
-        test = manifest["nodes"][unique_id]
-        meta = test.get("test_metadata") or {}
-        column = test.get("column_name")
-        what = meta.get("name") or "singular test"
-        on = f"{asset_spec.key.path[-1]}.{column}" if column else asset_spec.key.path[-1]
-        return AssetCheckSpec(
-            name=spec.name,
+        description = spec.description
+        if not description:
+            test = manifest["nodes"][unique_id]
+            meta = test.get("test_metadata") or {}
+            column = test.get("column_name")
+            what = meta.get("name") or "singular test"
+            on = f"{asset_spec.key.path[-1]}.{column}" if column else asset_spec.key.path[-1]
+            description = f"dbt test {what} on {on} passes."
+        return partitioned_check_spec(
+            spec.name,
             asset=spec.asset_key,
-            description=f"dbt test {what} on {on} passes.",
+            partitions=self._partitions,
+            description=description,
             additional_deps=spec.additional_deps,
             metadata=spec.metadata,
             blocking=spec.blocking,
         )
+
+
+def _dbt_build(context, dbt: DbtCliResource, warehouse: WarehouseResource, dbt_vars: dict):
+    """Run ``dbt build`` with the vars; its events, and the last lines of its console output."""
+    # dbt's own log lines go to the run's log, not to this process's console.
+    output = io.StringIO()
+    try:
+        with warehouse.dbt_environ(), contextlib.redirect_stdout(output):
+            invocation = dbt.cli(
+                ["build", "--vars", json.dumps(dbt_vars)], context=context, raise_on_error=False
+            )
+            events = list(invocation.stream())
+    finally:
+        lines = output.getvalue().splitlines()[-DBT_LOG_LINES:]
+        if lines:
+            context.log.info("dbt:\n" + "\n".join(lines))
+    return invocation, events, lines
 
 
 def build_dbt_assets(
@@ -268,7 +297,7 @@ def build_dbt_assets(
     @dbt_assets(
         manifest=ensure_manifest(),
         partitions_def=partitions,
-        dagster_dbt_translator=MetricsDbtTranslator(upstream),
+        dagster_dbt_translator=MetricsDbtTranslator(upstream, partitions),
         pool=WAREHOUSE_POOL,
         name="warehouse_dbt_models",
         # One day per run, like every other daily asset (a window of days works too).
@@ -285,6 +314,8 @@ def build_dbt_assets(
                 if key.path[-1] == "warehouse_tables" and key.path[0] in model_names
             }
         )
+        if not loaded and context.run.tags.get(MODEL_TAG) in model_names:
+            loaded = [context.run.tags[MODEL_TAG]]  # a run of <model>_monitoring_job
         dbt_vars: dict[str, Any] = {
             "start_date": window.start.date().isoformat(),
             "end_date": window.end.date().isoformat(),
@@ -294,26 +325,21 @@ def build_dbt_assets(
             # Replace only the rows of the models this run loaded; other models keep theirs.
             dbt_vars["models"] = loaded
         context.log.info(f"dbt vars: {json.dumps(dbt_vars)}")
-        # dbt's own log lines go to the run's log, not to this process's console.
-        output = io.StringIO()
-        try:
-            with warehouse.dbt_environ(), contextlib.redirect_stdout(output):
-                invocation = dbt.cli(
-                    ["build", "--vars", json.dumps(dbt_vars)], context=context, raise_on_error=False
-                )
-                events = list(invocation.stream())
-        finally:
-            lines = output.getvalue().splitlines()
-            if lines:
-                context.log.info("dbt:\n" + "\n".join(lines[-DBT_LOG_LINES:]))
+        day = window.start.date()
+        wh = warehouse.get()
+        # The warehouse pool keeps Dagster's own steps apart; the lock also waits for any other
+        # process on the file (a command-line backfill beside the daemon, a DuckDB shell).
+        with wh.exclusive():
+            wh.wait_until_openable()
+            invocation, events, lines = _dbt_build(context, dbt, warehouse, dbt_vars)
         yield from events
         if invocation.is_successful():
             # Artifacts of a good run are in the run's events; keep only a failed run's.
             shutil.rmtree(invocation.target_path, ignore_errors=True)
         else:
             raise Failure(
-                description=f"dbt build failed for {window.start.date()}: "
-                + "\n".join(lines[-DBT_LOG_LINES:])
+                description=f"dbt build for {day} failed: {dbt_failure_cause(lines)}",
+                metadata={"dbt_output": MetadataValue.md("```\n" + "\n".join(lines) + "\n```")},
             )
 
     return [warehouse_dbt_models]
@@ -337,7 +363,7 @@ def _business_metrics_report(
         group_name=GROUP,
         kinds={"html"},
         pool=WAREHOUSE_POOL,
-        check_specs=metrics_check_specs(key, model),
+        check_specs=metrics_check_specs(key, model, partitions),
         metadata={"model": model.name},
     )
     def business_metrics_report(

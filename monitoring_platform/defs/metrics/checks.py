@@ -6,9 +6,11 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
+    PartitionsDefinition,
 )
 
 from monitoring_platform.config import ModelConfig
+from monitoring_platform.defs.partitions import partitioned_check_spec
 from monitoring_platform.defs.recording import check_result, graded
 from monitoring_platform.lib.business_metrics import (
     ERROR_RATE_CHECK,
@@ -24,11 +26,14 @@ from monitoring_platform.lib.metric_store import MetricStore
 EVENT_QUARANTINE_SHARE = "event_quarantine_share_within_limit"
 
 
-def event_check_specs(asset_key: AssetKey) -> list[AssetCheckSpec]:
+def event_check_specs(
+    asset_key: AssetKey, partitions: PartitionsDefinition
+) -> list[AssetCheckSpec]:
     return [
-        AssetCheckSpec(
+        partitioned_check_spec(
             EVENT_QUARANTINE_SHARE,
             asset=asset_key,
+            partitions=partitions,
             description="The share of business events that broke the contract is within its limits.",
         )
     ]
@@ -80,25 +85,30 @@ def checked_kpis(model: ModelConfig) -> list[str]:
     return [kpi for kpi in KPIS if getattr(drops, kpi) is not None]
 
 
-def metrics_check_specs(asset_key: AssetKey, model: ModelConfig) -> list[AssetCheckSpec]:
+def metrics_check_specs(
+    asset_key: AssetKey, model: ModelConfig, partitions: PartitionsDefinition
+) -> list[AssetCheckSpec]:
     limits = model.thresholds
     specs = [
-        AssetCheckSpec(
+        partitioned_check_spec(
             LATENCY_CHECK,
             asset=asset_key,
+            partitions=partitions,
             description=f"Latency p95 of every model version is within {limits.latency_p95_slo_ms:g} ms.",
         ),
-        AssetCheckSpec(
+        partitioned_check_spec(
             ERROR_RATE_CHECK,
             asset=asset_key,
+            partitions=partitions,
             description=f"The 5xx rate of every model version is within {limits.error_rate_budget:.1%}.",
         ),
     ]
     for kpi in checked_kpis(model):
         specs.append(
-            AssetCheckSpec(
+            partitioned_check_spec(
                 kpi_check_name(kpi),
                 asset=asset_key,
+                partitions=partitions,
                 description=(
                     f"The {KPI_TITLES[kpi]} has not dropped more than "
                     f"{getattr(limits.kpi_drop, kpi):.0%} below its trailing "

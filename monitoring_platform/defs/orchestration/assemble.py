@@ -12,19 +12,22 @@ from dagster import (
     ScheduleDefinition,
     SensorDefinition,
     define_asset_job,
+    map_asset_specs,
 )
 
 from monitoring_platform.config import MonitoringConfig
 from monitoring_platform.defs.orchestration.jobs import (
     build_monitoring_jobs,
     daily_asset_keys,
+    model_job_name,
     with_backfill_policy,
 )
-from monitoring_platform.defs.orchestration.schedules import build_daily_schedule
+from monitoring_platform.defs.orchestration.schedules import build_daily_schedules
 from monitoring_platform.defs.orchestration.sensors import (
     build_logs_arrival_sensor,
     build_reports_index_sensor,
 )
+from monitoring_platform.defs.orchestration.termination import install_termination_handler
 from monitoring_platform.defs.reports.assets import (
     REPORTS_INDEX_KEY,
     build_reports_index,
@@ -49,14 +52,40 @@ class Operations:
     sensors: list[SensorDefinition]
 
 
+STAGE_TAG = "monitoring_platform/stage"
+SHARED_GROUP = "warehouse"
+
+
+def grouped_by_model(
+    config: MonitoringConfig, assets: Sequence[AssetsDefinition | AssetSpec]
+) -> list[AssetsDefinition | AssetSpec]:
+    """Lineage that reads per model: each model's assets form the group named after it, the
+    shared dbt models the group ``warehouse``; the stage an asset was defined in stays visible as
+    a tag (``monitoring_platform/stage``), beside its kinds."""
+    models = {m.name for m in config.models}
+
+    def regroup(spec: AssetSpec) -> AssetSpec:
+        owner = spec.key.path[0]
+        group = owner if owner in models else SHARED_GROUP if owner == "warehouse" else None
+        stage = spec.group_name or "default"
+        return spec.replace_attributes(
+            group_name=group or spec.group_name, tags={**spec.tags, STAGE_TAG: stage}
+        )
+
+    return list(map_asset_specs(regroup, assets))
+
+
 def build_operations(
     config: MonitoringConfig,
     assets: Sequence[AssetsDefinition | AssetSpec],
     partitions: PartitionsDefinition,
 ) -> Operations:
     """The assets (with their backfill policy and the reports index) and what runs them."""
+    install_termination_handler()
     keys_by_model = daily_asset_keys(config, assets, partitions)
     jobs = build_monitoring_jobs(config, keys_by_model, partitions)
+    names = {model_job_name(m.name): m.name for m in config.models}
+    jobs_by_model = {names[job.name]: job for job in jobs if job.name in names}
     index_job = define_asset_job(
         REPORTS_INDEX_JOB,
         selection=AssetSelection.assets(REPORTS_INDEX_KEY),
@@ -65,14 +94,19 @@ def build_operations(
     digest_job, digest_schedule = build_digest_job_and_schedule(config)
     return Operations(
         assets=[
-            *with_backfill_policy(assets, partitions),
-            build_reports_index(config, keys_by_model),
+            *grouped_by_model(
+                config,
+                [
+                    *with_backfill_policy(assets, partitions),
+                    build_reports_index(config, keys_by_model),
+                ],
+            ),
             build_weekly_digest(config),
         ],
         jobs=[*jobs, index_job, digest_job],
-        schedules=[build_daily_schedule(config, jobs[0], keys_by_model), digest_schedule],
+        schedules=[*build_daily_schedules(config, jobs_by_model), digest_schedule],
         sensors=[
-            build_logs_arrival_sensor(config, jobs[0], keys_by_model),
+            build_logs_arrival_sensor(config, jobs_by_model),
             build_reports_index_sensor(config, index_job, keys_by_model),
         ],
     )

@@ -1,8 +1,9 @@
 """The evaluation jobs, and the backfill policy that bounds the memory of a backfill.
 
-``monitoring_job`` holds every model's daily assets; the schedule and the sensors start one run
-per model and day by selecting that model's assets. ``<model>_monitoring_job`` holds one model's,
-so a CLI backfill of it runs each model-day on its own.
+``<model>_monitoring_job`` holds one model's daily assets (and the shared dbt models): the
+schedule, the arrival sensor, the demo and backfills from the UI or the command line all run it,
+one run per model-day tagged with the model. ``monitoring_job`` holds every model's, for a
+backfill of everything in one run per day.
 """
 
 from collections import defaultdict
@@ -39,6 +40,11 @@ BACKFILL_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=1)
 
 def model_job_name(model: str) -> str:
     return f"{model}_monitoring_job"
+
+
+def model_run_tags(model: str, trigger: str) -> dict[str, str]:
+    """The tags of a model-day's run: the run queue limits runs per model by the first."""
+    return {MODEL_TAG: model, TRIGGER_TAG: trigger}
 
 
 def daily_asset_keys(

@@ -16,7 +16,11 @@ from dagster import (
 )
 
 from monitoring_platform.config import MonitoringConfig
-from monitoring_platform.defs.orchestration.jobs import MODEL_TAG, TRIGGER_TAG
+from monitoring_platform.defs.orchestration.jobs import (
+    TRIGGER_TAG,
+    model_job_name,
+    model_run_tags,
+)
 from monitoring_platform.defs.resources import StorageResource
 from monitoring_platform.lib.arrivals import (
     detect_arrivals,
@@ -45,16 +49,15 @@ def last_complete_day() -> dt.date:
 
 def build_logs_arrival_sensor(
     config: MonitoringConfig,
-    job: "UnresolvedAssetJobDefinition",
-    keys_by_model: dict[str, list[AssetKey]],
+    jobs_by_model: dict[str, "UnresolvedAssetJobDefinition"],
     today=last_complete_day,
 ) -> SensorDefinition:
     settings = config.schedule
-    locations = {m.name: config.logs_root(m) for m in config.models if keys_by_model.get(m.name)}
+    locations = {m.name: config.logs_root(m) for m in config.models if m.name in jobs_by_model}
 
     @sensor(
         name="logs_arrival_sensor",
-        job=job,
+        jobs=list(jobs_by_model.values()),
         minimum_interval_seconds=settings.sensor_interval_seconds,
         default_status=_status(config),
         description="Re-evaluates a model-day when new or changed log objects land for it.",
@@ -78,11 +81,10 @@ def build_logs_arrival_sensor(
             run_requests=[
                 RunRequest(
                     run_key=a.run_key,
+                    job_name=model_job_name(a.model),
                     partition_key=a.day.isoformat(),
-                    asset_selection=keys_by_model[a.model],
                     tags={
-                        MODEL_TAG: a.model,
-                        TRIGGER_TAG: "logs_arrival",
+                        **model_run_tags(a.model, "logs_arrival"),
                         "monitoring_platform/objects": str(a.objects),
                         "monitoring_platform/bytes": str(a.bytes),
                     },

@@ -118,7 +118,7 @@ def build_performance_assets(
         deps=[AssetDep(inference_logs_key(model)), _labels_dep(model), *estimate_deps(model)],
         group_name=GROUP,
         kinds={"evidently", "html"},
-        check_specs=performance_check_specs(key),
+        check_specs=performance_check_specs(key, partitions),
         metadata={"model": model.name, "task": model.task.value},
     )
     def model_performance_report(

@@ -6,9 +6,11 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
+    PartitionsDefinition,
 )
 
 from monitoring_platform.config import ModelConfig
+from monitoring_platform.defs.partitions import partitioned_check_spec
 from monitoring_platform.defs.recording import check_result
 from monitoring_platform.lib.metric_store import MetricStore
 from monitoring_platform.lib.performance import PerformanceResult, quality_violations
@@ -17,14 +19,20 @@ QUALITY = "model_quality_within_threshold"
 COVERAGE = "label_coverage_sufficient"
 
 
-def performance_check_specs(asset_key: AssetKey) -> list[AssetCheckSpec]:
+def performance_check_specs(
+    asset_key: AssetKey, partitions: PartitionsDefinition
+) -> list[AssetCheckSpec]:
     return [
-        AssetCheckSpec(
-            QUALITY, asset=asset_key, description="Quality metrics meet their configured limits."
+        partitioned_check_spec(
+            QUALITY,
+            asset=asset_key,
+            partitions=partitions,
+            description="Quality metrics meet their configured limits.",
         ),
-        AssetCheckSpec(
+        partitioned_check_spec(
             COVERAGE,
             asset=asset_key,
+            partitions=partitions,
             description="Enough predictions are labelled once the label window has closed.",
         ),
     ]

@@ -1,0 +1,119 @@
+"""SIGTERM to a process that executes runs itself (``dagster job backfill`` on an instance with the
+synchronous launcher, see ``infra/dagster-sequential.yaml``): its runs end CANCELED and the
+process stops, instead of the run ending as a failure (or left STARTED) and the command going on
+with the next day.
+
+Dagster treats SIGTERM as Ctrl-C while it executes a run. When the instance executes runs in the
+launching process, the handler installed here first marks the runs this process executes
+CANCELING, so Dagster records them CANCELED, and ends the process once they are. Run workers of a
+queued deployment (one process per run, the daemon's or Kubernetes') keep Dagster's behaviour.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+# How long the runs of the process get to record their cancellation before it exits anyway.
+CANCEL_WAIT_SECONDS = 120.0
+BACKFILL_TAG = "dagster/backfill"
+SYNC_LAUNCHER = "SyncInMemoryRunLauncher"
+MESSAGE = "The process executing this run received SIGTERM: the run is canceled."
+
+
+def install_termination_handler() -> None:
+    """Install :func:`_on_sigterm` in a process on an instance with the synchronous launcher."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if _configured_launcher() != SYNC_LAUNCHER:
+        return
+    from dagster._utils import interrupts
+
+    # Dagster maps SIGTERM to its interrupt handler whenever it swaps that handler in or out.
+    interrupts.setup_interrupt_handlers = _setup_interrupt_handlers
+    _setup_interrupt_handlers()
+
+
+def _configured_launcher() -> str | None:
+    """The run launcher class named in ``$DAGSTER_HOME/dagster.yaml`` (read, not instantiated)."""
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        return None
+    try:
+        import yaml
+
+        with open(os.path.join(home, "dagster.yaml"), encoding="utf-8") as f:
+            settings = yaml.safe_load(f) or {}
+        return (settings.get("run_launcher") or {}).get("class")
+    except (OSError, ValueError, AttributeError, yaml.YAMLError):
+        return None
+
+
+def _setup_interrupt_handlers() -> None:
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _runs_of_this_process(instance, statuses) -> list:
+    """Runs in ``statuses`` whose execution this process started (their RUN_START's pid)."""
+    from dagster import DagsterEventType, RunsFilter
+
+    mine = []
+    for run in instance.get_runs(RunsFilter(statuses=statuses)):
+        records = instance.get_records_for_run(
+            run.run_id, of_type=DagsterEventType.RUN_START, limit=1
+        ).records
+        event = records[0].event_log_entry.dagster_event if records else None
+        if event is not None and event.pid == os.getpid():
+            mine.append(run)
+    return mine
+
+
+def _on_sigterm(signum, frame) -> None:
+    from dagster import DagsterInstance, DagsterRunStatus
+
+    try:
+        instance = DagsterInstance.get()
+        runs = _runs_of_this_process(instance, [DagsterRunStatus.STARTED])
+    except Exception:
+        runs = []
+    for run in runs:
+        instance.report_run_canceling(run, message=MESSAGE)
+    if runs:
+        backfills = {run.tags[BACKFILL_TAG] for run in runs if BACKFILL_TAG in run.tags}
+        threading.Thread(
+            target=_exit_once_canceled, args=(instance, backfills), daemon=True
+        ).start()
+    # Interrupt as Ctrl-C does: Dagster then records a CANCELING run as CANCELED.
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):
+        handler(signal.SIGINT, frame)
+    else:
+        raise KeyboardInterrupt
+
+
+def _exit_once_canceled(instance, backfills: set[str]) -> None:
+    """Leave the process once its runs have ended, so the command starts no further run; a run
+    of the same backfill it created meanwhile is marked canceled first."""
+    from dagster import DagsterRunStatus, RunsFilter
+
+    live = [
+        DagsterRunStatus.NOT_STARTED,
+        DagsterRunStatus.QUEUED,
+        DagsterRunStatus.STARTING,
+        DagsterRunStatus.STARTED,
+        DagsterRunStatus.CANCELING,
+    ]
+    deadline = time.monotonic() + CANCEL_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        if not _runs_of_this_process(instance, [DagsterRunStatus.CANCELING]):
+            break
+        time.sleep(0.2)
+    leftover = {run.run_id: run for run in _runs_of_this_process(instance, live)}
+    for backfill in backfills:
+        for run in instance.get_runs(RunsFilter(statuses=live, tags={BACKFILL_TAG: backfill})):
+            leftover[run.run_id] = run
+    for run in leftover.values():
+        instance.report_run_canceled(run, message=MESSAGE)
+    os._exit(128 + signal.SIGTERM)

@@ -1,0 +1,63 @@
+"""SIGTERM to `dagster job backfill` (runs executed by the command itself): the command stops,
+its run ends CANCELED, and no run is left STARTED."""
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from dagster import DagsterInstance, DagsterRunStatus
+
+from monitoring_platform.config import load_config
+from monitoring_platform.lib.traffic import generate_traffic
+from monitoring_platform_tests.conftest import REPO, small_config_dict, write_config
+
+DAYS = [dt.date(2026, 10, 1) + dt.timedelta(days=n) for n in range(3)]
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_backfill_and_cancels_its_run(tmp_path):
+    config_path = write_config(tmp_path, small_config_dict(tmp_path, requests_per_day=100))
+    generate_traffic(load_config(config_path), DAYS[0], DAYS[-1], seed=2, models=["ctr_ranker"])
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((REPO / "infra" / "dagster-sequential.yaml").read_text())
+    env = {**os.environ, "DAGSTER_HOME": str(home), "MONITORING_CONFIG": str(config_path)}
+    DagsterInstance.from_config(str(home)).dispose()  # its SQLite files, before two processes race
+    command = subprocess.Popen(
+        [sys.executable, "-m", "dagster", "job", "backfill", "-w", "workspace.yaml"]
+        + ["-j", "ctr_ranker_monitoring_job", "--from", str(DAYS[0]), "--to", str(DAYS[-1])]
+        + ["--noprompt"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        with DagsterInstance.from_config(str(home)) as instance:
+            deadline = time.monotonic() + 600
+            while not [r for r in instance.get_runs() if r.status == DagsterRunStatus.STARTED]:
+                assert command.poll() is None, "the backfill ended before a run started"
+                assert time.monotonic() < deadline, "no run started"
+                time.sleep(0.5)
+            time.sleep(2)  # inside the run's steps
+            os.kill(command.pid, signal.SIGTERM)
+            assert command.wait(timeout=180) != 0
+            runs = instance.get_runs()
+            statuses = [r.status for r in runs]
+            assert DagsterRunStatus.CANCELED in statuses, statuses
+            assert not {
+                DagsterRunStatus.STARTED,
+                DagsterRunStatus.STARTING,
+                DagsterRunStatus.CANCELING,
+                DagsterRunStatus.NOT_STARTED,
+            } & set(statuses), statuses
+            assert len(runs) < len(DAYS), "the command stopped launching the next days"
+    finally:
+        if command.poll() is None:
+            os.killpg(command.pid, signal.SIGKILL)
+            command.wait(timeout=30)
