@@ -224,6 +224,7 @@ def test_business_report_is_written_linked_and_opens_in_chromium(evaluated):
     assert url == f"{LOCAL_REPORTS_BASE_URL}/{MODEL}/{BAD_DAY.isoformat()}/business_metrics.html"
     seen = visit(path, evaluate="document.querySelectorAll('svg').length")
     assert seen.page_errors == [] and seen.console_errors == []
-    assert f"Business metrics · {MODEL} · {BAD_DAY}" in seen.text
+    assert seen.title == f"Business metrics · {MODEL} · {BAD_DAY}"
+    assert f"Business metrics of {MODEL} on {BAD_DAY}" in seen.text
     assert "latency_p95_within_slo" in seen.text and "2026.11.0" in seen.text
     assert seen.evaluated == 7
