@@ -56,6 +56,7 @@ def test_sensor_requests_each_affected_day_once_and_late_labels_update_quality(w
     assert all(
         r.asset_selection == [AssetKey([MODEL, "model_performance_report"])] for r in requests
     )
+    assert all(r.tags["monitoring_platform/model"] == MODEL for r in requests), "queued per model"
     assert len({r.run_key for r in requests}) == len(requests)
 
     again = sensor(build_sensor_context(instance=instance, cursor=context.cursor))

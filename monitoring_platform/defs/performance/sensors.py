@@ -15,6 +15,7 @@ from dagster import (
 
 from monitoring_platform.config import MonitoringConfig
 from monitoring_platform.defs.ingestion.assets import inference_logs_key
+from monitoring_platform.defs.orchestration.jobs import model_run_tags
 from monitoring_platform.defs.performance.assets import labels_key, model_performance_report_key
 
 BATCH = 200
@@ -54,7 +55,8 @@ def build_late_labels_sensor(config: MonitoringConfig) -> SensorDefinition:
                             run_key=f"{model.name}:{day}:labels-of-{arrival}:{record.storage_id}",
                             asset_selection=[model_performance_report_key(model)],
                             partition_key=day.isoformat(),
-                            tags={"monitoring_platform/trigger": f"labels arrived {arrival}"},
+                            # The model tag puts these runs under the run queue's per-model limit.
+                            tags=model_run_tags(model.name, f"labels arrived {arrival}"),
                         )
                     )
                 cursor[model.name] = record.storage_id
