@@ -24,7 +24,11 @@ from monitoring_platform.lib.html import milliseconds as _ms
 from monitoring_platform.lib.html import money as _money
 from monitoring_platform.lib.html import number, percent, render
 from monitoring_platform.lib.reports import (
+    BUSINESS_METRICS,
+    DATA_DRIFT,
+    MODEL_PERFORMANCE,
     REPORT_TITLES,
+    VALIDATION,
     Navigation,
     NavLink,
     parse_report_keys,
@@ -124,6 +128,40 @@ STATUS_LABELS = {
 STATUS_WORDS = {"ok": "Healthy", "warn": "Warning", "error": "Failing", "na": "No results"}
 
 
+# A day's evaluation starts by ingesting its logs; these steps compute from what it ingested.
+LOGS_STEP = "inference_logs"
+STEP_REPORTS: dict[str, str | None] = {
+    "validation": VALIDATION,
+    "data_drift_report": DATA_DRIFT,
+    "model_performance_report": MODEL_PERFORMANCE,
+    "business_metrics_report": BUSINESS_METRICS,
+    "estimated_performance": None,
+}
+STALE_NOTE = "from an earlier evaluation (the latest run did not finish this step)"
+
+
+def stale_steps(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[dt.date, set[str]]]:
+    """Per model and day, the steps whose results an earlier run wrote than the day's latest
+    ingest of its logs: that run did not get as far as these steps, so their numbers and pages
+    describe an earlier evaluation. ``rows`` are metric values and check results (each with
+    ``model``, ``partition_date``, ``asset``, ``run_id``, ``recorded_at``); rows without a run
+    id are not evidence either way."""
+    latest: dict[tuple[str, dt.date, str], tuple[Any, str]] = {}
+    for row in rows:
+        if not row.get("run_id") or row.get("recorded_at") is None:
+            continue
+        key = (str(row["model"]), _as_date(row["partition_date"]), str(row["asset"]))
+        when = row["recorded_at"]
+        if key not in latest or when > latest[key][0]:
+            latest[key] = (when, str(row["run_id"]))
+    stale: dict[str, dict[dt.date, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for (model, day, asset), (when, run) in latest.items():
+        logs = latest.get((model, day, LOGS_STEP))
+        if asset in STEP_REPORTS and logs is not None and run != logs[1] and when < logs[0]:
+            stale[model][day].add(asset)
+    return stale
+
+
 @dataclass
 class DayStatus:
     day: dt.date
@@ -131,6 +169,14 @@ class DayStatus:
     passed: int = 0
     failed: list[dict[str, str]] = field(default_factory=list)
     reports: list[str] = field(default_factory=list)
+    stale: set[str] = field(default_factory=set)  # steps whose results an earlier run wrote
+
+    def stale_reports(self) -> set[str]:
+        return {r for s in self.stale if (r := STEP_REPORTS.get(s))}
+
+    def stale_text(self) -> str:
+        titles = sorted(REPORT_TITLES.get(r, r) for r in self.stale_reports()) or sorted(self.stale)
+        return f"{', '.join(titles)} {STALE_NOTE}" if titles else ""
 
 
 def _description(observed: Any) -> str:
@@ -145,15 +191,21 @@ def _description(observed: Any) -> str:
 
 
 def day_statuses(
-    checks: Iterable[Mapping[str, Any]], reports: Mapping[dt.date, list[str]]
+    checks: Iterable[Mapping[str, Any]],
+    reports: Mapping[dt.date, list[str]],
+    stale: Mapping[dt.date, set[str]] | None = None,
 ) -> dict[dt.date, DayStatus]:
-    """One model's days: the worst check outcome of each day and the reports it has."""
+    """One model's days: the worst outcome of each day's current checks, the reports it has and
+    the steps (``stale``, from :func:`stale_steps`) whose results an earlier run wrote. A stale
+    step's checks are listed, marked as such, and do not colour the day."""
+    stale = stale or {}
     days: dict[dt.date, DayStatus] = {}
     for row in checks:
         day = _as_date(row["partition_date"])
         status = days.setdefault(day, DayStatus(day))
+        earlier = str(row["asset"]) in stale.get(day, ())
         if row["passed"]:
-            status.passed += 1
+            status.passed += not earlier
         else:
             status.failed.append(
                 {
@@ -161,15 +213,19 @@ def day_statuses(
                     "asset": str(row["asset"]),
                     "severity": str(row["severity"]),
                     "description": _description(row.get("observed")),
+                    "stale": STALE_NOTE if earlier else "",
                 }
             )
     for day, names in reports.items():
         days.setdefault(day, DayStatus(day)).reports = list(names)
+    for day, steps in stale.items():
+        if steps:
+            days.setdefault(day, DayStatus(day)).stale = set(steps)
     for status in days.values():
-        severities = {f["severity"].upper() for f in status.failed}
+        severities = {f["severity"].upper() for f in status.failed if not f["stale"]}
         if "ERROR" in severities:
             status.status = "error"
-        elif status.failed:
+        elif any(not f["stale"] for f in status.failed):
             status.status = "warn"
         elif status.passed:
             status.status = "ok"
@@ -228,7 +284,8 @@ def model_overview(
             "kind": latest.status,
             "word": STATUS_WORDS[latest.status],
             "text": f"Latest day {latest.day}: {latest.passed} checks passed, "
-            f"{len(latest.failed)} failed.",
+            f"{sum(not f['stale'] for f in latest.failed)} failed."
+            + (f" {latest.stale_text()}." if latest.stale else ""),
         }
     every_day = [d for s in series.values() for d in s]
     axis = []
@@ -243,12 +300,14 @@ def model_overview(
             continue
         shown.add((h.asset, h.metric))
         latest_day = max(points)
+        earlier = latest_day in days and h.asset in days[latest_day].stale
         cards.append(
             {
                 "title": h.title,
                 "value": h.fmt(points[latest_day]),
                 "day": latest_day.isoformat(),
                 "change": _change(h, points),
+                "stale": STALE_NOTE if earlier else "",
             }
         )
         limits = list(model.limits.get(h.metric, ()))
@@ -267,16 +326,28 @@ def model_overview(
         "task": model.task,
         "verdict": verdict,
         "latest": latest,
-        "latest_reports": [
-            {"title": REPORT_TITLES.get(n, n), "href": report_href(model.name, latest.day, n)}
-            for n in (latest.reports if latest else [])
-        ],
+        "latest_reports": _report_links(model.name, latest) if latest else [],
         "cards": cards,
         "charts": charts,
         "plumbing": plumbing,
         "calendar": calendar_months(model.name, days),
         "days": [_day_row(model.name, days[d]) for d in sorted(days, reverse=True)],
     }
+
+
+def _report_links(model: str, status: DayStatus) -> list[dict[str, str]]:
+    """The day's report links; a page an earlier run wrote says so."""
+    earlier = status.stale_reports()
+    return [
+        {
+            "name": n,
+            "letter": REPORT_TITLES.get(n, n)[0],
+            "title": REPORT_TITLES.get(n, n),
+            "href": report_href(model, status.day, n),
+            "stale": STALE_NOTE if n in earlier else "",
+        }
+        for n in status.reports
+    ]
 
 
 def _day_row(model: str, status: DayStatus) -> dict[str, Any]:
@@ -287,10 +358,8 @@ def _day_row(model: str, status: DayStatus) -> dict[str, Any]:
         "label": STATUS_LABELS[status.status],
         "passed": status.passed,
         "failed": status.failed,
-        "reports": [
-            {"title": REPORT_TITLES.get(n, n), "href": report_href(model, status.day, n)}
-            for n in status.reports
-        ],
+        "reports": _report_links(model, status),
+        "stale": status.stale_text(),
     }
 
 
@@ -322,24 +391,26 @@ def calendar_months(model: str, days: Mapping[dt.date, DayStatus]) -> list[dict[
                     cells.append({"kind": kind, "num": day.day})
                 else:
                     tip = f"{day}: {STATUS_LABELS[status.status]}"
-                    if status.failed:
-                        tip += " - " + ", ".join(
-                            f"{f['check']} ({f['severity']})" for f in status.failed
-                        )
+                    current = [f for f in status.failed if not f["stale"]]
+                    if current:
+                        tip += " - " + ", ".join(f"{f['check']} ({f['severity']})" for f in current)
+                    if status.stale:
+                        tip += f"; {status.stale_text()}"
                     cells.append(
                         {
                             "kind": status.status,
+                            "stale": bool(status.stale),
                             "num": day.day,
                             "day": day.isoformat(),
                             "tip": tip,
                             "anchor": f"#model-{model}-{day}",
                             "reports": [
                                 {
-                                    "letter": REPORT_TITLES.get(n, n)[0],
-                                    "title": f"{REPORT_TITLES.get(n, n)} {day}",
-                                    "href": report_href(model, day, n),
+                                    **r,
+                                    "title": f"{r['title']} {day}"
+                                    + (f" {r['stale']}" if r["stale"] else ""),
                                 }
-                                for n in status.reports
+                                for r in _report_links(model, status)
                             ],
                         }
                     )
@@ -361,11 +432,15 @@ def render_index(
     checks_by_model: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for row in checks:
         checks_by_model[str(row["model"])].append(row)
+    metrics = list(metrics)
+    stale = stale_steps([*metrics, *(c for rows in checks_by_model.values() for c in rows)])
     series = metric_series(metrics)
     overviews = [
         model_overview(
             m,
-            day_statuses(checks_by_model.get(m.name, []), reports.get(m.name, {})),
+            day_statuses(
+                checks_by_model.get(m.name, []), reports.get(m.name, {}), stale.get(m.name, {})
+            ),
             series.get(m.name, {}),
         )
         for m in models
