@@ -3,7 +3,9 @@
 Per model: the latest day's verdict with the failing checks by name, the latest key figures, the
 trends of drift, quality, KPIs and service health with their limits drawn in, a calendar of check
 status with links to every report, and the plumbing metrics (rows, bytes, objects) behind a fold.
-Pure rendering from the metric store's rows and the keys found in the reports store, through the
+Numbers, checks and pages of a step that an earlier run wrote than the day's latest ingest of its
+logs (the latest run did not finish that step) are marked as from an earlier evaluation and do not
+colour the day (:func:`stale_steps`). Pure rendering from the metric store's rows and the keys found in the reports store, through the
 ``index.html`` template (autoescaped, no script, relative links only) and the site's one chart
 implementation (:mod:`monitoring_platform.lib.charts`).
 """
@@ -280,9 +282,11 @@ def model_overview(
     if latest is None:
         verdict = {"kind": "na", "word": "Not evaluated yet", "text": ""}
     else:
+        incomplete = bool(latest.stale) and latest.status in ("ok", "na")
         verdict = {
-            "kind": latest.status,
-            "word": STATUS_WORDS[latest.status],
+            # Passing checks do not make a day healthy while some of its steps did not finish.
+            "kind": "na" if incomplete else latest.status,
+            "word": "Evaluation incomplete" if incomplete else STATUS_WORDS[latest.status],
             "text": f"Latest day {latest.day}: {latest.passed} checks passed, "
             f"{sum(not f['stale'] for f in latest.failed)} failed."
             + (f" {latest.stale_text()}." if latest.stale else ""),

@@ -181,6 +181,7 @@ def test_steps_an_earlier_run_wrote_are_marked_and_do_not_colour_the_day():
         page,
     )
     assert '<a class="rep" href="ctr_ranker/2026-10-31/validation.html"' in page
+    assert "Evaluation incomplete" in page and "Healthy" not in page
 
 
 def test_series_take_undimensioned_values_and_the_slowest_version():
