@@ -142,10 +142,20 @@ STEP_REPORTS: dict[str, str | None] = {
 STALE_NOTE = "from an earlier evaluation (the latest run did not finish this step)"
 
 
-def stale_steps(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[dt.date, set[str]]]:
-    """Per model and day, the steps whose results an earlier run wrote than the day's latest
-    ingest of its logs: that run did not get as far as these steps, so their numbers and pages
-    describe an earlier evaluation. ``rows`` are metric values and check results (each with
+def _utc(when: Any) -> Any:
+    if isinstance(when, dt.datetime) and when.tzinfo is None:
+        return when.replace(tzinfo=dt.UTC)  # SQLite hands back UTC without its zone
+    return when
+
+
+def stale_steps(
+    rows: Iterable[Mapping[str, Any]],
+    failed_runs: Iterable[tuple[str, dt.date, dt.datetime]] = (),
+) -> dict[str, dict[dt.date, set[str]]]:
+    """Per model and day, the steps whose results describe an earlier evaluation than the day's
+    latest: written by an earlier run than the day's latest ingest of its logs, or before a later
+    run of the day that failed (``failed_runs``: model, day and start of each failed run that
+    evaluated the day from its logs). ``rows`` are metric values and check results (each with
     ``model``, ``partition_date``, ``asset``, ``run_id``, ``recorded_at``); rows without a run
     id are not evidence either way."""
     latest: dict[tuple[str, dt.date, str], tuple[Any, str]] = {}
@@ -153,13 +163,21 @@ def stale_steps(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[dt.date, se
         if not row.get("run_id") or row.get("recorded_at") is None:
             continue
         key = (str(row["model"]), _as_date(row["partition_date"]), str(row["asset"]))
-        when = row["recorded_at"]
+        when = _utc(row["recorded_at"])
         if key not in latest or when > latest[key][0]:
             latest[key] = (when, str(row["run_id"]))
+    failed: dict[tuple[str, dt.date], dt.datetime] = {}
+    for model, day, started in failed_runs:
+        key = (model, _as_date(day))
+        failed[key] = max(_utc(started), failed.get(key, _utc(started)))
     stale: dict[str, dict[dt.date, set[str]]] = defaultdict(lambda: defaultdict(set))
     for (model, day, asset), (when, run) in latest.items():
+        if asset != LOGS_STEP and asset not in STEP_REPORTS:
+            continue
         logs = latest.get((model, day, LOGS_STEP))
-        if asset in STEP_REPORTS and logs is not None and run != logs[1] and when < logs[0]:
+        newer_logs = asset != LOGS_STEP and logs is not None and run != logs[1] and when < logs[0]
+        before_failure = (model, day) in failed and when < failed[(model, day)]
+        if newer_logs or before_failure:
             stale[model][day].add(asset)
     return stale
 
@@ -430,14 +448,18 @@ def render_index(
     report_keys: Iterable[str],
     generated_at: dt.datetime,
     digests: Sequence[tuple[str, str]] = (),
+    failed_runs: Iterable[tuple[str, dt.date, dt.datetime]] = (),
 ) -> str:
-    """The whole ``index.html``; ``digests`` are (label, relative link) of the weekly digests."""
+    """The whole ``index.html``; ``digests`` are (label, relative link) of the weekly digests,
+    ``failed_runs`` as :func:`stale_steps` takes them."""
     reports = parse_report_keys(report_keys)
     checks_by_model: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for row in checks:
         checks_by_model[str(row["model"])].append(row)
     metrics = list(metrics)
-    stale = stale_steps([*metrics, *(c for rows in checks_by_model.values() for c in rows)])
+    stale = stale_steps(
+        [*metrics, *(c for rows in checks_by_model.values() for c in rows)], failed_runs
+    )
     series = metric_series(metrics)
     overviews = [
         model_overview(

@@ -154,6 +154,12 @@ def test_steps_an_earlier_run_wrote_are_marked_and_do_not_colour_the_day():
     ]
     stale = stale_steps(rows)
     assert stale == {"ctr_ranker": {D2: {"data_drift_report"}}}
+    # A run of D1 started at 06:05 and failed before writing anything: what came before it is
+    # an earlier evaluation, the ingest included; the performance re-run at 06:09 is not.
+    failed = [("ctr_ranker", D1, dt.datetime(2026, 11, 2, 6, 5, tzinfo=dt.UTC))]
+    assert stale_steps(rows, failed) == {
+        "ctr_ranker": {D1: {"inference_logs", "data_drift_report"}, D2: {"data_drift_report"}}
+    }
     days = day_statuses(
         [r for r in rows if "check_name" in r],
         {D2: ["validation", "data_drift"]},
