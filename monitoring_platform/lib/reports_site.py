@@ -3,7 +3,9 @@
 Per model: the latest day's verdict with the failing checks by name, the latest key figures, the
 trends of drift, quality, KPIs and service health with their limits drawn in, a calendar of check
 status with links to every report, and the plumbing metrics (rows, bytes, objects) behind a fold.
-Pure rendering from the metric store's rows and the keys found in the reports store, through the
+Numbers, checks and pages of a step that an earlier run wrote than the day's latest ingest of its
+logs (the latest run did not finish that step) are marked as from an earlier evaluation and do not
+colour the day (:func:`stale_steps`). Pure rendering from the metric store's rows and the keys found in the reports store, through the
 ``index.html`` template (autoescaped, no script, relative links only) and the site's one chart
 implementation (:mod:`monitoring_platform.lib.charts`).
 """
@@ -24,7 +26,11 @@ from monitoring_platform.lib.html import milliseconds as _ms
 from monitoring_platform.lib.html import money as _money
 from monitoring_platform.lib.html import number, percent, render
 from monitoring_platform.lib.reports import (
+    BUSINESS_METRICS,
+    DATA_DRIFT,
+    MODEL_PERFORMANCE,
     REPORT_TITLES,
+    VALIDATION,
     Navigation,
     NavLink,
     parse_report_keys,
@@ -124,6 +130,58 @@ STATUS_LABELS = {
 STATUS_WORDS = {"ok": "Healthy", "warn": "Warning", "error": "Failing", "na": "No results"}
 
 
+# A day's evaluation starts by ingesting its logs; these steps compute from what it ingested.
+LOGS_STEP = "inference_logs"
+STEP_REPORTS: dict[str, str | None] = {
+    "validation": VALIDATION,
+    "data_drift_report": DATA_DRIFT,
+    "model_performance_report": MODEL_PERFORMANCE,
+    "business_metrics_report": BUSINESS_METRICS,
+    "estimated_performance": None,
+}
+STALE_NOTE = "from an earlier evaluation (the latest run did not finish this step)"
+
+
+def _utc(when: Any) -> Any:
+    if isinstance(when, dt.datetime) and when.tzinfo is None:
+        return when.replace(tzinfo=dt.UTC)  # SQLite hands back UTC without its zone
+    return when
+
+
+def stale_steps(
+    rows: Iterable[Mapping[str, Any]],
+    failed_runs: Iterable[tuple[str, dt.date, dt.datetime]] = (),
+) -> dict[str, dict[dt.date, set[str]]]:
+    """Per model and day, the steps whose results describe an earlier evaluation than the day's
+    latest: written by an earlier run than the day's latest ingest of its logs, or before a later
+    run of the day that failed (``failed_runs``: model, day and start of each failed run that
+    evaluated the day from its logs). ``rows`` are metric values and check results (each with
+    ``model``, ``partition_date``, ``asset``, ``run_id``, ``recorded_at``); rows without a run
+    id are not evidence either way."""
+    latest: dict[tuple[str, dt.date, str], tuple[Any, str]] = {}
+    for row in rows:
+        if not row.get("run_id") or row.get("recorded_at") is None:
+            continue
+        key = (str(row["model"]), _as_date(row["partition_date"]), str(row["asset"]))
+        when = _utc(row["recorded_at"])
+        if key not in latest or when > latest[key][0]:
+            latest[key] = (when, str(row["run_id"]))
+    failed: dict[tuple[str, dt.date], dt.datetime] = {}
+    for model, day, started in failed_runs:
+        key = (model, _as_date(day))
+        failed[key] = max(_utc(started), failed.get(key, _utc(started)))
+    stale: dict[str, dict[dt.date, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for (model, day, asset), (when, run) in latest.items():
+        if asset != LOGS_STEP and asset not in STEP_REPORTS:
+            continue
+        logs = latest.get((model, day, LOGS_STEP))
+        newer_logs = asset != LOGS_STEP and logs is not None and run != logs[1] and when < logs[0]
+        before_failure = (model, day) in failed and when < failed[(model, day)]
+        if newer_logs or before_failure:
+            stale[model][day].add(asset)
+    return stale
+
+
 @dataclass
 class DayStatus:
     day: dt.date
@@ -131,6 +189,14 @@ class DayStatus:
     passed: int = 0
     failed: list[dict[str, str]] = field(default_factory=list)
     reports: list[str] = field(default_factory=list)
+    stale: set[str] = field(default_factory=set)  # steps whose results an earlier run wrote
+
+    def stale_reports(self) -> set[str]:
+        return {r for s in self.stale if (r := STEP_REPORTS.get(s))}
+
+    def stale_text(self) -> str:
+        titles = sorted(REPORT_TITLES.get(r, r) for r in self.stale_reports()) or sorted(self.stale)
+        return f"{', '.join(titles)} {STALE_NOTE}" if titles else ""
 
 
 def _description(observed: Any) -> str:
@@ -145,15 +211,21 @@ def _description(observed: Any) -> str:
 
 
 def day_statuses(
-    checks: Iterable[Mapping[str, Any]], reports: Mapping[dt.date, list[str]]
+    checks: Iterable[Mapping[str, Any]],
+    reports: Mapping[dt.date, list[str]],
+    stale: Mapping[dt.date, set[str]] | None = None,
 ) -> dict[dt.date, DayStatus]:
-    """One model's days: the worst check outcome of each day and the reports it has."""
+    """One model's days: the worst outcome of each day's current checks, the reports it has and
+    the steps (``stale``, from :func:`stale_steps`) whose results an earlier run wrote. A stale
+    step's checks are listed, marked as such, and do not colour the day."""
+    stale = stale or {}
     days: dict[dt.date, DayStatus] = {}
     for row in checks:
         day = _as_date(row["partition_date"])
         status = days.setdefault(day, DayStatus(day))
+        earlier = str(row["asset"]) in stale.get(day, ())
         if row["passed"]:
-            status.passed += 1
+            status.passed += not earlier
         else:
             status.failed.append(
                 {
@@ -161,15 +233,19 @@ def day_statuses(
                     "asset": str(row["asset"]),
                     "severity": str(row["severity"]),
                     "description": _description(row.get("observed")),
+                    "stale": STALE_NOTE if earlier else "",
                 }
             )
     for day, names in reports.items():
         days.setdefault(day, DayStatus(day)).reports = list(names)
+    for day, steps in stale.items():
+        if steps:
+            days.setdefault(day, DayStatus(day)).stale = set(steps)
     for status in days.values():
-        severities = {f["severity"].upper() for f in status.failed}
+        severities = {f["severity"].upper() for f in status.failed if not f["stale"]}
         if "ERROR" in severities:
             status.status = "error"
-        elif status.failed:
+        elif any(not f["stale"] for f in status.failed):
             status.status = "warn"
         elif status.passed:
             status.status = "ok"
@@ -224,11 +300,14 @@ def model_overview(
     if latest is None:
         verdict = {"kind": "na", "word": "Not evaluated yet", "text": ""}
     else:
+        incomplete = bool(latest.stale) and latest.status in ("ok", "na")
         verdict = {
-            "kind": latest.status,
-            "word": STATUS_WORDS[latest.status],
+            # Passing checks do not make a day healthy while some of its steps did not finish.
+            "kind": "na" if incomplete else latest.status,
+            "word": "Evaluation incomplete" if incomplete else STATUS_WORDS[latest.status],
             "text": f"Latest day {latest.day}: {latest.passed} checks passed, "
-            f"{len(latest.failed)} failed.",
+            f"{sum(not f['stale'] for f in latest.failed)} failed."
+            + (f" {latest.stale_text()}." if latest.stale else ""),
         }
     every_day = [d for s in series.values() for d in s]
     axis = []
@@ -243,12 +322,14 @@ def model_overview(
             continue
         shown.add((h.asset, h.metric))
         latest_day = max(points)
+        earlier = latest_day in days and h.asset in days[latest_day].stale
         cards.append(
             {
                 "title": h.title,
                 "value": h.fmt(points[latest_day]),
                 "day": latest_day.isoformat(),
                 "change": _change(h, points),
+                "stale": STALE_NOTE if earlier else "",
             }
         )
         limits = list(model.limits.get(h.metric, ()))
@@ -267,16 +348,28 @@ def model_overview(
         "task": model.task,
         "verdict": verdict,
         "latest": latest,
-        "latest_reports": [
-            {"title": REPORT_TITLES.get(n, n), "href": report_href(model.name, latest.day, n)}
-            for n in (latest.reports if latest else [])
-        ],
+        "latest_reports": _report_links(model.name, latest) if latest else [],
         "cards": cards,
         "charts": charts,
         "plumbing": plumbing,
         "calendar": calendar_months(model.name, days),
         "days": [_day_row(model.name, days[d]) for d in sorted(days, reverse=True)],
     }
+
+
+def _report_links(model: str, status: DayStatus) -> list[dict[str, str]]:
+    """The day's report links; a page an earlier run wrote says so."""
+    earlier = status.stale_reports()
+    return [
+        {
+            "name": n,
+            "letter": REPORT_TITLES.get(n, n)[0],
+            "title": REPORT_TITLES.get(n, n),
+            "href": report_href(model, status.day, n),
+            "stale": STALE_NOTE if n in earlier else "",
+        }
+        for n in status.reports
+    ]
 
 
 def _day_row(model: str, status: DayStatus) -> dict[str, Any]:
@@ -287,10 +380,8 @@ def _day_row(model: str, status: DayStatus) -> dict[str, Any]:
         "label": STATUS_LABELS[status.status],
         "passed": status.passed,
         "failed": status.failed,
-        "reports": [
-            {"title": REPORT_TITLES.get(n, n), "href": report_href(model, status.day, n)}
-            for n in status.reports
-        ],
+        "reports": _report_links(model, status),
+        "stale": status.stale_text(),
     }
 
 
@@ -322,24 +413,26 @@ def calendar_months(model: str, days: Mapping[dt.date, DayStatus]) -> list[dict[
                     cells.append({"kind": kind, "num": day.day})
                 else:
                     tip = f"{day}: {STATUS_LABELS[status.status]}"
-                    if status.failed:
-                        tip += " - " + ", ".join(
-                            f"{f['check']} ({f['severity']})" for f in status.failed
-                        )
+                    current = [f for f in status.failed if not f["stale"]]
+                    if current:
+                        tip += " - " + ", ".join(f"{f['check']} ({f['severity']})" for f in current)
+                    if status.stale:
+                        tip += f"; {status.stale_text()}"
                     cells.append(
                         {
                             "kind": status.status,
+                            "stale": bool(status.stale),
                             "num": day.day,
                             "day": day.isoformat(),
                             "tip": tip,
                             "anchor": f"#model-{model}-{day}",
                             "reports": [
                                 {
-                                    "letter": REPORT_TITLES.get(n, n)[0],
-                                    "title": f"{REPORT_TITLES.get(n, n)} {day}",
-                                    "href": report_href(model, day, n),
+                                    **r,
+                                    "title": f"{r['title']} {day}"
+                                    + (f" {r['stale']}" if r["stale"] else ""),
                                 }
-                                for n in status.reports
+                                for r in _report_links(model, status)
                             ],
                         }
                     )
@@ -355,17 +448,25 @@ def render_index(
     report_keys: Iterable[str],
     generated_at: dt.datetime,
     digests: Sequence[tuple[str, str]] = (),
+    failed_runs: Iterable[tuple[str, dt.date, dt.datetime]] = (),
 ) -> str:
-    """The whole ``index.html``; ``digests`` are (label, relative link) of the weekly digests."""
+    """The whole ``index.html``; ``digests`` are (label, relative link) of the weekly digests,
+    ``failed_runs`` as :func:`stale_steps` takes them."""
     reports = parse_report_keys(report_keys)
     checks_by_model: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for row in checks:
         checks_by_model[str(row["model"])].append(row)
+    metrics = list(metrics)
+    stale = stale_steps(
+        [*metrics, *(c for rows in checks_by_model.values() for c in rows)], failed_runs
+    )
     series = metric_series(metrics)
     overviews = [
         model_overview(
             m,
-            day_statuses(checks_by_model.get(m.name, []), reports.get(m.name, {})),
+            day_statuses(
+                checks_by_model.get(m.name, []), reports.get(m.name, {}), stale.get(m.name, {})
+            ),
             series.get(m.name, {}),
         )
         for m in models

@@ -3,6 +3,7 @@ resolves, every page kind names its model, day and page and carries the navigati
 values stay inert, and the pages are opened and photographed in headless Chromium."""
 
 import datetime as dt
+import re
 import struct
 
 import pandas as pd
@@ -44,27 +45,49 @@ def _png_size(path):
     return struct.unpack(">II", header[16:24])
 
 
-@pytest.mark.slow
-def test_reports_site_over_real_evaluations(tmp_path):
+def _setup(tmp_path, seed):
+    """A one-model configuration with traffic from START to END: its assets, resources, store."""
     config = load_config(write_config(tmp_path, small_config_dict(tmp_path, requests_per_day=400)))
-    generate_traffic(config, START, END, seed=2, models=[MODEL])
+    generate_traffic(config, START, END, seed=seed, models=[MODEL])
     defs = build_definitions(config)
     everything = [*defs.assets, *(defs.asset_checks or [])]
-    resources = dict(defs.resources)
-    store = MetricStore(config.metric_store_url())
+    return everything, dict(defs.resources), MetricStore(config.metric_store_url())
+
+
+def _evaluate(everything, resources, instance, day):
+    return materialize(
+        everything,
+        selection=model_evaluation_selection(MODEL),
+        partition_key=day.isoformat(),
+        instance=instance,
+        resources=resources,
+        raise_on_error=False,
+        run_config=QUIET_RUN_CONFIG,
+    )
+
+
+def _evaluate_every_day(everything, resources, instance):
+    day = START
+    while day <= END:
+        _evaluate(everything, resources, instance, day)
+        day += dt.timedelta(days=1)
+
+
+def _index(everything, resources, instance):
+    return materialize(
+        everything,
+        selection=[AssetKey(["reports_index"])],
+        instance=instance,
+        resources=resources,
+        run_config=QUIET_RUN_CONFIG,
+    )
+
+
+@pytest.mark.slow
+def test_reports_site_over_real_evaluations(tmp_path):
+    everything, resources, store = _setup(tmp_path, seed=2)
     with DagsterInstance.ephemeral() as instance:
-        day = START
-        while day <= END:
-            materialize(
-                everything,
-                selection=model_evaluation_selection(MODEL),
-                partition_key=day.isoformat(),
-                instance=instance,
-                resources=resources,
-                raise_on_error=False,
-                run_config=QUIET_RUN_CONFIG,
-            )
-            day += dt.timedelta(days=1)
+        _evaluate_every_day(everything, resources, instance)
         # Values from the public internet reach the metric store: a check's text, a metric name.
         store.record_check(
             MODEL, END, "inference_logs", "hostile_check", False, "WARN", {"description": HOSTILE}
@@ -78,13 +101,7 @@ def test_reports_site_over_real_evaluations(tmp_path):
             resources=resources,
             run_config=QUIET_RUN_CONFIG,
         )
-        result = materialize(
-            everything,
-            selection=[AssetKey(["reports_index"])],
-            instance=instance,
-            resources=resources,
-            run_config=QUIET_RUN_CONFIG,
-        )
+        result = _index(everything, resources, instance)
     assert result.success and digest.success
     (digest_event,) = digest.get_asset_materialization_events()
     digest_meta = digest_event.event_specific_data.materialization.metadata
@@ -187,3 +204,64 @@ def _text(path):
     from html import unescape
 
     return unescape(path.read_text())
+
+
+@pytest.mark.slow
+def test_a_step_that_failed_on_a_rerun_is_shown_as_from_an_earlier_evaluation(tmp_path):
+    from monitoring_platform.lib import lake
+    from monitoring_platform.lib.reports_site import STALE_NOTE
+
+    everything, resources, store = _setup(tmp_path, seed=3)
+
+    def drift_run(rows):
+        (run,) = {r["run_id"] for r in rows if r["asset"] == "data_drift_report"}
+        return run
+
+    with DagsterInstance.ephemeral() as instance:
+        _evaluate_every_day(everything, resources, instance)
+        first = store.metrics(model=MODEL, partition_date=END, metric="drift_share")
+        assert first and first[0]["value"] is not None, "the drift step evaluated the last day"
+        drift_page = tmp_path / "reports" / MODEL / END.isoformat() / "data_drift.html"
+        assert drift_page.exists()
+
+        # Damage every earlier day's lake file: re-running the last day ingests it again, then
+        # the steps that read the reference window (validation, drift) fail.
+        lake_root = tmp_path / "lake"
+        day = START
+        while day < END:
+            (lake_root / lake.partition_key(lake.ACCEPTED, MODEL, day)).write_bytes(b"\0" * 64)
+            day += dt.timedelta(days=1)
+        rerun = _evaluate(everything, resources, instance, END)
+        assert not rerun.success
+        after = store.metrics(model=MODEL, partition_date=END)
+        logs_run = {r["run_id"] for r in after if r["asset"] == "inference_logs"}
+        assert logs_run == {rerun.run_id}
+        assert drift_run(after) == drift_run(first) != rerun.run_id
+
+        result = _index(everything, resources, instance)
+    assert result.success
+    index = _text(tmp_path / "reports" / "index.html")
+    cells = {
+        d: c
+        for c, d in re.findall(
+            r'<td class="day ([a-z ]+)" title="[^"]*" data-day="([0-9-]+)">', index
+        )
+    }
+    assert cells[END.isoformat()].endswith(" stale")
+    assert not any(c.endswith("stale") for d, c in cells.items() if d != END.isoformat())
+    tip = re.search(rf'title="([^"]*)" data-day="{END}"', index).group(1)
+    # Validation reads the same reference window and fails with drift; the ingest finished.
+    assert tip.endswith(STALE_NOTE) and "Data drift" in tip and "all checks passed" in tip
+    assert "Evaluation incomplete" in index
+    # The key figure of drift is the earlier run's, and says so; the day's drift page too.
+    cards = re.findall(r'<div class="kpi stale">.*?</div></div>', index, re.S)
+    assert any("Features drifted" in c and STALE_NOTE in c for c in cards)
+    assert re.search(
+        rf'<a class="rep stale" href="{MODEL}/{END}/data_drift.html" title="[^"]*'
+        + re.escape(STALE_NOTE),
+        index,
+    )
+    assert re.search(
+        rf'<div class="kpi"><div class="v">[^<]*</div><div class="l">Records quarantined · {END}<',
+        index,
+    )

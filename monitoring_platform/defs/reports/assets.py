@@ -7,13 +7,17 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
+    DagsterInstance,
+    DagsterRunStatus,
     MaterializeResult,
     MetadataValue,
+    RunsFilter,
     WeeklyPartitionsDefinition,
     asset,
 )
 
 from monitoring_platform.config import MonitoringConfig
+from monitoring_platform.defs.orchestration.jobs import MONITORING_JOB, model_job_name
 from monitoring_platform.defs.resources import MetricStoreResource, StorageResource
 from monitoring_platform.lib.alerting.service import Alerting
 from monitoring_platform.lib.digest import (
@@ -38,6 +42,35 @@ def index_deps(keys_by_model: dict[str, list[AssetKey]]) -> list[AssetKey]:
         reports = [k for k in keys if k.path[-1].endswith("_report")]
         deps += reports or keys
     return deps
+
+
+FAILED_RUNS_READ = 1000
+
+
+def failed_evaluations(
+    instance: DagsterInstance, models: list[str]
+) -> list[tuple[str, dt.date, dt.datetime]]:
+    """(model, day, start) of the latest failed runs that evaluated a model-day from its logs."""
+    found = []
+    records = instance.get_run_records(
+        RunsFilter(statuses=[DagsterRunStatus.FAILURE]), limit=FAILED_RUNS_READ
+    )
+    for record in records:
+        run = record.dagster_run
+        try:
+            day = dt.date.fromisoformat(run.tags.get("dagster/partition", ""))
+        except ValueError:
+            continue
+        started = record.start_time or record.create_timestamp.timestamp()
+        for model in models:
+            covered = (
+                AssetKey([model, "inference_logs"]) in run.asset_selection
+                if run.asset_selection is not None
+                else run.job_name in (model_job_name(model), MONITORING_JOB)
+            )
+            if covered:
+                found.append((model, day, dt.datetime.fromtimestamp(started, dt.UTC)))
+    return found
 
 
 def build_reports_index(
@@ -66,7 +99,8 @@ def build_reports_index(
             checks += store.checks(model=m.name)
             metrics += store.metrics(model=m.name)
         digests = [(f"week {w}", digest_key(w)) for w in reversed(digest_weeks(reports))]
-        html = render_index(models, checks, metrics, keys, dt.datetime.now(dt.UTC), digests)
+        failed = failed_evaluations(context.instance, [m.name for m in models])
+        html = render_index(models, checks, metrics, keys, dt.datetime.now(dt.UTC), digests, failed)
         publish_site_page(reports, INDEX_KEY, html)
         refreshed = refresh_navigation(reports, [m.name for m in models])
         link = storage.report_link(reports, INDEX_KEY)
