@@ -1,8 +1,9 @@
 """The reports site's ``index.html``: per model what matters first, then the details.
 
 Per model: the latest day's verdict with the failing checks by name, the latest key figures, the
-trends of drift, quality, KPIs and service health with their limits drawn in, a calendar of check
-status with links to every report, and the plumbing metrics (rows, bytes, objects) behind a fold.
+trends of drift, quality, KPIs and service health with their limits drawn in (quality with its
+confidence interval, the estimate from predictions alone and the reference baseline), the latest
+day's drifted columns against their learned bounds, a calendar of check status with links to every report, and the plumbing metrics (rows, bytes, objects) behind a fold.
 Pure rendering from the metric store's rows and the keys found in the reports store, through the
 ``index.html`` template (autoescaped, no script, relative links only) and the site's one chart
 implementation (:mod:`monitoring_platform.lib.charts`).
