@@ -3,7 +3,8 @@
 Per model: the latest day's verdict with the failing checks by name, the latest key figures, the
 trends of drift, quality, KPIs and service health with their limits drawn in (quality with its
 confidence interval, the estimate from predictions alone and the reference baseline), the latest
-day's drifted columns against their learned bounds, a calendar of check status with links to every report, and the plumbing metrics (rows, bytes, objects) behind a fold.
+day's drifted columns against their learned bounds, a calendar of check status with links to
+every report, and the plumbing metrics (rows, bytes, objects) behind a fold.
 Pure rendering from the metric store's rows and the keys found in the reports store, through the
 ``index.html`` template (autoescaped, no script, relative links only) and the site's one chart
 implementation (:mod:`monitoring_platform.lib.charts`).
@@ -288,7 +289,7 @@ def drifted_columns(metrics: Iterable[Mapping[str, Any]]) -> dict[str, Any] | No
         cell = by_day[_as_date(row["partition_date"])].setdefault(str(column), {})
         cell[str(row["metric"])] = None if row.get("value") is None else float(row["value"])
         if row["metric"] == "drift_score":
-            cell["method"] = str(row.get("text") or "")
+            cell["method"] = str(row.get("text_value") or "")  # the stat test's name
     days = [d for d, cols in by_day.items() if any("drift_score" in c for c in cols.values())]
     if not days:
         return None

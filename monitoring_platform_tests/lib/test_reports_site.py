@@ -61,7 +61,7 @@ def metric(model, day, name, value, dims="", asset="data_drift_report", text="")
         "metric": name,
         "dims": dims,
         "value": value,
-        "text": text,
+        "text_value": text,
     }
 
 
@@ -260,6 +260,27 @@ def test_latest_drifted_columns_with_score_and_learned_bound():
         == "no learned bound (Evidently's fixed threshold)"
     )
     assert drifted_columns(QUALITY) is None
+
+
+def test_drifted_columns_read_the_metric_stores_rows(tmp_path):
+    from monitoring_platform.lib.metric_store import Metric, MetricStore
+
+    store = MetricStore(f"sqlite:///{tmp_path / 'metrics.db'}")
+    for day in (D2, D3):
+        rows = [r for r in DRIFT_COLUMNS if r["partition_date"] == day]
+        store.replace_metrics(
+            "ctr_ranker",
+            day,
+            "data_drift_report",
+            [
+                Metric(r["metric"], r["value"], json.loads(r["dims"]), r["text_value"] or None)
+                for r in rows
+            ],
+        )
+    drift = drifted_columns(store.metrics(model="ctr_ranker"))
+    assert drift == drifted_columns(DRIFT_COLUMNS)
+    assert drift["columns"][0]["method"] == "Wasserstein distance (normed)"
+    store.dispose()
 
 
 def test_limits_come_from_the_configuration(tmp_path):
