@@ -260,6 +260,15 @@ def test_latest_drifted_columns_with_score_and_learned_bound():
         == "no learned bound (Evidently's fixed threshold)"
     )
     assert drifted_columns(QUALITY) is None
+    # A p-value test drifts below its bound.
+    sex_drifted = [
+        {**r, "value": 1.0} if r["metric"] == "drift_detected" and r["dims"] == SEX else r
+        for r in METRICS
+    ]
+    assert [c["drift_when"] for c in drifted_columns(sex_drifted)["columns"]] == [
+        "above 0.12",
+        "below 0.0001",
+    ]
 
 
 def test_drifted_columns_read_the_metric_stores_rows(tmp_path):
