@@ -517,19 +517,25 @@ def _context(digest: Digest, link_base: str) -> dict[str, Any]:
     }
 
 
-def render_digest_page(digest: Digest, weeks: Sequence[str] = ()) -> str:
-    """The digest as a page of the site (``digest/<week>.html``); ``weeks`` are the digests that
-    exist, for the previous/next links."""
-    earlier = [w for w in weeks if w < digest.week]
-    later = [w for w in weeks if w > digest.week]
-    nav = Navigation(
+def digest_navigation(week: str, weeks: Sequence[str], models: Sequence[str]) -> Navigation:
+    """The bar of ``week``'s digest page: the neighbouring digests among ``weeks`` (those that
+    exist) and the models on the index."""
+    earlier = [w for w in weeks if w < week]
+    later = [w for w in weeks if w > week]
+    return Navigation(
         root="../",
         previous=NavLink(f"previous week {max(earlier)}", f"{max(earlier)}.html")
         if earlier
         else None,
         next=NavLink(f"next week {min(later)}", f"{min(later)}.html") if later else None,
-        extra=tuple(NavLink(m.name, f"../index.html#model-{m.name}") for m in digest.models),
+        extra=tuple(NavLink(name, f"../index.html#model-{name}") for name in models),
     )
+
+
+def render_digest_page(digest: Digest, weeks: Sequence[str] = ()) -> str:
+    """The digest as a page of the site (``digest/<week>.html``); ``weeks`` are the digests that
+    exist, for the previous/next links."""
+    nav = digest_navigation(digest.week, weeks, [m.name for m in digest.models])
     return render("digest.html", nav=nav, **_context(digest, "../"))
 
 
@@ -595,13 +601,52 @@ def digest_weeks(reports_store) -> list[str]:
 
 
 def publish_digest(reports_store, digest: Digest) -> str:
-    """Write the digest's page; return its key."""
+    """Write the digest's page and refresh the bars of its neighbours (the week before gains a
+    "next week", the week after a new "previous week"); return its key."""
     from monitoring_platform.lib.reports import publish_site_page
 
     weeks = sorted(set(digest_weeks(reports_store)) | {digest.week})
-    return publish_site_page(
+    key = publish_site_page(
         reports_store, digest_key(digest.week), render_digest_page(digest, weeks)
     )
+    earlier = [w for w in weeks if w < digest.week]
+    later = [w for w in weeks if w > digest.week]
+    neighbours = ([max(earlier)] if earlier else []) + ([min(later)] if later else [])
+    refresh_digest_navigation(reports_store, [m.name for m in digest.models], neighbours, weeks)
+    return key
+
+
+def refresh_digest_navigation(
+    reports_store,
+    models: Sequence[str],
+    pages: Sequence[str] | None = None,
+    weeks: Sequence[str] | None = None,
+) -> int:
+    """Rewrite the bar of the digest pages of ``pages`` (every digest when None) whose previous or
+    next week is stale given the digests of ``weeks`` (those in the store when None); return the
+    number of pages rewritten. A page older than the navigation markers is left as it is."""
+    from monitoring_platform.lib.reports import (
+        HTML_CONTENT_TYPE,
+        NAV_END,
+        NAV_START,
+        navigation_html,
+        read_text,
+        with_navigation,
+    )
+
+    weeks = sorted(weeks if weeks is not None else digest_weeks(reports_store))
+    rewritten = 0
+    for week in weeks if pages is None else pages:
+        key = digest_key(week)
+        page = read_text(reports_store, key)
+        nav = digest_navigation(week, weeks, models)
+        start, end = page.find(NAV_START), page.find(NAV_END)
+        if start < 0 or end < start or page[start + len(NAV_START) : end] == navigation_html(nav):
+            continue
+        data = with_navigation(page, nav).encode("utf-8")
+        reports_store.put_bytes(key, data, content_type=HTML_CONTENT_TYPE)
+        rewritten += 1
+    return rewritten
 
 
 def send_digest(config, digest: Digest, link_base: str, environ=None, timeout: float = 30) -> str:

@@ -202,6 +202,11 @@ def refresh_navigation(store: ObjectStore, models: Iterable[str]) -> int:
     return rewritten
 
 
+def read_text(store: ObjectStore, key: str) -> str:
+    """A page of the store, as text."""
+    return _read(store, key).decode("utf-8")
+
+
 def _read(store: ObjectStore, key: str) -> bytes:
     stream = store.open(key)
     try:

@@ -1,8 +1,10 @@
 """The reports site's ``index.html``: per model what matters first, then the details.
 
 Per model: the latest day's verdict with the failing checks by name, the latest key figures, the
-trends of drift, quality, KPIs and service health with their limits drawn in, a calendar of check
-status with links to every report, and the plumbing metrics (rows, bytes, objects) behind a fold.
+trends of drift, quality, KPIs and service health with their limits drawn in (quality with its
+confidence interval, the estimate from predictions alone and the reference baseline), the latest
+day's drifted columns against their learned bounds, a calendar of check status with links to
+every report, and the plumbing metrics (rows, bytes, objects) behind a fold.
 Numbers, checks and pages of a step that an earlier run wrote than the day's latest ingest of its
 logs (the latest run did not finish that step) are marked as from an earlier evaluation and do not
 colour the day (:func:`stale_steps`). Pure rendering from the metric store's rows and the keys found in the reports store, through the
@@ -39,6 +41,10 @@ from monitoring_platform.lib.reports import (
 
 INDEX_KEY = "index.html"
 TREND_DAYS = 60
+PERFORMANCE_ASSET = "model_performance_report"
+ESTIMATES_ASSET = "estimated_performance"
+DRIFT_ASSET = "data_drift_report"
+ESTIMATED, BASELINE = "estimated", "reference baseline"
 
 
 def _num(value: Any) -> str:
@@ -274,6 +280,110 @@ def metric_series(
     return out
 
 
+Series = Mapping[tuple[str, str], Mapping[dt.date, float]]
+
+
+@dataclass
+class QualityOverlay:
+    """What a quality trend draws around the realized metric: its confidence interval, the
+    estimate from predictions alone (dashed) with its band, the reference window's quality."""
+
+    lines: dict[str, Mapping[dt.date, float]] = field(default_factory=dict)
+    bands: dict[str, dict[dt.date, tuple[float, float]]] = field(default_factory=dict)
+    styles: dict[str, str] = field(default_factory=dict)
+    keys: set[tuple[str, str]] = field(default_factory=set)  # the series drawn here
+
+
+def _band(series: Series, asset: str, metric: str) -> dict[dt.date, tuple[float, float]]:
+    low = series.get((asset, f"{metric}_low"), {})
+    high = series.get((asset, f"{metric}_high"), {})
+    return {day: (low[day], high[day]) for day in sorted(set(low) & set(high))}
+
+
+def quality_overlay(metric: str, name: str, series: Series) -> QualityOverlay:
+    """The lines and bands of quality metric ``metric``'s trend (its line named ``name``), from
+    the performance step's ``<m>``, ``<m>_low``, ``<m>_high``, ``baseline_<m>`` and the estimation
+    step's ``<m>``, ``<m>_low``, ``<m>_high``; series that are missing are left out."""
+    out = QualityOverlay()
+    for asset, line, style in (
+        (PERFORMANCE_ASSET, name, "solid"),
+        (ESTIMATES_ASSET, ESTIMATED, "dashed"),
+    ):
+        points = series.get((asset, metric))
+        if points:
+            out.lines[line] = points
+            if style != "solid":
+                out.styles[line] = style
+        band = _band(series, asset, metric)
+        if band:
+            out.bands[line] = band
+        out.keys |= {(asset, metric), (asset, f"{metric}_low"), (asset, f"{metric}_high")}
+    baseline = series.get((PERFORMANCE_ASSET, f"baseline_{metric}"))
+    if baseline:
+        out.lines[BASELINE] = baseline
+        out.styles[BASELINE] = "dotted"
+    out.keys.add((PERFORMANCE_ASSET, f"baseline_{metric}"))
+    return out
+
+
+def _dims(raw: Any) -> dict[str, Any]:
+    if isinstance(raw, Mapping):
+        return dict(raw)
+    try:
+        parsed = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _bound_words(method: str, bound: float | None) -> str:
+    from monitoring_platform.lib.drift import is_pvalue_test
+
+    if bound is None:
+        return "no learned bound (Evidently's fixed threshold)"
+    try:
+        pvalue = is_pvalue_test(method)
+    except ValueError:
+        return f"bound {bound:.4g}"
+    return f"{'below' if pvalue else 'above'} {bound:.4g}"
+
+
+def drifted_columns(metrics: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """One model's latest drift day: the columns found drifted, each score against its learned
+    bound (``None`` when no per-column drift was recorded)."""
+    by_day: dict[dt.date, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for row in metrics:
+        if str(row["asset"]) != DRIFT_ASSET or row["metric"] not in (
+            "drift_score",
+            "drift_bound",
+            "drift_detected",
+        ):
+            continue
+        column = _dims(row.get("dims")).get("column")
+        if column is None:
+            continue
+        cell = by_day[_as_date(row["partition_date"])].setdefault(str(column), {})
+        cell[str(row["metric"])] = None if row.get("value") is None else float(row["value"])
+        if row["metric"] == "drift_score":
+            cell["method"] = str(row.get("text_value") or "")  # the stat test's name
+    days = [d for d, cols in by_day.items() if any("drift_score" in c for c in cols.values())]
+    if not days:
+        return None
+    day = max(days)
+    columns = [
+        {
+            "column": column,
+            "method": cell.get("method", ""),
+            "score": f"{cell['drift_score']:.4g}",
+            "bound": None if cell.get("drift_bound") is None else f"{cell['drift_bound']:.4g}",
+            "drift_when": _bound_words(cell.get("method", ""), cell.get("drift_bound")),
+        }
+        for column, cell in sorted(by_day[day].items())
+        if cell.get("drift_detected") and cell.get("drift_score") is not None
+    ]
+    return {"day": day.isoformat(), "measured": len(by_day[day]), "columns": columns}
+
+
 def _change(h: Headline, points: Mapping[dt.date, float]) -> dict[str, str]:
     days = sorted(points)
     if len(days) < 2:
@@ -292,8 +402,9 @@ def _change(h: Headline, points: Mapping[dt.date, float]) -> dict[str, str]:
 def model_overview(
     model: ModelInfo,
     days: Mapping[dt.date, DayStatus],
-    series: Mapping[tuple[str, str], Mapping[dt.date, float]],
+    series: Series,
     trend_days: int = TREND_DAYS,
+    drift: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What the index shows for one model, as plain data for the template."""
     latest = days[max(days)] if days else None
@@ -318,9 +429,33 @@ def model_overview(
     cards, charts, shown = [], [], set()
     for h in HEADLINES:
         points = series.get((h.asset, h.metric))
-        if not points:
+        overlay = (
+            quality_overlay(h.metric, h.title, series) if h.asset == PERFORMANCE_ASSET else None
+        )
+        if overlay is not None:
+            shown |= overlay.keys
+        if not points and not (overlay and overlay.lines):
             continue
         shown.add((h.asset, h.metric))
+        limits = list(model.limits.get(h.metric, ()))
+        note = "; ".join(f"{lim.label} {h.fmt(lim.value)}" for lim in limits)
+        if overlay is not None:
+            charts.append(
+                line_chart(
+                    h.title,
+                    axis,
+                    overlay.lines,
+                    h.fmt,
+                    limits,
+                    note=note,
+                    bands=overlay.bands,
+                    styles=overlay.styles,
+                )
+            )
+        else:
+            charts.append(line_chart(h.title, axis, {h.title: points}, h.fmt, limits, note=note))
+        if not points:
+            continue
         latest_day = max(points)
         earlier = latest_day in days and h.asset in days[latest_day].stale
         cards.append(
@@ -332,9 +467,6 @@ def model_overview(
                 "stale": STALE_NOTE if earlier else "",
             }
         )
-        limits = list(model.limits.get(h.metric, ()))
-        note = "; ".join(f"{lim.label} {h.fmt(lim.value)}" for lim in limits)
-        charts.append(line_chart(h.title, axis, {h.title: points}, h.fmt, limits, note=note))
     plumbing: list[Chart] = []
     for (asset, metric), points in sorted(series.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         if (asset, metric) in shown:
@@ -351,6 +483,7 @@ def model_overview(
         "latest_reports": _report_links(model.name, latest) if latest else [],
         "cards": cards,
         "charts": charts,
+        "drift": drift,
         "plumbing": plumbing,
         "calendar": calendar_months(model.name, days),
         "days": [_day_row(model.name, days[d]) for d in sorted(days, reverse=True)],
@@ -460,6 +593,9 @@ def render_index(
     stale = stale_steps(
         [*metrics, *(c for rows in checks_by_model.values() for c in rows)], failed_runs
     )
+    metrics_by_model: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for row in metrics:
+        metrics_by_model[str(row["model"])].append(row)
     series = metric_series(metrics)
     overviews = [
         model_overview(
@@ -468,6 +604,7 @@ def render_index(
                 checks_by_model.get(m.name, []), reports.get(m.name, {}), stale.get(m.name, {})
             ),
             series.get(m.name, {}),
+            drift=drifted_columns(metrics_by_model.get(m.name, [])),
         )
         for m in models
     ]

@@ -12,10 +12,14 @@ from monitoring_platform.cli import main
 from monitoring_platform.config import ConfigError, load_config
 from monitoring_platform.lib.alerting.outbox import AlertStore
 from monitoring_platform.lib.digest import (
+    Digest,
+    ModelDigest,
     alert_episodes,
     digest_key,
     gather_digest,
     model_infos,
+    publish_digest,
+    refresh_digest_navigation,
     week_days,
     week_of,
 )
@@ -210,6 +214,36 @@ def test_digest_page_and_email_through_smtp(setup, monkeypatch):
     seen = visit(received, evaluate="window.__pwned === undefined")
     assert seen.evaluated is True and seen.page_errors == [] and seen.console_errors == []
     assert "2 alerts raised, 1 resolved" in seen.text
+
+
+def test_an_older_digest_gains_its_next_week_when_a_later_one_is_published(tmp_path):
+    import re
+
+    store = LocalObjectStore(tmp_path)
+
+    def digest(week):
+        model = ModelDigest(MODEL, "", "ok", "healthy", 7, 21, 0, 0, 0)
+        return Digest(week, week_days(week), [model], [])
+
+    def bar(week):
+        page = (tmp_path / digest_key(week)).read_text()
+        nav = page[page.index("<!--navigation-->") : page.index("<!--/navigation-->")]
+        return dict(re.findall(r'rel="(prev|next)" href="([^"]*)"', nav))
+
+    publish_digest(store, digest("2026-W45"))
+    assert bar("2026-W45") == {}
+    publish_digest(store, digest("2026-W47"))
+    assert bar("2026-W45") == {"next": "2026-W47.html"}
+    assert bar("2026-W47") == {"prev": "2026-W45.html"}
+    # A week published out of order sits between its neighbours on both their pages.
+    publish_digest(store, digest("2026-W46"))
+    assert bar("2026-W45") == {"next": "2026-W46.html"}
+    assert bar("2026-W46") == {"prev": "2026-W45.html", "next": "2026-W47.html"}
+    assert bar("2026-W47") == {"prev": "2026-W46.html"}
+    before = (tmp_path / digest_key("2026-W46")).read_text()
+    assert refresh_digest_navigation(store, [MODEL]) == 0, "nothing stale"
+    assert (tmp_path / digest_key("2026-W46")).read_text() == before
+    assert f'href="../index.html#model-{MODEL}"' in before
 
 
 def test_the_digest_route_must_be_an_email_route(tmp_path):

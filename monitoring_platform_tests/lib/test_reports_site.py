@@ -9,15 +9,17 @@ import urllib.request
 
 import pytest
 
-from monitoring_platform.lib.charts import Limit
+from monitoring_platform.lib.charts import Limit, line_chart
 from monitoring_platform.lib.reports import publish_page, publish_site_page, refresh_navigation
 from monitoring_platform.lib.reports_site import (
     STALE_NOTE,
     ModelInfo,
     day_statuses,
+    drifted_columns,
     metric_series,
     model_limits,
     parse_report_keys,
+    quality_overlay,
     render_index,
     report_href,
     stale_steps,
@@ -53,7 +55,7 @@ def check(model, day, name, passed, severity="ERROR", description="ok", asset="i
     }
 
 
-def metric(model, day, name, value, dims="", asset="data_drift_report"):
+def metric(model, day, name, value, dims="", asset="data_drift_report", text=""):
     return {
         "model": model,
         "partition_date": day,
@@ -61,7 +63,37 @@ def metric(model, day, name, value, dims="", asset="data_drift_report"):
         "metric": name,
         "dims": dims,
         "value": value,
+        "text_value": text,
     }
+
+
+PERF, EST = "model_performance_report", "estimated_performance"
+# Realized ROC AUC with its interval and the reference's on the first two days; the estimate
+# (from predictions alone) with its band on the last two, the labels of the last not in yet.
+QUALITY = [
+    metric("ctr_ranker", day, name, value, asset=asset)
+    for day, asset, values in [
+        (D1, PERF, {"roc_auc": 0.80, "roc_auc_low": 0.74, "roc_auc_high": 0.86}),
+        (D2, PERF, {"roc_auc": 0.70, "roc_auc_low": 0.60, "roc_auc_high": 0.78}),
+        (D1, PERF, {"baseline_roc_auc": 0.82}),
+        (D2, PERF, {"baseline_roc_auc": 0.83}),
+        (D2, EST, {"roc_auc": 0.72, "roc_auc_low": 0.66, "roc_auc_high": 0.79}),
+        (D3, EST, {"roc_auc": 0.71, "roc_auc_low": 0.64, "roc_auc_high": 0.77}),
+        (D3, EST, {"calibration_error": 0.02}),
+    ]
+    for name, value in values.items()
+]
+AGE, SEX = '{"column": "age"}', '{"column": "sex"}'
+DRIFT_COLUMNS = [
+    metric("ctr_ranker", D2, "drift_score", 0.5, AGE, text="Wasserstein distance (normed)"),
+    metric("ctr_ranker", D2, "drift_detected", 1.0, AGE),
+    metric("ctr_ranker", D3, "drift_score", 0.31, AGE, text="Wasserstein distance (normed)"),
+    metric("ctr_ranker", D3, "drift_bound", 0.12, AGE),
+    metric("ctr_ranker", D3, "drift_detected", 1.0, AGE),
+    metric("ctr_ranker", D3, "drift_score", 0.003, SEX, text="chi-square p_value"),
+    metric("ctr_ranker", D3, "drift_bound", 1e-4, SEX),
+    metric("ctr_ranker", D3, "drift_detected", 0.0, SEX),
+]
 
 
 CHECKS = [
@@ -83,6 +115,8 @@ METRICS = [
     metric("ctr_ranker", D2, HOSTILE, 3.5, asset="business_metrics"),
     metric("ctr_ranker", D3, "missing", None),
     metric("eta_regressor", D1, "drift_share", 0.0),
+    *QUALITY,
+    *DRIFT_COLUMNS,
 ]
 KEYS = [
     "ctr_ranker/2026-10-30/data_drift.html",
@@ -216,6 +250,112 @@ def test_series_take_undimensioned_values_and_the_slowest_version():
     assert ("data_drift_report", "missing") not in series
 
 
+def test_quality_trend_draws_the_interval_the_estimate_and_the_baseline():
+    series = metric_series(QUALITY)["ctr_ranker"]
+    overlay = quality_overlay("roc_auc", "ROC AUC", series)
+    assert overlay.lines == {
+        "ROC AUC": {D1: 0.80, D2: 0.70},
+        "estimated": {D2: 0.72, D3: 0.71},
+        "reference baseline": {D1: 0.82, D2: 0.83},
+    }
+    assert overlay.bands == {
+        "ROC AUC": {D1: (0.74, 0.86), D2: (0.60, 0.78)},
+        "estimated": {D2: (0.66, 0.79), D3: (0.64, 0.77)},
+    }
+    assert overlay.styles == {"estimated": "dashed", "reference baseline": "dotted"}
+    assert (EST, "calibration_error") not in overlay.keys, "left for the plumbing fold"
+    assert quality_overlay("mae", "MAE", series).lines == {}
+
+    chart = line_chart(
+        "ROC AUC",
+        [D1, D2, D3],
+        overlay.lines,
+        str,
+        bands=overlay.bands,
+        styles=overlay.styles,
+    )
+    # The plot spans 0 to the highest value plus 5%; days sit at the left, middle and right.
+    top, height, left, width = chart.top, chart.plot_h, chart.left, chart.plot_w
+
+    def at(day: int, value: float) -> tuple[float, float]:
+        return round(left + width * day / 2, 1), round(top + height * (1 - value / 0.903), 1)
+
+    realized, estimated = chart.bands
+    assert (realized["name"], estimated["name"]) == ("ROC AUC", "estimated")
+    (area,) = realized["areas"]
+    corners = [tuple(float(c) for c in p.split(",")) for p in area["points"].split()]
+    assert corners == [at(0, 0.86), at(1, 0.78), at(1, 0.60), at(0, 0.74)]
+    assert (area["first"], area["last"]) == (str(D1), str(D2))
+    assert area["tip"] == f"{D1}: 0.74 to 0.86; {D2}: 0.6 to 0.78"
+    assert realized["color"] == chart.series[0]["color"]
+    assert estimated["color"] == chart.series[1]["color"] != realized["color"]
+    assert [(s["name"], s["style"]) for s in chart.series] == [
+        ("ROC AUC", "solid"),
+        ("estimated", "dashed"),
+        ("reference baseline", "dotted"),
+    ]
+    # A band with a gap: one area per stretch of days, a lone day a narrow bar.
+    gappy = line_chart("x", [D1, D2, D3], {}, str, bands={"x": {D1: (1, 2), D3: (0.5, 1.5)}})
+    first, lone = gappy.bands[0]["areas"]
+    assert len(first["points"].split()) == 4 and lone["first"] == lone["last"] == str(D3)
+    with pytest.raises(ValueError, match="unknown line styles"):
+        line_chart("x", [D1], {"a": {D1: 1.0}}, str, styles={"a": "wavy"})
+
+
+def test_latest_drifted_columns_with_score_and_learned_bound():
+    drift = drifted_columns(METRICS)
+    assert drift == {
+        "day": str(D3),
+        "measured": 2,
+        "columns": [
+            {
+                "column": "age",
+                "method": "Wasserstein distance (normed)",
+                "score": "0.31",
+                "bound": "0.12",
+                "drift_when": "above 0.12",
+            }
+        ],
+    }
+    assert (
+        drifted_columns([r for r in METRICS if r["partition_date"] != D3])["columns"][0][
+            "drift_when"
+        ]
+        == "no learned bound (Evidently's fixed threshold)"
+    )
+    assert drifted_columns(QUALITY) is None
+    # A p-value test drifts below its bound.
+    sex_drifted = [
+        {**r, "value": 1.0} if r["metric"] == "drift_detected" and r["dims"] == SEX else r
+        for r in METRICS
+    ]
+    assert [c["drift_when"] for c in drifted_columns(sex_drifted)["columns"]] == [
+        "above 0.12",
+        "below 0.0001",
+    ]
+
+
+def test_drifted_columns_read_the_metric_stores_rows(tmp_path):
+    from monitoring_platform.lib.metric_store import Metric, MetricStore
+
+    store = MetricStore(f"sqlite:///{tmp_path / 'metrics.db'}")
+    for day in (D2, D3):
+        rows = [r for r in DRIFT_COLUMNS if r["partition_date"] == day]
+        store.replace_metrics(
+            "ctr_ranker",
+            day,
+            "data_drift_report",
+            [
+                Metric(r["metric"], r["value"], json.loads(r["dims"]), r["text_value"] or None)
+                for r in rows
+            ],
+        )
+    drift = drifted_columns(store.metrics(model="ctr_ranker"))
+    assert drift == drifted_columns(DRIFT_COLUMNS)
+    assert drift["columns"][0]["method"] == "Wasserstein distance (normed)"
+    store.dispose()
+
+
 def test_limits_come_from_the_configuration(tmp_path):
     from monitoring_platform.config import ModelConfig
 
@@ -251,6 +391,28 @@ def test_index_leads_with_the_verdict_and_folds_the_plumbing(tmp_path):
             headline: Array.from(document.querySelectorAll(
                 '#model-ctr_ranker > .charts figcaption')).map(f => f.textContent),
             limits: document.querySelectorAll('#model-ctr_ranker > .charts line.limit').length,
+            bands: Array.from(document.querySelectorAll(
+                '#model-ctr_ranker > .charts figure:nth-child(1) polygon.band')).map(b => {
+                    const box = b.getBoundingClientRect();
+                    return [b.dataset.first, b.dataset.last, box.width, box.height,
+                            getComputedStyle(b).fillOpacity, b.textContent];
+                }),
+            dots: Array.from(document.querySelectorAll(
+                '#model-ctr_ranker > .charts figure:nth-child(1) circle')).map(c => {
+                    const box = c.getBoundingClientRect();
+                    return [c.textContent, box.top + box.height / 2];
+                }),
+            bandBox: (() => {
+                const box = document.querySelector(
+                    '#model-ctr_ranker > .charts figure:nth-child(1) polygon.band'
+                ).getBoundingClientRect();
+                return [box.top, box.bottom];
+            })(),
+            dashes: Array.from(document.querySelectorAll(
+                '#model-ctr_ranker > .charts figure:nth-child(1) polyline')).map(
+                l => l.getAttribute('stroke-dasharray')),
+            drifted: Array.from(document.querySelectorAll(
+                '#model-ctr_ranker table.drifted tbody tr')).map(tr => tr.textContent),
             folded: Array.from(document.querySelectorAll(
                 '#model-ctr_ranker details.plumbing figcaption')).map(f => f.textContent),
             foldedOpen: document.querySelector('#model-ctr_ranker details.plumbing').open,
@@ -263,8 +425,18 @@ def test_index_leads_with_the_verdict_and_folds_the_plumbing(tmp_path):
     result = seen.evaluated
     assert result["verdicts"][0].startswith("verdict error: Failing.")
     assert result["failing"] == ["quarantine_share_within_limit ERROR on inference_logs: too many"]
-    assert result["headline"] == ["Features drifted error at 50.0%"]
+    assert result["headline"] == ["ROC AUC", "Features drifted error at 50.0%"]
     assert result["limits"] == 1
+    # The quality trend: the realized interval and the estimate's band, shaded and visible.
+    realized, estimated = result["bands"]
+    assert realized[:2] == [str(D1), str(D2)] and estimated[:2] == [str(D2), str(D3)]
+    assert all(b[2] > 50 and b[3] > 5 and float(b[4]) > 0 for b in (realized, estimated))
+    assert realized[5] == f"ROC AUC: {D1}: 0.74 to 0.86; {D2}: 0.6 to 0.78"
+    top, bottom = result["bandBox"]
+    realized_dots = [y for tip, y in result["dots"] if tip.startswith("ROC AUC ")]
+    assert len(realized_dots) == 2 and all(top < y < bottom for y in realized_dots)
+    assert result["dashes"] == [None, "6,4", "2,3"], "realized solid, estimate dashed, baseline"
+    assert result["drifted"] == ["ageWasserstein distance (normed)0.31above 0.12"]
     assert any(f.startswith("rows_in") for f in result["folded"]) and not result["foldedOpen"]
     assert result["scripts"] == 0 and result["imgs"] == 0
     assert 'alert("x")' in result["text"]  # shown as text (in the folds), never run
