@@ -101,6 +101,9 @@ def evaluate_today(config, day: dt.date, say) -> bool:
         elif observed.get("evaluated") is False or description.startswith(NOT_JUDGED):
             # The first live day has no earlier days to compare with.
             say(f"  n/a   {check['check_name']}: {description}")
+        elif check["severity"] == "WARN":
+            # e.g. the first live day has no reference days ingested yet: worth a look, not a fault.
+            say(f"  warn  {check['check_name']}: {description}")
         else:
             say(f"  FAIL  {check['check_name']}: {description}")
     say(f"  run {result.run_id}: {'succeeded' if result.success else 'had failures'}")

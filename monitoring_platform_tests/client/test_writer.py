@@ -137,7 +137,7 @@ def stalled_client(url):
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
         config=Config(
-            connect_timeout=1, read_timeout=1, retries={"max_attempts": 1, "mode": "standard"}
+            connect_timeout=1, read_timeout=3, retries={"max_attempts": 1, "mode": "standard"}
         ),
     )
 
@@ -159,7 +159,9 @@ def test_a_stalled_s3_never_blocks_callers_drops_are_counted_and_batches_spill(t
             began = time.perf_counter()
             collector.log_call(features=FEATURES, prediction=0.5, latency_ms=1)
             slowest = max(slowest, time.perf_counter() - began)
-        assert slowest < 0.05  # never waits for storage
+        # A caller that waited for storage would wait out the stalled upload (its 3 s read
+        # timeout); no call comes near that, however loaded the machine.
+        assert slowest < 1.0
         assert writer.queued() <= 200
         dropped = writer.stats.dropped.get("queue full", 0)
         assert dropped > 0
