@@ -175,7 +175,8 @@ models:
     without = parse_config(text % "false").models[0]
     assert checked_kpis(with_events) == list(bm.KPIS)
     assert checked_kpis(without) == []
-    from dagster import AssetKey
+    from dagster import AssetKey, DailyPartitionsDefinition
 
-    names = {s.name for s in metrics_check_specs(AssetKey(["shop", "business"]), without)}
+    days = DailyPartitionsDefinition(start_date="2026-11-01")
+    names = {s.name for s in metrics_check_specs(AssetKey(["shop", "business"]), without, days)}
     assert names == {bm.LATENCY_CHECK, bm.ERROR_RATE_CHECK}
