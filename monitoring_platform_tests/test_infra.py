@@ -268,7 +268,7 @@ def test_run_schedule_tick_and_sensor_tick_are_recorded_in_postgresql(
     }
     dagster = [sys.executable, "-m", "dagster"]
     for kind, name in (
-        ("schedule", "daily_monitoring_schedule"),
+        ("schedule", "ctr_ranker_daily_schedule"),
         ("sensor", "logs_arrival_sensor"),
     ):
         done = subprocess.run(
