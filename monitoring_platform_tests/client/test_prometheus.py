@@ -63,7 +63,9 @@ def scalar(http: httpx.Client, expr: str) -> float | None:
 def test_prometheus_scrapes_the_example_service(tmp_path):
     collector = Collector(tmp_path / "raw", spill_dir=tmp_path / "spill")
     service = example_service()
-    app = service.create_app(collector, max_rps=2, failure_rate=0.1)
+    # The service draws its failures from a seeded generator: at 0.5 the first call past the
+    # rate limit fails (503) and the next two succeed, however fast the calls arrive.
+    app = service.create_app(collector, max_rps=2, failure_rate=0.5)
     with UvicornThread(app) as server:
         rng = random.Random(9)
         bodies = [{"features": service.draw_features(rng)} for _ in range(120)]
