@@ -5,12 +5,11 @@ import json
 
 import pytest
 
-from monitoring_platform.config import ConfigError, parse_config
+from monitoring_platform.config import Alerts, ConfigError, parse_config
 from monitoring_platform.lib.alerting import findings as F
 from monitoring_platform.lib.alerting.outbox import DEAD, DELIVERED, AlertStore
 from monitoring_platform.lib.alerting.payloads import pagerduty_event, signature
 from monitoring_platform.lib.alerting.service import Alerting
-from monitoring_platform.lib.alerting.settings import Alerts
 from monitoring_platform_tests.conftest import REPO
 from monitoring_platform_tests.lib.alert_receivers import HttpReceiver, SmtpReceiver, free_port
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from monitoring_platform.lib.alerting.settings import SEVERITIES, Alerts
+from monitoring_platform.config import SEVERITIES, Alerts
 
 CHECK = "check"
 RUN = "run"

@@ -309,7 +309,7 @@ class AlertStore:
                     if known is not None and row.route not in known:
                         raise RouteGone(f"route {row.route!r} is no longer in the configuration")
                     detail = send(row.route, row.message_id, items)
-                except Exception as exc:  # noqa: BLE001 - any failure is recorded and retried
+                except Exception as exc:
                     error = redact_url_credentials(str(exc) or type(exc).__name__)
                     gave_up = self._failed(row, now(), error, backoff, isinstance(exc, RouteGone))
                     (report.gave_up if gave_up else report.failed).append((row.route, error))

@@ -19,14 +19,14 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from email.message import EmailMessage
 
-from monitoring_platform.lib.alerting import payloads
-from monitoring_platform.lib.alerting.payloads import Item
-from monitoring_platform.lib.alerting.settings import (
+from monitoring_platform.config import (
     EmailRoute,
     PagerDutyRoute,
     SlackRoute,
     WebhookRoute,
 )
+from monitoring_platform.lib.alerting import payloads
+from monitoring_platform.lib.alerting.payloads import Item
 from monitoring_platform.lib.redaction import redactor_for
 
 
@@ -68,7 +68,7 @@ def post_json(
         headers={"Content-Type": "application/json", **(headers or {})},
     )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read(2048).decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
         detail = exc.read(300).decode("utf-8", "replace").strip()
@@ -101,7 +101,7 @@ def send(
         return _send(route, message_id, items, timeout, environ)
     except DeliveryError as exc:
         raise DeliveryError(redact(str(exc))) from None
-    except Exception as exc:  # noqa: BLE001 - whatever a library raises, said without secrets
+    except Exception as exc:
         raise DeliveryError(
             redact(f"route {route.name!r} ({route.kind}): {type(exc).__name__}: {exc}")
         ) from None

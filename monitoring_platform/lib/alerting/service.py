@@ -6,10 +6,10 @@ import datetime as dt
 import os
 from collections.abc import Callable, Iterable, Mapping
 
+from monitoring_platform.config import Alerts
 from monitoring_platform.lib.alerting import findings as F
 from monitoring_platform.lib.alerting import senders
 from monitoring_platform.lib.alerting.outbox import AlertStore, Backoff, DeliveryReport
-from monitoring_platform.lib.alerting.settings import Alerts
 
 _STORES: dict[str, AlertStore] = {}
 

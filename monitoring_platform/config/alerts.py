@@ -9,17 +9,12 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-ENV_VAR_NAME = r"^[A-Z_][A-Z0-9_]*$"
+from monitoring_platform.config.common import EnvVarName, Strict
+
 ROUTE_NAME = r"^[a-z][a-z0-9_\-]{0,62}$"
 SEVERITIES = ("WARN", "ERROR")
-
-EnvVarName = Annotated[str, Field(pattern=ENV_VAR_NAME)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _http_url(url: str | None) -> str | None:
@@ -28,7 +23,7 @@ def _http_url(url: str | None) -> str | None:
     return url
 
 
-class SlackRoute(_Strict):
+class SlackRoute(Strict):
     """A Slack incoming webhook; the message is Block Kit."""
 
     kind: Literal["slack"]
@@ -36,7 +31,7 @@ class SlackRoute(_Strict):
     webhook_url_env: EnvVarName = Field(description="Variable holding the incoming-webhook URL.")
 
 
-class WebhookRoute(_Strict):
+class WebhookRoute(Strict):
     """A generic JSON webhook, signed with HMAC-SHA256 (header ``X-Monitoring-Signature``)."""
 
     kind: Literal["webhook"]
@@ -57,7 +52,7 @@ class WebhookRoute(_Strict):
         return self
 
 
-class EmailRoute(_Strict):
+class EmailRoute(Strict):
     """SMTP email, with STARTTLS and a login whose credentials come from the environment."""
 
     kind: Literal["email"]
@@ -80,7 +75,7 @@ class EmailRoute(_Strict):
         return self
 
 
-class PagerDutyRoute(_Strict):
+class PagerDutyRoute(Strict):
     """PagerDuty Events API v2: a trigger per failing check, a resolve with the same dedup_key."""
 
     kind: Literal["pagerduty"]
@@ -99,7 +94,7 @@ Route = Annotated[
 ]
 
 
-class Rule(_Strict):
+class Rule(Strict):
     """Alerts of these models, at or above this severity, go to these routes."""
 
     routes: list[str] = Field(min_length=1)
@@ -111,7 +106,7 @@ class Rule(_Strict):
     )
 
 
-class Alerts(_Strict):
+class Alerts(Strict):
     """Alert routes and the rules that pick them."""
 
     dagster_base_url: str = Field(
