@@ -86,7 +86,7 @@ def write_config(workdir: Path, rows: int) -> Path:
 def prepare_data(workdir: Path, rows: int, first: dt.date, last: dt.date, schema_bug: bool):
     """Generate the reference days and the backfill's days, and ingest the reference days."""
     from monitoring_platform.config import load_config
-    from monitoring_platform.lib.traffic import default_scenario, generate_traffic
+    from monitoring_platform.simulation import default_scenario, generate_traffic
 
     config_path = write_config(workdir, rows)
     config = load_config(config_path)

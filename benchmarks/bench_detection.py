@@ -320,7 +320,7 @@ def rainfall(calm_days: int, rows_per_day: int = 30) -> Replay:
 def generator(days_calm: int, requests_per_day: int) -> Replay:
     """The project's traffic generator: calm days, a weekly rhythm, a trailing 7-day reference."""
     from monitoring_platform.config import load_config
-    from monitoring_platform.lib.traffic import Scenario, _Simulator
+    from monitoring_platform.simulation import Scenario, Simulator
 
     root = Path(__file__).resolve().parents[1]
     model = load_config(root / "monitoring.yaml").model("ctr_ranker")
@@ -331,7 +331,7 @@ def generator(days_calm: int, requests_per_day: int) -> Replay:
             )
         }
     )
-    simulator = _Simulator(model, seed=5)
+    simulator = Simulator(model, seed=5)
     start = dt.date(2026, 3, 2)
     days, dates = [], []
     for n in range(days_calm + 7):
@@ -349,7 +349,7 @@ def generator(days_calm: int, requests_per_day: int) -> Replay:
     raw.pop("thresholds", None)
     return Replay(
         name="generator",
-        source=f"`lib/traffic.py` ctr_ranker, {requests_per_day:,} calls a day, no drift scenario",
+        source=f"`simulation/` ctr_ranker, {requests_per_day:,} calls a day, no drift scenario",
         config={**raw, "reference": {"trailing_days": 7, "min_rows": 100}},
         days=days,
         dates=dates,

@@ -72,7 +72,7 @@ class Replay:
 
 
 def generator_replay(name: str, requests: int) -> Replay:
-    from monitoring_platform.lib.traffic import _Simulator, default_scenario
+    from monitoring_platform.simulation import Simulator, default_scenario
 
     model = load_config(ROOT / "monitoring.yaml").model(name)
     model = model.model_copy(
@@ -80,7 +80,7 @@ def generator_replay(name: str, requests: int) -> Replay:
     )
     start, end = dt.date(2026, 3, 2), dt.date(2026, 3, 22)
     scenario = default_scenario(start, end)
-    simulator = _Simulator(model, seed=19)
+    simulator = Simulator(model, seed=19)
     frames = {}
     day = start
     while day <= end:
@@ -96,7 +96,7 @@ def generator_replay(name: str, requests: int) -> Replay:
     days = sorted(frames)
     return Replay(
         name=f"generator · {name}",
-        source="lib/traffic.py, default scenario over 21 days",
+        source="simulation/, default scenario over 21 days",
         model=model,
         reference=pd.concat([frames[d] for d in days[:7]], ignore_index=True),
         days={d: frames[d] for d in days[7:]},

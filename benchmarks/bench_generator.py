@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from monitoring_platform.config import load_config
-from monitoring_platform.lib.traffic import generate_traffic
+from monitoring_platform.simulation import generate_traffic
 
 CONFIG = Path(__file__).resolve().parents[1] / "monitoring.yaml"
 DAYS = 7

@@ -320,7 +320,7 @@ def _free_port() -> int:
 def prepare_data(workdir: Path, rows: int, endpoint: str | None) -> None:
     from monitoring_platform.config import load_config
     from monitoring_platform.lib.storage import open_store, s3_client
-    from monitoring_platform.lib.traffic import Scenario, generate_traffic
+    from monitoring_platform.simulation import Scenario, generate_traffic
 
     raw = yaml.safe_load((REPO / "monitoring.yaml").read_text())
     raw["models"] = [m for m in raw["models"] if m["name"] == MODEL]

@@ -21,7 +21,6 @@ import pyarrow.parquet as pq
 from monitoring_platform.config import load_config
 from monitoring_platform.lib.ingest import ingest_partition
 from monitoring_platform.lib.storage import LocalObjectStore
-from monitoring_platform.lib.traffic import Scenario, generate_traffic
 from monitoring_platform.lib.validation import (
     _gx,
     contract_expectations,
@@ -30,6 +29,7 @@ from monitoring_platform.lib.validation import (
     validate,
     validate_parquet,
 )
+from monitoring_platform.simulation import Scenario, generate_traffic
 
 CONFIG = Path(__file__).resolve().parents[1] / "monitoring.yaml"
 DAY = dt.date(2026, 1, 7)

@@ -49,7 +49,7 @@ def _s3_client_factory(config: MonitoringConfig, endpoint_url: str | None):
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from monitoring_platform.lib.traffic import generate_traffic
+    from monitoring_platform.simulation import generate_traffic
 
     config = load_config(args.config)
     start, end = _date_range(args)

@@ -103,7 +103,7 @@ def run_demo(
 
     began = time.monotonic()
     if generate:
-        from monitoring_platform.lib.traffic import generate_traffic
+        from monitoring_platform.simulation import generate_traffic
 
         say(f"Generating traffic for {len(config.models)} models, {start} .. {end}")
         summary = generate_traffic(config, start, end, seed=seed, progress=lambda m: say("  " + m))

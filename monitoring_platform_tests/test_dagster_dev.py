@@ -19,7 +19,7 @@ import pytest
 from monitoring_platform.config import load_config
 from monitoring_platform.defs.orchestration.instance import write_embedded_instance
 from monitoring_platform.lib.metric_store import MetricStore
-from monitoring_platform.lib.traffic import generate_traffic
+from monitoring_platform.simulation import generate_traffic
 from monitoring_platform_tests.conftest import REPO, _free_port, small_config_dict, write_config
 
 MODELS = ("ctr_ranker", "eta_regressor")

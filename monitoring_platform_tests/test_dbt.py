@@ -19,7 +19,7 @@ from monitoring_platform.lib import events as events_lib
 from monitoring_platform.lib import lake
 from monitoring_platform.lib.ingest import ingest_partition
 from monitoring_platform.lib.storage import LocalObjectStore
-from monitoring_platform.lib.traffic import generate_traffic
+from monitoring_platform.simulation import generate_traffic
 from monitoring_platform.lib.warehouse import (
     BUSINESS_MART,
     SYSTEM_MART,

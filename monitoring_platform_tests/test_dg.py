@@ -11,7 +11,7 @@ import pytest
 from dagster import DagsterInstance, DagsterRunStatus
 
 from monitoring_platform.config import load_config
-from monitoring_platform.lib.traffic import generate_traffic
+from monitoring_platform.simulation import generate_traffic
 from monitoring_platform_tests.conftest import REPO, small_config_dict, write_config
 
 DG = Path(sys.executable).with_name("dg")

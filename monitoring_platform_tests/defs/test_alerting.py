@@ -36,7 +36,7 @@ from monitoring_platform.defs.alerting.sensors import (
 from monitoring_platform.demo import QUIET_RUN_CONFIG
 from monitoring_platform.lib.alerting.outbox import DELIVERED, PENDING, AlertStore
 from monitoring_platform.lib.metric_store import MetricStore
-from monitoring_platform.lib.traffic import generate_traffic
+from monitoring_platform.simulation import generate_traffic
 from monitoring_platform_tests.conftest import REPO, small_config_dict, write_config
 from monitoring_platform_tests.defs.test_pipeline import run_day
 from monitoring_platform_tests.lib.alert_receivers import HttpReceiver

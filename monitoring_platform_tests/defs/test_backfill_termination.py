@@ -12,7 +12,7 @@ import pytest
 from dagster import DagsterInstance, DagsterRunStatus
 
 from monitoring_platform.config import load_config
-from monitoring_platform.lib.traffic import generate_traffic
+from monitoring_platform.simulation import generate_traffic
 from monitoring_platform_tests.conftest import REPO, small_config_dict, write_config
 
 DAYS = [dt.date(2026, 10, 1) + dt.timedelta(days=n) for n in range(3)]

@@ -8,7 +8,7 @@ import pytest
 from monitoring_platform.config import load_config
 from monitoring_platform.definitions import build_definitions
 from monitoring_platform.lib.metric_store import MetricStore
-from monitoring_platform.lib.traffic import generate_traffic
+from monitoring_platform.simulation import generate_traffic
 from monitoring_platform_tests.conftest import small_config_dict, write_config
 from monitoring_platform_tests.defs.test_pipeline import checks_of, run_day
 

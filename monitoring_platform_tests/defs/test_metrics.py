@@ -16,7 +16,7 @@ from monitoring_platform.defs.resources import LOCAL_REPORTS_BASE_URL
 from monitoring_platform.demo import QUIET_RUN_CONFIG
 from monitoring_platform.lib.metric_store import MetricStore
 from monitoring_platform.lib.storage import LocalObjectStore, partition_prefix
-from monitoring_platform.lib.traffic import Scenario, generate_traffic
+from monitoring_platform.simulation import Scenario, generate_traffic
 from monitoring_platform.lib.warehouse import BUSINESS_MART, SYSTEM_MART, Warehouse
 from monitoring_platform_tests.browser import visit
 from monitoring_platform_tests.conftest import small_config_dict, write_config

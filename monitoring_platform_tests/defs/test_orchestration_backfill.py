@@ -20,7 +20,7 @@ from monitoring_platform.config import load_config
 from monitoring_platform.lib import lake
 from monitoring_platform.lib.metric_store import MetricStore
 from monitoring_platform.lib.storage import LocalObjectStore
-from monitoring_platform.lib.traffic import generate_traffic
+from monitoring_platform.simulation import generate_traffic
 from monitoring_platform_tests.conftest import REPO, small_config_dict, write_config
 
 START = dt.date(2026, 10, 1)

@@ -12,7 +12,7 @@ from monitoring_platform.config import load_config
 from monitoring_platform.definitions import build_definitions
 from monitoring_platform.defs.alerting.sensors import CHECK_SENSOR, build_alerting_sensors
 from monitoring_platform.lib.metric_store import MetricStore
-from monitoring_platform.lib.traffic import generate_traffic
+from monitoring_platform.simulation import generate_traffic
 from monitoring_platform_tests.conftest import small_config_dict, write_config
 from monitoring_platform_tests.defs.test_pipeline import run_day
 from monitoring_platform_tests.lib.alert_receivers import HttpReceiver

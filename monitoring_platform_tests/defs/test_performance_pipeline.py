@@ -10,7 +10,7 @@ from monitoring_platform.definitions import build_definitions
 from monitoring_platform.defs.performance.sensors import build_late_labels_sensor
 from monitoring_platform.demo import QUIET_RUN_CONFIG
 from monitoring_platform.lib.metric_store import MetricStore
-from monitoring_platform.lib.traffic import generate_traffic
+from monitoring_platform.simulation import generate_traffic
 from monitoring_platform_tests.browser import visit
 from monitoring_platform_tests.conftest import small_config_dict, write_config
 from monitoring_platform_tests.defs.test_pipeline import run_day

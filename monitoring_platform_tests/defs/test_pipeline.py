@@ -19,7 +19,7 @@ from monitoring_platform.demo import QUIET_RUN_CONFIG
 from monitoring_platform.lib import lake
 from monitoring_platform.lib.metric_store import MetricStore
 from monitoring_platform.lib.storage import LocalObjectStore
-from monitoring_platform.lib.traffic import generate_traffic
+from monitoring_platform.simulation import generate_traffic
 from monitoring_platform_tests.browser import visit
 from monitoring_platform_tests.conftest import small_config_dict, write_config
 

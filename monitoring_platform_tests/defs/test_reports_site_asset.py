@@ -18,7 +18,7 @@ from monitoring_platform.defs.selection import model_evaluation_selection
 from monitoring_platform.demo import QUIET_RUN_CONFIG
 from monitoring_platform.lib.metric_store import Metric, MetricStore
 from monitoring_platform.lib.reports import REPORT_TITLES
-from monitoring_platform.lib.traffic import generate_traffic
+from monitoring_platform.simulation import generate_traffic
 from monitoring_platform_tests.browser import visit
 from monitoring_platform_tests.conftest import small_config_dict, write_config
 from monitoring_platform_tests.site_crawl import crawl

@@ -14,7 +14,7 @@ import pytest
 from scipy.stats import rankdata
 
 from monitoring_platform.config import ModelConfig, MonitoringConfig, parse_config
-from monitoring_platform.lib.traffic import (
+from monitoring_platform.simulation import (
     Scenario,
     default_scenario,
     generate_traffic,
@@ -651,7 +651,7 @@ def test_latency_regression_day_slows_the_newer_version_only(tmp_path):
     import gzip
     import json
 
-    from monitoring_platform.lib.traffic import Scenario, default_scenario, generate_traffic
+    from monitoring_platform.simulation import Scenario, default_scenario, generate_traffic
 
     config = _latency_config(tmp_path)
     day = dt.date(2026, 3, 10)
