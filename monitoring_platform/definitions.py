@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from dagster import Definitions
+from dagster import (
+    AssetsDefinition,
+    AssetSpec,
+    DagsterInstance,
+    Definitions,
+    UrlMetadataValue,
+    materialize,
+)
 
 from monitoring_platform.config import MonitoringConfig, load_config
 from monitoring_platform.defs.alerting.sensors import build_alerting_sensors
 from monitoring_platform.defs.drift.assets import build_drift_assets
 from monitoring_platform.defs.estimation.assets import build_estimation_assets
 from monitoring_platform.defs.ingestion.assets import build_ingestion_assets
+from monitoring_platform.defs.keys import REPORTS_INDEX_KEY
 from monitoring_platform.defs.metrics.assets import build_dbt_assets, build_metrics_assets
 from monitoring_platform.defs.metrics.resources import build_metrics_resources
 from monitoring_platform.defs.orchestration.assemble import build_operations
@@ -20,6 +28,7 @@ from monitoring_platform.defs.validation.checks import build_validation_checks
 
 
 def build_definitions(config: MonitoringConfig) -> Definitions:
+    """Every model's assets, checks, jobs, schedules and sensors, and the shared resources."""
     partitions = daily_partitions(config)
     assets = []
     asset_checks = []
@@ -44,6 +53,27 @@ def build_definitions(config: MonitoringConfig) -> Definitions:
         ],
         resources={**build_resources(config), **build_metrics_resources(config)},
     )
+
+
+def materialize_reports_index(
+    config: MonitoringConfig, instance: DagsterInstance | None = None
+) -> str | None:
+    """Regenerate the reports index in one run (the demo's last step); return where it went."""
+    defs = build_definitions(config)
+    assets = [a for a in defs.assets or [] if isinstance(a, AssetsDefinition | AssetSpec)]
+    result = materialize(
+        [*assets, *(defs.asset_checks or [])],
+        selection=[REPORTS_INDEX_KEY],
+        instance=instance or DagsterInstance.get(),
+        resources=dict(defs.resources or {}),
+        tags={"monitoring_platform/source": "demo"},
+        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+    )
+    for materialization in result.asset_materializations_for_node("reports_index"):
+        report = materialization.metadata.get("report")
+        if isinstance(report, UrlMetadataValue) and report.url is not None:
+            return report.url.removeprefix("file://")
+    return None
 
 
 defs = build_definitions(load_config())

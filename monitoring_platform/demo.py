@@ -123,7 +123,7 @@ def run_demo(
     say(f"Drift reports ({len(reports)}; validation, performance and business pages beside them):")
     for report in reports:
         say(f"  {report}")
-    from monitoring_platform.defs.reports.assets import materialize_reports_index
+    from monitoring_platform.definitions import materialize_reports_index
 
     say("")
     say(f"Reports site: {materialize_reports_index(config)}")

@@ -15,7 +15,7 @@ from dagster import AssetSelection, DagsterInstance, materialize
 from monitoring_platform.cli import main
 from monitoring_platform.config import load_config
 from monitoring_platform.definitions import build_definitions
-from monitoring_platform.defs.reports.assets import REPORTS_INDEX_KEY
+from monitoring_platform.defs.keys import REPORTS_INDEX_KEY
 from monitoring_platform.defs.selection import model_evaluation_selection
 from monitoring_platform.demo import QUIET_RUN_CONFIG
 from monitoring_platform.lib.alerting.service import Alerting

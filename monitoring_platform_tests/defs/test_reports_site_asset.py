@@ -12,7 +12,7 @@ from dagster import AssetKey, DagsterInstance, materialize
 
 from monitoring_platform.config import load_config
 from monitoring_platform.definitions import build_definitions
-from monitoring_platform.defs.reports.assets import WEEKLY_DIGEST_KEY
+from monitoring_platform.defs.keys import WEEKLY_DIGEST_KEY
 from monitoring_platform.defs.resources import LOCAL_REPORTS_BASE_URL
 from monitoring_platform.defs.selection import model_evaluation_selection
 from monitoring_platform.demo import QUIET_RUN_CONFIG

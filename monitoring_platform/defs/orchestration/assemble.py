@@ -16,6 +16,7 @@ from dagster import (
 )
 
 from monitoring_platform.config import MonitoringConfig
+from monitoring_platform.defs.keys import REPORTS_INDEX_KEY
 from monitoring_platform.defs.orchestration.jobs import (
     build_monitoring_jobs,
     daily_asset_keys,
@@ -28,11 +29,7 @@ from monitoring_platform.defs.orchestration.sensors import (
     build_reports_index_sensor,
 )
 from monitoring_platform.defs.orchestration.termination import install_termination_handler
-from monitoring_platform.defs.reports.assets import (
-    REPORTS_INDEX_KEY,
-    build_reports_index,
-    build_weekly_digest,
-)
+from monitoring_platform.defs.reports.assets import build_reports_index, build_weekly_digest
 from monitoring_platform.defs.reports.schedules import build_digest_job_and_schedule
 
 if TYPE_CHECKING:
@@ -46,6 +43,8 @@ REPORTS_INDEX_JOB = "reports_index_job"
 
 @dataclass
 class Operations:
+    """The assets with their policies, and the jobs, schedules and sensors that run them."""
+
     assets: list[AssetsDefinition | AssetSpec]
     jobs: list["UnresolvedAssetJobDefinition"]
     schedules: list[ScheduleDefinition]
@@ -59,9 +58,11 @@ SHARED_GROUP = "warehouse"
 def grouped_by_model(
     config: MonitoringConfig, assets: Sequence[AssetsDefinition | AssetSpec]
 ) -> list[AssetsDefinition | AssetSpec]:
-    """Lineage that reads per model: each model's assets form the group named after it, the
-    shared dbt models the group ``warehouse``; the stage an asset was defined in stays visible as
-    a tag (``monitoring_platform/stage``), beside its kinds."""
+    """Lineage that reads per model.
+
+    Each model's assets form the group named after it, the shared dbt models the group ``warehouse``; the stage an asset was defined in stays visible as
+    a tag (``monitoring_platform/stage``), beside its kinds.
+    """
     models = {m.name for m in config.models}
 
     def regroup(spec: AssetSpec) -> AssetSpec:

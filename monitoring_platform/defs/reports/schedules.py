@@ -8,12 +8,14 @@ from dagster import (
 )
 
 from monitoring_platform.config import MonitoringConfig
-from monitoring_platform.defs.reports.assets import WEEKLY_DIGEST_KEY, weekly_partitions
+from monitoring_platform.defs.keys import WEEKLY_DIGEST_KEY
+from monitoring_platform.defs.reports.assets import weekly_partitions
 
 WEEKLY_DIGEST_JOB = "weekly_digest_job"
 
 
 def build_digest_job_and_schedule(config: MonitoringConfig):
+    """The weekly digest's job, and its Monday schedule."""
     job = define_asset_job(
         WEEKLY_DIGEST_JOB,
         selection=AssetSelection.assets(WEEKLY_DIGEST_KEY),
