@@ -35,20 +35,11 @@ def _s3_client_factory(config: MonitoringConfig, endpoint_url: str | None):
     from monitoring_platform.lib.storage import s3_client
 
     s3 = config.storage.s3
-
-    def factory():
-        return s3_client(
-            endpoint_url=endpoint_url or s3.resolved_endpoint_url(),
-            region=s3.region,
-            access_key_id=os.environ.get(s3.access_key_id_env),
-            secret_access_key=os.environ.get(s3.secret_access_key_env),
-            session_token=os.environ.get(s3.session_token_env) if s3.session_token_env else None,
-        )
-
-    return factory
+    return lambda: s3_client(**s3.client_arguments(endpoint_url))
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    """Write synthetic logs, labels and events for a range of days."""
     from monitoring_platform.simulation import generate_traffic
 
     config = load_config(args.config)
@@ -71,6 +62,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the demo: traffic, one evaluation per day, the reports site."""
     from monitoring_platform.demo import run_demo
 
     config = load_config(args.config)
@@ -79,6 +71,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_quarantine(args: argparse.Namespace) -> int:
+    """List the quarantined records of one model and day."""
     from monitoring_platform.lib import lake
     from monitoring_platform.lib.storage import open_store
 
@@ -102,6 +95,7 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
 
 
 def cmd_serve_reports(args: argparse.Namespace) -> int:
+    """Serve the local reports folder over HTTP."""
     from monitoring_platform.lib.reports_site import INDEX_KEY, reports_server
 
     config = load_config(args.config)
@@ -128,6 +122,7 @@ def cmd_serve_reports(args: argparse.Namespace) -> int:
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
+    """Write (and, with --send, e-mail) the weekly digest of one ISO week."""
     from monitoring_platform.lib.alerting.outbox import AlertStore
     from monitoring_platform.lib.digest import gather_digest, publish_digest, send_digest
     from monitoring_platform.lib.metric_store import MetricStore
@@ -149,13 +144,14 @@ def cmd_digest(args: argparse.Namespace) -> int:
         base = config.storage.reports_base_url or reports.uri("")
         try:
             print(f"E-mailed: {send_digest(config, digest, base)}")
-        except Exception as exc:  # noqa: BLE001 -- the sender's text names the route and cause
+        except Exception as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
     return 0
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
+    """List, test or retry alerts."""
     from monitoring_platform.lib.alerting import commands
 
     config = load_config(args.config)
@@ -165,6 +161,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
     parser = argparse.ArgumentParser(
         prog="monitoring-platform",
         description="Monitor machine-learning models in web services.",
@@ -224,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one sub-command; return its exit status."""
     args = build_parser().parse_args(argv)
     if args.config:
         os.environ[CONFIG_ENV_VAR] = str(Path(args.config).resolve())

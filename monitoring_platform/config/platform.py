@@ -6,7 +6,7 @@ import datetime as dt
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypedDict
 
 from pydantic import Field, field_validator, model_validator
 
@@ -21,6 +21,16 @@ from monitoring_platform.config.common import (
 from monitoring_platform.config.models import ModelConfig
 
 
+class S3ClientArguments(TypedDict):
+    """The keyword arguments of an S3 client, credentials included."""
+
+    endpoint_url: str | None
+    region: str
+    access_key_id: str | None
+    secret_access_key: str | None
+    session_token: str | None
+
+
 class S3Settings(Strict):
     """How to reach S3 or an S3-compatible store. Credentials come from the environment."""
 
@@ -32,9 +42,25 @@ class S3Settings(Strict):
     session_token_env: EnvVarName | None = None
 
     def resolved_endpoint_url(self) -> str | None:
+        """The endpoint: from ``endpoint_url_env`` when that variable is set, else ``endpoint_url``."""
         if self.endpoint_url_env and os.environ.get(self.endpoint_url_env):
             return os.environ[self.endpoint_url_env]
         return self.endpoint_url
+
+    def client_arguments(self, endpoint_url: str | None = None) -> S3ClientArguments:
+        """An S3 client's endpoint, region and credentials, read from the named variables.
+
+        Args:
+            endpoint_url: An endpoint that replaces the configured one.
+        """
+        token = os.environ.get(self.session_token_env) if self.session_token_env else None
+        return {
+            "endpoint_url": endpoint_url or self.resolved_endpoint_url(),
+            "region": self.region,
+            "access_key_id": os.environ.get(self.access_key_id_env),
+            "secret_access_key": os.environ.get(self.secret_access_key_env),
+            "session_token": token,
+        }
 
 
 class Storage(Strict):
@@ -50,6 +76,8 @@ class Storage(Strict):
 
 
 class MetricStore(Strict):
+    """The database of metric values, check results and alert state."""
+
     url: str = Field(default="sqlite:///var/metrics.db", description="SQLAlchemy URL.")
     url_env: EnvVarName | None = Field(
         default=None, description="Environment variable holding the URL (wins when set)."
@@ -96,6 +124,8 @@ class Warehouse(Strict):
 
 
 class Partitions(Strict):
+    """The daily partitions: the first day and the time zone."""
+
     start_date: dt.date = dt.date(2026, 1, 1)
     timezone: Literal["UTC"] = "UTC"
     start_date_file: str | None = Field(

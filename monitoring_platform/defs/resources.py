@@ -1,14 +1,16 @@
-"""Resources shared by every stage. The embedded and the production implementations share one
-interface each, and are chosen here, from the configuration."""
+"""Resources shared by every stage.
+
+The embedded and the production implementations share one interface each, and are chosen here,
+from the configuration.
+"""
 
 from __future__ import annotations
 
-import os
 from urllib.parse import quote
 
 from dagster import ConfigurableResource
 
-from monitoring_platform.config import MonitoringConfig
+from monitoring_platform.config import MonitoringConfig, S3Settings
 from monitoring_platform.lib.metric_store import MetricStore
 from monitoring_platform.lib.storage import LocalObjectStore, ObjectStore, open_store, s3_client
 
@@ -29,15 +31,14 @@ class StorageResource(ConfigurableResource):
     session_token_env: str | None = None
 
     def _client(self):
-        return s3_client(
+        settings = S3Settings(
             endpoint_url=self.s3_endpoint_url,
             region=self.s3_region,
-            access_key_id=os.environ.get(self.access_key_id_env),
-            secret_access_key=os.environ.get(self.secret_access_key_env),
-            session_token=os.environ.get(self.session_token_env)
-            if self.session_token_env
-            else None,
+            access_key_id_env=self.access_key_id_env,
+            secret_access_key_env=self.secret_access_key_env,
+            session_token_env=self.session_token_env,
         )
+        return s3_client(**settings.client_arguments())
 
     def store(self, location: str) -> ObjectStore:
         """A store for a configured location (a folder or ``s3://bucket/prefix``)."""
@@ -50,9 +51,11 @@ class StorageResource(ConfigurableResource):
         return self.store(self.reports)
 
     def report_link(self, store: ObjectStore, key: str) -> str:
-        """Where a person opens a report from the Dagster UI: under ``reports_base_url`` when
-        set; for local folders, the reports server (``monitoring-platform serve-reports``),
-        since a browser does not open ``file://`` links from a web page; else its URI."""
+        """Where a person opens a report from the Dagster UI.
+
+        Under ``reports_base_url`` when set; for local folders, the reports server (``monitoring-platform serve-reports``),
+        since a browser does not open ``file://`` links from a web page; else its URI.
+        """
         base = self.reports_base_url
         if not base and isinstance(store, LocalObjectStore):
             base = LOCAL_REPORTS_BASE_URL
@@ -78,6 +81,7 @@ _METRIC_STORES: dict[str, MetricStore] = {}
 
 
 def build_resources(config: MonitoringConfig) -> dict[str, ConfigurableResource]:
+    """The storage and metric-store resources of a configuration."""
     s3 = config.storage.s3
     return {
         "storage": StorageResource(

@@ -11,27 +11,43 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
+from monitoring_platform.lib.database import open_engine
+
 metadata = sa.MetaData()
+
+
+def _model_day_columns() -> list[sa.Column]:
+    """The row id and the model, day and asset a value or result belongs to."""
+    return [
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("model", sa.String(64), nullable=False),
+        sa.Column("partition_date", sa.Date, nullable=False),
+        sa.Column("asset", sa.String(128), nullable=False),
+    ]
+
+
+def _run_columns() -> list[sa.Column]:
+    """The run that wrote a row, and when."""
+    return [
+        sa.Column("run_id", sa.String(64), nullable=True),
+        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    ]
+
 
 metric_values = sa.Table(
     "metric_values",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("model", sa.String(64), nullable=False),
-    sa.Column("partition_date", sa.Date, nullable=False),
-    sa.Column("asset", sa.String(128), nullable=False),
+    *_model_day_columns(),
     sa.Column("metric", sa.String(128), nullable=False),
     # Dimensions of the value (column, segment, model version), as sorted JSON; '' for none.
     sa.Column("dims", sa.String(1024), nullable=False, default=""),
     sa.Column("value", sa.Float, nullable=True),
     sa.Column("text_value", sa.String(256), nullable=True),
-    sa.Column("run_id", sa.String(64), nullable=True),
-    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    *_run_columns(),
     sa.UniqueConstraint("model", "partition_date", "asset", "metric", "dims", name="uq_metric"),
     sa.Index("ix_metric_values_model_metric", "model", "metric", "partition_date"),
 )
@@ -39,22 +55,20 @@ metric_values = sa.Table(
 check_results = sa.Table(
     "check_results",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("model", sa.String(64), nullable=False),
-    sa.Column("partition_date", sa.Date, nullable=False),
-    sa.Column("asset", sa.String(128), nullable=False),
+    *_model_day_columns(),
     sa.Column("check_name", sa.String(128), nullable=False),
     sa.Column("passed", sa.Boolean, nullable=False),
     sa.Column("severity", sa.String(8), nullable=False),
     sa.Column("observed", sa.Text, nullable=False, default="{}"),
-    sa.Column("run_id", sa.String(64), nullable=True),
-    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    *_run_columns(),
     sa.UniqueConstraint("model", "partition_date", "asset", "check_name", name="uq_check"),
 )
 
 
 @dataclass(frozen=True)
 class Metric:
+    """One metric value of a model-day, with its dimensions or a text value."""
+
     name: str
     value: float | None
     dims: Mapping[str, str] | None = None
@@ -76,13 +90,8 @@ class MetricStore:
     """Reads and writes metric values and check results."""
 
     def __init__(self, url: str):
-        if url.startswith("sqlite:///") and not url.startswith("sqlite:////:memory:"):
-            Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
         self.url = url
-        self.engine = sa.create_engine(url, future=True, pool_pre_ping=True)
-        if self.engine.dialect.name == "sqlite":
-            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-        metadata.create_all(self.engine)
+        self.engine = open_engine(url, metadata)
 
     def replace_metrics(
         self,
@@ -190,11 +199,3 @@ class MetricStore:
 
     def dispose(self) -> None:
         self.engine.dispose()
-
-
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    cursor = dbapi_connection.cursor()
-    # Several run processes may write at once: wait for the lock instead of failing.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()

@@ -8,6 +8,7 @@ cursor. Then it delivers what is due. The logic lives in ``lib/alerting``; these
 import datetime as dt
 import json
 from collections.abc import Callable
+from typing import Any
 
 from dagster import (
     AssetKey,
@@ -27,10 +28,12 @@ from dagster import (
 )
 
 from monitoring_platform.config import ConfigError, MonitoringConfig
+from monitoring_platform.defs.orchestration.jobs import MODEL_TAG
 from monitoring_platform.defs.resources import StorageResource
-from monitoring_platform.lib.alerting import findings as F
+from monitoring_platform.lib.alerting import findings as alert_findings
 from monitoring_platform.lib.alerting.commands import CHECK_SENSOR_NAME
-from monitoring_platform.lib.alerting.service import Alerting
+from monitoring_platform.lib.alerting.outbox import DeliveryReport
+from monitoring_platform.lib.alerting.service import Alerting, utc_now
 from monitoring_platform.lib.storage import partition_prefix
 
 CHECK_SENSOR = CHECK_SENSOR_NAME
@@ -38,14 +41,9 @@ RUN_FAILURE_SENSOR = "run_failure_alert_sensor"
 RUN_SUCCESS_SENSOR = "run_recovery_alert_sensor"
 FRESHNESS_SENSOR = "logs_freshness_alert_sensor"
 WATCHDOG_SENSOR = "alerting_watchdog_sensor"
-MODEL_TAG = "monitoring_platform/model"
 PARTITION_TAG = "dagster/partition"
 BATCH = 500
 FIRST_TICK_LOOKBACK = dt.timedelta(hours=24)
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _metadata_values(metadata) -> dict:
@@ -89,7 +87,10 @@ def check_findings(
         dagster_event_type=DagsterEventType.ASSET_CHECK_EVALUATION,
         limit=limit,
     )
-    rows, cache, partitions, last = [], {}, {}, after
+    rows: list[dict[str, Any]] = []
+    cache: dict[tuple[AssetKey, str], str | None] = {}
+    partitions: dict[str, str | None] = {}
+    last = after
     for storage_id, entry in sorted(entries.items()):
         last = max(last, storage_id)
         if not_before is not None and entry.timestamp < not_before.timestamp():
@@ -121,11 +122,11 @@ def check_findings(
                 "observed": observed,
                 "event_id": storage_id,
                 "run_id": entry.run_id,
-                "run_url": F.run_url(base_url, entry.run_id),
+                "run_url": alert_findings.run_url(base_url, entry.run_id),
                 "report_url": report,
             }
         )
-    return F.findings_from_checks(rows), last
+    return alert_findings.findings_from_checks(rows), last
 
 
 def _cursor(text: str | None) -> int:
@@ -137,11 +138,74 @@ def _cursor(text: str | None) -> int:
         return -1
 
 
-def _log_report(context, report) -> None:
+def _log_report(context: Any, report: DeliveryReport) -> None:
     for _route, error in report.failed:
         context.log.warning(f"alert delivery failed, will retry: {error}")
     for route, error in report.gave_up:
         context.log.error(f"alert delivery given up for route {route!r}: {error}")
+
+
+def _deliver(
+    context: Any, service: Alerting, queued: list[int]
+) -> tuple[list[int], DeliveryReport]:
+    """Send what is due, log the failures; return the queued ids and the delivery report."""
+    report = service.deliver()
+    _log_report(context, report)
+    return queued, report
+
+
+def check_tick(
+    context: SensorEvaluationContext,
+    service: Alerting,
+    clock: Callable[[], dt.datetime],
+    models: set[str],
+    base_url: str,
+) -> SensorResult:
+    """One tick of the check sensor: new check evaluations to findings, reminders, delivery."""
+    after = _cursor(context.cursor)
+    # The very first tick starts a day back rather than at the beginning of history.
+    not_before = clock() - FIRST_TICK_LOOKBACK if context.cursor is None else None
+    found, last = check_findings(context.instance, after, models, base_url, not_before=not_before)
+    queued = service.record(found)  # committed before the cursor moves
+    service.beat(CHECK_SENSOR)
+    queued, report = _deliver(context, service, queued + service.remind())
+    return SensorResult(
+        cursor=json.dumps({"after": last}),
+        skip_reason=SkipReason(
+            f"{len(found)} check evaluations read, {len(queued)} messages queued; "
+            f"delivery: {report.summary()}"
+        ),
+    )
+
+
+def freshness_tick(
+    context: SensorEvaluationContext,
+    service: Alerting,
+    config: MonitoringConfig,
+    storage: StorageResource,
+    now: dt.datetime,
+) -> SkipReason:
+    """One tick of the logs-freshness sensor: yesterday's and still-open model-days checked."""
+    due_hour = config.alerts.logs_due_hour
+    assert due_hour is not None
+    names = {m.name for m in config.models}
+    yesterday = now.date() - dt.timedelta(days=1)
+    watch: set[tuple[str | None, dt.date | None]] = {(m.name, yesterday) for m in config.models}
+    watch |= {(f.model, f.day) for f in service.store.open_alerts(alert_findings.FRESHNESS)}
+    found = []
+    for model_name, day in sorted(watch):
+        if model_name not in names or day is None or alert_findings.logs_due(day, due_hour) > now:
+            continue
+        store = storage.store(config.logs_root(config.model(model_name)))
+        objects = len(store.list(partition_prefix(model_name, day.isoformat())))
+        finding = alert_findings.freshness_finding(model_name, day, objects, now, due_hour)
+        if finding is not None:
+            found.append(finding)
+    queued, report = _deliver(context, service, service.record(found))
+    return SkipReason(
+        f"{len(found)} model-days checked, {len(queued)} messages queued; "
+        f"delivery: {report.summary()}"
+    )
 
 
 def _run_models(instance, run) -> list[str]:
@@ -162,8 +226,8 @@ def _run_ended(instance, run_id: str) -> int:
     record = instance.get_run_record_by_id(run_id)
     ended = record.end_time if record is not None else None
     if ended is None:
-        return F.event_id_at(utc_now())
-    return F.event_id_at(dt.datetime.fromtimestamp(ended, dt.UTC))
+        return alert_findings.event_id_at(utc_now())
+    return alert_findings.event_id_at(dt.datetime.fromtimestamp(ended, dt.UTC))
 
 
 def _step_failures(instance, run_id: str) -> list:
@@ -194,8 +258,8 @@ def _run_finding(context: RunStatusSensorContext, failing: bool, base_url: str, 
             description += f" in step {steps[0].step_key}" + (f": {first[0]}" if first else "")
         elif context.dagster_event is not None and context.dagster_event.message:
             description += f": {context.dagster_event.message}"
-    return F.Finding(
-        kind=F.RUN,
+    return alert_findings.Finding(
+        kind=alert_findings.RUN,
         model=owners[0] if len(owners) == 1 else None,
         subject=run.job_name,
         day=day,
@@ -204,7 +268,7 @@ def _run_finding(context: RunStatusSensorContext, failing: bool, base_url: str, 
         description=description,
         event_id=_run_ended(context.instance, run.run_id),
         run_id=run.run_id,
-        run_url=F.run_url(base_url, run.run_id),
+        run_url=alert_findings.run_url(base_url, run.run_id),
     )
 
 
@@ -245,26 +309,7 @@ def build_alerting_sensors(
         description="Alerts when an asset check starts failing and resolves when it passes again.",
     )
     def check_alert_sensor(context: SensorEvaluationContext):
-        service = alerting()
-        after = _cursor(context.cursor)
-        # The very first tick starts a day back rather than at the beginning of history.
-        not_before = clock() - FIRST_TICK_LOOKBACK if context.cursor is None else None
-        found, last = check_findings(
-            context.instance, after, names, base_url, not_before=not_before
-        )
-        queued = service.record(found)  # committed before the cursor moves
-        service.beat(CHECK_SENSOR)
-        queued += service.remind()
-        report = service.deliver()
-        _log_report(context, report)
-        cursor = json.dumps({"after": last})
-        return SensorResult(
-            cursor=cursor,
-            skip_reason=SkipReason(
-                f"{len(found)} check evaluations read, {len(queued)} messages queued; "
-                f"delivery: {report.summary()}"
-            ),
-        )
+        return check_tick(context, alerting(), clock, names, base_url)
 
     @run_failure_sensor(
         name=RUN_FAILURE_SENSOR,
@@ -296,7 +341,6 @@ def build_alerting_sensors(
     sensors = [check_alert_sensor, run_failure_alert_sensor, run_recovery_alert_sensor]
 
     if settings.logs_due_hour is not None:
-        due_hour = settings.logs_due_hour
 
         @sensor(
             name=FRESHNESS_SENSOR,
@@ -305,27 +349,7 @@ def build_alerting_sensors(
             description="Alerts when yesterday's logs have not arrived by the configured hour.",
         )
         def logs_freshness_alert_sensor(context: SensorEvaluationContext, storage: StorageResource):
-            service = alerting()
-            now = clock()
-            yesterday = now.date() - dt.timedelta(days=1)
-            watch = {(m.name, yesterday) for m in config.models}
-            watch |= {(f.model, f.day) for f in service.store.open_alerts(F.FRESHNESS)}
-            found = []
-            for model_name, day in sorted(watch):
-                if model_name not in names or F.logs_due(day, due_hour) > now:
-                    continue
-                store = storage.store(config.logs_root(config.model(model_name)))
-                objects = len(store.list(partition_prefix(model_name, day.isoformat())))
-                finding = F.freshness_finding(model_name, day, objects, now, due_hour)
-                if finding is not None:
-                    found.append(finding)
-            queued = service.record(found)
-            report = service.deliver()
-            _log_report(context, report)
-            return SkipReason(
-                f"{len(found)} model-days checked, {len(queued)} messages queued; "
-                f"delivery: {report.summary()}"
-            )
+            return freshness_tick(context, alerting(), config, storage, clock())
 
         sensors.append(logs_freshness_alert_sensor)
 
@@ -338,9 +362,7 @@ def build_alerting_sensors(
     def alerting_watchdog_sensor(context: SensorEvaluationContext):
         service = alerting()
         finding = service.watchdog(CHECK_SENSOR, WATCHDOG_SENSOR)
-        queued = service.record([finding])
-        report = service.deliver()
-        _log_report(context, report)
+        queued, _ = _deliver(context, service, service.record([finding]))
         return SkipReason(f"{finding.description}; {len(queued)} messages queued")
 
     sensors.append(alerting_watchdog_sensor)

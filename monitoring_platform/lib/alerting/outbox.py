@@ -26,13 +26,13 @@ import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from monitoring_platform.lib.alerting.findings import Finding, severity_rank
 from monitoring_platform.lib.alerting.payloads import Item
+from monitoring_platform.lib.database import open_engine
 from monitoring_platform.lib.redaction import redact_url_credentials
 
 metadata = sa.MetaData()
@@ -95,6 +95,8 @@ def _ts(now: dt.datetime) -> float:
 
 @dataclass
 class DeliveryReport:
+    """What one delivery pass sent, failed to send and gave up on."""
+
     delivered: list[tuple[str, str]] = field(default_factory=list)  # (route, message id)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (route, error)
     gave_up: list[tuple[str, str]] = field(default_factory=list)
@@ -113,6 +115,8 @@ class DeliveryReport:
 
 @dataclass(frozen=True)
 class Backoff:
+    """The wait before a retry: doubling from a base, capped, until giving up."""
+
     base_seconds: float = 30
     max_seconds: float = 900
     give_up_seconds: float = 72 * 3600
@@ -125,13 +129,8 @@ class AlertStore:
     """Alert state, outbox and delivery attempts on one SQLAlchemy engine."""
 
     def __init__(self, url: str):
-        if url.startswith("sqlite:///") and not url.startswith("sqlite:////:memory:"):
-            Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
         self.url = url
-        self.engine = sa.create_engine(url, future=True, pool_pre_ping=True)
-        if self.engine.dialect.name == "sqlite":
-            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-        metadata.create_all(self.engine)
+        self.engine = open_engine(url, metadata)
 
     # -- findings to outbox ----------------------------------------------------------------
 
@@ -199,10 +198,14 @@ class AlertStore:
         elif not finding.failing and state.failing:
             action = "resolve"
             values.update(last_sent_at=_ts(now))
-        elif finding.failing and reminder is not None and state.last_sent_at is not None:
-            if _ts(now) - state.last_sent_at >= reminder.total_seconds():
-                action = "remind"
-                values.update(last_sent_at=_ts(now))
+        elif (
+            finding.failing
+            and reminder is not None
+            and state.last_sent_at is not None
+            and _ts(now) - state.last_sent_at >= reminder.total_seconds()
+        ):
+            action = "remind"
+            values.update(last_sent_at=_ts(now))
         conn.execute(alert_states.update().where(where).values(**values))
         return action
 
@@ -307,11 +310,15 @@ class AlertStore:
                 ]
                 try:
                     if known is not None and row.route not in known:
-                        raise RouteGone(f"route {row.route!r} is no longer in the configuration")
+                        raise RouteGoneError(
+                            f"route {row.route!r} is no longer in the configuration"
+                        )
                     detail = send(row.route, row.message_id, items)
                 except Exception as exc:
                     error = redact_url_credentials(str(exc) or type(exc).__name__)
-                    gave_up = self._failed(row, now(), error, backoff, isinstance(exc, RouteGone))
+                    gave_up = self._failed(
+                        row, now(), error, backoff, isinstance(exc, RouteGoneError)
+                    )
                     (report.gave_up if gave_up else report.failed).append((row.route, error))
                     blocked.add(row.route)
                 else:
@@ -448,12 +455,5 @@ class AlertStore:
         self.engine.dispose()
 
 
-class RouteGone(Exception):
+class RouteGoneError(Exception):
     """The message's route was removed from the configuration."""
-
-
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()

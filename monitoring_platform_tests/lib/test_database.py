@@ -1,0 +1,70 @@
+"""The platform's own databases: one engine per URL with its tables, and date values read back."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+
+from monitoring_platform.lib.database import as_date, open_engine
+
+
+def _table(metadata: sa.MetaData) -> sa.Table:
+    return sa.Table("things", metadata, sa.Column("day", sa.Date, primary_key=True))
+
+
+def test_a_sqlite_file_gets_its_folder_tables_and_wal_journal(tmp_path):
+    metadata = sa.MetaData()
+    things = _table(metadata)
+    path = tmp_path / "nested" / "deeper" / "state.db"
+    engine = open_engine(f"sqlite:///{path}", metadata)
+    with engine.begin() as conn:
+        conn.execute(things.insert(), [{"day": dt.date(2026, 3, 1)}])
+        mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+        timeout = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+    assert path.exists()
+    assert mode == "wal"
+    assert timeout == 30000
+    # A second engine on the same file finds the table and the row.
+    again = open_engine(f"sqlite:///{path}", metadata)
+    with again.connect() as conn:
+        assert conn.execute(sa.select(things.c.day)).scalars().all() == [dt.date(2026, 3, 1)]
+
+
+def test_an_in_memory_database_makes_no_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    metadata = sa.MetaData()
+    _table(metadata)
+    engine = open_engine("sqlite://", metadata)
+    assert sa.inspect(engine).get_table_names() == ["things"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_postgresql_gets_the_tables(postgres_url):
+    metadata = sa.MetaData()
+    _table(metadata)
+    engine = open_engine(postgres_url, metadata)
+    try:
+        assert sa.inspect(engine).get_table_names() == ["things"]
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        dt.date(2026, 2, 28),
+        dt.datetime(2026, 2, 28, 23, 59, tzinfo=dt.UTC),
+        "2026-02-28",
+        "2026-02-28 00:00:00",
+        "2026-02-28T12:30:00+00:00",
+    ],
+)
+def test_a_date_reads_back_as_that_day_from_any_backend_form(value):
+    assert as_date(value) == dt.date(2026, 2, 28)
+
+
+def test_text_that_is_no_date_is_refused():
+    with pytest.raises(ValueError):
+        as_date("yesterday")
