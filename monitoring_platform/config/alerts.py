@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from monitoring_platform.config.common import EnvVarName, Strict
 
@@ -17,10 +17,13 @@ ROUTE_NAME = r"^[a-z][a-z0-9_\-]{0,62}$"
 SEVERITIES = ("WARN", "ERROR")
 
 
-def _http_url(url: str | None) -> str | None:
-    if url is not None and not re.match(r"^https?://[^\s/]+", url):
+def _http_url(url: str) -> str:
+    if not re.match(r"^https?://[^\s/]+", url):
         raise ValueError("expected an http:// or https:// URL")
     return url
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
 
 
 class SlackRoute(Strict):
@@ -36,14 +39,9 @@ class WebhookRoute(Strict):
 
     kind: Literal["webhook"]
     name: str = Field(pattern=ROUTE_NAME)
-    url: str | None = Field(default=None, description="Endpoint URL (when it is not secret).")
+    url: HttpUrl | None = Field(default=None, description="Endpoint URL (when it is not secret).")
     url_env: EnvVarName | None = Field(default=None, description="Variable holding the URL.")
     secret_env: EnvVarName = Field(description="Variable holding the HMAC signing secret.")
-
-    @field_validator("url")
-    @classmethod
-    def _check_url(cls, url: str | None) -> str | None:
-        return _http_url(url)
 
     @model_validator(mode="after")
     def _one_url(self) -> WebhookRoute:
@@ -81,12 +79,7 @@ class PagerDutyRoute(Strict):
     kind: Literal["pagerduty"]
     name: str = Field(pattern=ROUTE_NAME)
     routing_key_env: EnvVarName = Field(description="Variable holding the integration key.")
-    url: str = Field(default="https://events.pagerduty.com/v2/enqueue")
-
-    @field_validator("url")
-    @classmethod
-    def _check_url(cls, url: str | None) -> str | None:
-        return _http_url(url)
+    url: HttpUrl = Field(default="https://events.pagerduty.com/v2/enqueue")
 
 
 Route = Annotated[
@@ -109,7 +102,7 @@ class Rule(Strict):
 class Alerts(Strict):
     """Alert routes and the rules that pick them."""
 
-    dagster_base_url: str = Field(
+    dagster_base_url: HttpUrl = Field(
         default="http://127.0.0.1:3000", description="Dagster UI, for links to runs."
     )
     routes: list[Route] = Field(default_factory=list)
@@ -133,11 +126,6 @@ class Alerts(Strict):
     give_up_hours: float = Field(
         default=72, gt=0, description="Stop retrying a message after this long (it stays listed)."
     )
-
-    @field_validator("dagster_base_url")
-    @classmethod
-    def _check_url(cls, url: str) -> str:
-        return _http_url(url)
 
     @field_validator("routes")
     @classmethod

@@ -58,8 +58,9 @@ S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 
 
 def check_location(location: str) -> str:
-    """A storage root: a local folder, or ``s3://bucket[/prefix]`` with a valid bucket name and
-    a prefix of plain segments. Anything else (another scheme, ``file://``, an empty bucket, a
+    """A storage root: a local folder, or ``s3://bucket[/prefix]``.
+
+    The bucket name must be valid and the prefix plain segments. Anything else (another scheme, ``file://``, an empty bucket, a
     prefix with ``..``, ``.``, an empty segment or a backslash) is refused, saying the fix.
     """
     if not location.strip():

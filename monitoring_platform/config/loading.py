@@ -24,6 +24,7 @@ from monitoring_platform.lib.redaction import redact_url_credentials
 
 
 def default_config_path() -> Path:
+    """The file named by ``MONITORING_CONFIG``, else ``monitoring.yaml``."""
     return Path(os.environ.get(CONFIG_ENV_VAR, DEFAULT_CONFIG_FILE))
 
 
@@ -40,6 +41,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> MonitoringConfig:
 
 
 def parse_config(text: str, source: Path | str = "<string>") -> MonitoringConfig:
+    """Validate a configuration text; raise :class:`ConfigError` on any mistake."""
     source_path = Path(source)
     try:
         raw = yaml.safe_load(text)

@@ -19,6 +19,8 @@ from monitoring_platform.config.simulation import Simulation
 
 
 class Task(StrEnum):
+    """What a model predicts; it picks the quality metrics and the drift of predictions."""
+
     binary_classification = "binary_classification"
     multiclass_classification = "multiclass_classification"
     regression = "regression"
@@ -26,6 +28,8 @@ class Task(StrEnum):
 
 
 class FeatureType(StrEnum):
+    """A feature's kind: numbers or categories."""
+
     numerical = "numerical"
     categorical = "categorical"
 
@@ -135,11 +139,15 @@ class Columns(Strict):
 
 
 class TrailingReference(Strict):
+    """The reference window: the days just before the evaluated day."""
+
     trailing_days: int = Field(ge=1, le=366)
     min_rows: int = Field(default=500, ge=1)
 
 
 class PinnedReference(Strict):
+    """The reference window: a fixed range of days."""
+
     start: dt.date
     end: dt.date
     min_rows: int = Field(default=500, ge=1)
@@ -233,6 +241,8 @@ class QualityThresholds(Strict):
 
 
 class Thresholds(Strict):
+    """Every limit a model's checks compare against."""
+
     drift: DriftThresholds = DriftThresholds()
     quality: QualityThresholds = QualityThresholds()
     quarantine_share_warn: float = Field(default=0.01, ge=0, le=1)
@@ -274,6 +284,8 @@ class Labels(Strict):
 
 
 class Events(Strict):
+    """The model's business events (clicks, conversions) and where they live."""
+
     enabled: bool = Field(
         default=True, description="The model has business events; false turns KPI checks off."
     )

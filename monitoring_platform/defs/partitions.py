@@ -1,5 +1,7 @@
-"""The one partitioning every model shares: one partition per UTC day, and the checks recorded
-for it."""
+"""The one partitioning every model shares, and the checks recorded for it.
+
+One partition per UTC day.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from monitoring_platform.config import MonitoringConfig
 
 
 def daily_partitions(config: MonitoringConfig) -> DailyPartitionsDefinition:
+    """The daily partitions every model's assets share."""
     return DailyPartitionsDefinition(
         start_date=config.partitions.start_date.isoformat(),
         timezone=config.partitions.timezone,
@@ -26,9 +29,12 @@ def partitioned_check_spec(
     description: str,
     **kwargs: Any,
 ) -> AssetCheckSpec:
-    """An asset check whose every result belongs to its asset's partition, so the UI, the metric
-    store and the alert sensors hold one status per day. Dagster marks the option preview; its
-    behaviour (the evaluation carries the run's partition) is what the platform relies on."""
+    """An asset check whose every result belongs to its asset's partition.
+
+    The UI, the metric store and the alert sensors so hold one status per day. Dagster marks the
+    option preview; its behaviour (the evaluation carries the run's partition) is what the
+    platform relies on.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return AssetCheckSpec(

@@ -1,12 +1,18 @@
-"""What one evaluation of a model covers: every materializable asset under its key prefix, and
-their checks. Used by the demo, the schedule, the sensors and the tests alike."""
+"""What one evaluation of a model covers.
+
+Every materializable asset under its key prefix, and their checks. Used by the demo, the
+schedule, the sensors and the tests alike.
+"""
 
 from dagster import AssetKey, AssetSelection
 
 
 def model_evaluation_selection(model: str) -> AssetSelection:
-    """A model's assets and checks, less the log objects (written by the web service, not us),
-    and the shared dbt models under ``warehouse/`` (a run rebuilds only its model's rows)."""
+    """A model's assets and checks, and the shared dbt models under ``warehouse/``.
+
+    The log objects (written by the web service) are left out; a run rebuilds only its model's
+    rows of the dbt models.
+    """
     return (
         AssetSelection.key_prefixes([model]) | AssetSelection.key_prefixes(["warehouse"])
     ) - AssetSelection.assets(AssetKey([model, "log_objects"]))

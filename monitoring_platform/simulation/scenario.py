@@ -90,8 +90,10 @@ class Scenario:
 
 
 def default_scenario(start: dt.date, end: dt.date) -> Scenario:
-    """Drift on the last two days, a schema bug on the sixth, a rollout from 40 % of the range
-    whose first canary day is a slow build (ranges of ten days or more).
+    """The default incidents of a range of days.
+
+    Drift on the last two days, a schema bug on the sixth, a rollout from 40 % of the range whose
+    first canary day is a slow build (ranges of ten days or more).
     """
     n_days = (end - start).days + 1
     rollout_start = start + dt.timedelta(days=max(1, round(0.4 * n_days)))

@@ -111,8 +111,9 @@ def lines_bytes(lines: pa.Array) -> memoryview:
 
 
 def _malformed_line(line: str, draws: np.ndarray, columns: Columns) -> str:
-    """A damaged log line, chosen by two uniform draws: truncated, garbage, an array, a bad
-    latency or no request id.
+    """A damaged log line, chosen by two uniform draws.
+
+    Truncated, garbage, an array, a bad latency or no request id.
     """
     line = line.rstrip("\n")
     kind, detail = int(draws[0] * 5), draws[1]

@@ -28,6 +28,8 @@ _THRESHOLD_KEYS = {"warn_threshold", "error_threshold", "threshold"}
 
 @dataclass(frozen=True)
 class Finding:
+    """Something worth alerting about: a check, a run, late logs or a silent sensor."""
+
     kind: str
     model: str | None
     subject: str
@@ -72,6 +74,7 @@ def _plain(value: Any) -> Any:
 
 
 def severity_rank(severity: str) -> int:
+    """WARN below ERROR; an unknown severity ranks as the highest."""
     return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES) - 1
 
 
@@ -85,9 +88,12 @@ def routes_for(alerts: Alerts, finding: Finding) -> list[str]:
     for rule in alerts.rules:
         if finding.kind != CHECK and not rule.include_system:
             continue
-        if rule.models is not None and finding.model is not None:
-            if finding.model not in rule.models:
-                continue
+        if (
+            rule.models is not None
+            and finding.model is not None
+            and finding.model not in rule.models
+        ):
+            continue
         if severity_rank(finding.severity) < severity_rank(rule.min_severity):
             continue
         out += [r for r in rule.routes if r not in out]
@@ -103,6 +109,7 @@ def _is_share(name: str) -> bool:
 
 
 def format_value(name: str, value: Any) -> str:
+    """An observed value as people read it: shares as per cent, numbers rounded."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return str(value)
     if _is_share(name) and 0 <= value <= 1:
@@ -135,6 +142,8 @@ def observed_vs_threshold(finding: Finding) -> str | None:
     if threshold_key is None:
         return text
     threshold = _number(observed[threshold_key])
+    if value is None or threshold is None:  # both chosen for being numbers
+        return text
     label = f"the {level} threshold" if threshold_key != "threshold" else "the threshold"
     relation = "at or above" if value >= threshold else "below"
     return f"{text} is {relation} {label} {format_value(name, threshold)}"
@@ -200,6 +209,7 @@ def findings_from_checks(rows: Iterable[Mapping[str, Any]]) -> list[Finding]:
 
 
 def run_url(base_url: str, run_id: str | None) -> str | None:
+    """The Dagster UI page of a run, when there is a run."""
     return f"{base_url.rstrip('/')}/runs/{run_id}" if run_id else None
 
 

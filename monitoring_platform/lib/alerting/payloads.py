@@ -41,6 +41,7 @@ _WORD = {"trigger": "FAILING", "remind": "STILL FAILING", "resolve": "RESOLVED"}
 
 
 def alert_json(action: str, finding: Finding) -> dict:
+    """One alert as JSON: the finding and the action (trigger, remind, resolve)."""
     data = finding.to_json()
     del data["event_id"], data["failing"]
     return {
@@ -52,6 +53,7 @@ def alert_json(action: str, finding: Finding) -> dict:
 
 
 def title(items: Sequence[Item]) -> str:
+    """The one-line title of a message about these alerts."""
     actions = {a for a, _ in items}
     word = _WORD["trigger"] if "trigger" in actions else _WORD[sorted(actions)[0]]
     models = sorted({f.model for _, f in items if f.model})
@@ -77,6 +79,7 @@ def _slack_link(url: str, label: str) -> str:
 
 
 def slack_body(items: Sequence[Item]) -> dict:
+    """A Slack Block Kit message about these alerts."""
     head = title(items)
     blocks: list[dict] = [
         {"type": "header", "text": {"type": "plain_text", "text": head[:150], "emoji": True}}
@@ -108,6 +111,7 @@ def slack_body(items: Sequence[Item]) -> dict:
 
 
 def webhook_body(message_id: str, route: str, items: Sequence[Item]) -> bytes:
+    """The JSON body of a webhook message about these alerts."""
     payload = {
         "version": 1,
         "id": message_id,
@@ -118,6 +122,7 @@ def webhook_body(message_id: str, route: str, items: Sequence[Item]) -> bytes:
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
+    """The HMAC-SHA256 signature of a webhook body and its timestamp."""
     digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
     return "sha256=" + digest.hexdigest()
 
@@ -134,6 +139,7 @@ def verify_signature(secret: str, timestamp: str, body: bytes, header: str) -> b
 def email_message(
     message_id: str, from_address: str, to: Sequence[str], items: Sequence[Item]
 ) -> EmailMessage:
+    """An e-mail (text and HTML) about these alerts."""
     msg = EmailMessage()
     msg["Subject"] = "[monitoring] " + title(items)
     msg["From"] = from_address
@@ -157,6 +163,7 @@ def email_message(
 
 
 def pagerduty_event(routing_key: str, action: str, finding: Finding) -> dict:
+    """A PagerDuty Events API v2 trigger or resolve for one alert."""
     event: dict = {
         "routing_key": routing_key,
         "event_action": "resolve" if action == "resolve" else "trigger",

@@ -61,6 +61,7 @@ def _where(url: str) -> str:
 def post_json(
     route, url: str, body: bytes, timeout: float, headers: Mapping[str, str] | None = None
 ) -> tuple[int, str]:
+    """POST a JSON body; return the status and the start of the answer."""
     request = urllib.request.Request(
         url,
         data=body,
@@ -114,7 +115,7 @@ def _send(route, message_id: str, items, timeout: float, environ: Mapping[str, s
         status, _ = post_json(route, url, body, timeout)
         return f"HTTP {status}"
     if isinstance(route, WebhookRoute):
-        url = route.url or _env_url(route, route.url_env, environ)
+        url = route.url or _env_url(route, route.url_env or "", environ)
         secret = _env(route, route.secret_env, environ)
         body = payloads.webhook_body(message_id, route.name, items)
         stamp = str(int(time.time()))
@@ -146,6 +147,7 @@ def send_email(
     timeout: float,
     environ: Mapping[str, str],
 ) -> str:
+    """Send one alert e-mail through the route's SMTP server."""
     message = payloads.email_message(message_id, route.from_address, route.to, items)
     return send_message(route, message, timeout=timeout, environ=environ)
 

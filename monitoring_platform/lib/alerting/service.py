@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 
 from monitoring_platform.config import Alerts
-from monitoring_platform.lib.alerting import findings as F
+from monitoring_platform.lib.alerting import findings as alert_findings
 from monitoring_platform.lib.alerting import senders
 from monitoring_platform.lib.alerting.outbox import AlertStore, Backoff, DeliveryReport
 
@@ -15,10 +15,13 @@ _STORES: dict[str, AlertStore] = {}
 
 
 def utc_now() -> dt.datetime:
+    """The current time, in UTC."""
     return dt.datetime.now(dt.UTC)
 
 
 class Alerting:
+    """Findings in, messages out: routing, the outbox and delivery for one configuration."""
+
     def __init__(
         self,
         store: AlertStore,
@@ -48,10 +51,10 @@ class Alerting:
         hours = self.settings.reminder_hours
         return dt.timedelta(hours=hours) if hours else None
 
-    def record(self, found: Iterable[F.Finding]) -> list[int]:
+    def record(self, found: Iterable[alert_findings.Finding]) -> list[int]:
         return self.store.record(
             found,
-            lambda f: F.routes_for(self.settings, f),
+            lambda f: alert_findings.routes_for(self.settings, f),
             self.kinds,
             self.clock(),
             reminder=self.reminder,
@@ -86,7 +89,7 @@ class Alerting:
     def beat(self, name: str) -> None:
         self.store.beat(name, self.clock())
 
-    def watchdog(self, watched: str, watcher: str) -> F.Finding:
+    def watchdog(self, watched: str, watcher: str) -> alert_findings.Finding:
         """Is ``watched`` ticking? The watcher's first tick starts the clock when it never did."""
         now = self.clock()
         since_name = f"{watcher}:since"
@@ -94,7 +97,7 @@ class Alerting:
         if since is None:
             self.store.beat(since_name, now)
             since = now
-        return F.watchdog_finding(
+        return alert_findings.watchdog_finding(
             watched, self.store.heartbeat(watched), since, now, self.settings.watchdog_minutes
         )
 
@@ -102,7 +105,7 @@ class Alerting:
         """Send a test message through one route, now, bypassing the outbox."""
         target = self.settings.route(route)
         now = self.clock()
-        finding = F.Finding(
+        finding = alert_findings.Finding(
             kind="test",
             model=None,
             subject="alerts test",
@@ -113,7 +116,7 @@ class Alerting:
                 f"test message from monitoring-platform through route {route!r} "
                 f"({target.kind}) at {now:%Y-%m-%d %H:%M:%S} UTC on {os.uname().nodename}"
             ),
-            event_id=F.event_id_at(now),
+            event_id=alert_findings.event_id_at(now),
             run_url=self.settings.dagster_base_url,
         )
         items = [("trigger", finding)]
@@ -121,7 +124,7 @@ class Alerting:
             items.append(("resolve", finding))  # do not leave a test incident open
         return senders.send(
             target,
-            f"test-{F.event_id_at(now)}",
+            f"test-{alert_findings.event_id_at(now)}",
             items,
             timeout=self.settings.request_timeout_seconds,
             environ=self.environ,
