@@ -42,6 +42,7 @@ def as_utc_iso(moment: float | dt.datetime | str | None) -> str:
 
 
 def new_request_id() -> str:
+    """A new random request id (a UUID4)."""
     return str(uuid.uuid4())
 
 

@@ -41,7 +41,7 @@ def test_validation_and_performance_pages_stay_inert(tmp_path):
     for n, value in enumerate(HOSTILE):
         frame.loc[n, "country"] = value
     page = render_validation_page(
-        "shop", str(DAY), run(frame), {"rows_in": 200}, {h: 1 for h in HOSTILE}
+        "shop", str(DAY), run(frame), {"rows_in": 200}, dict.fromkeys(HOSTILE, 1)
     )
     validation = publish_page(store, "shop", DAY, "validation", page)
 

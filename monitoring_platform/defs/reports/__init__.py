@@ -1,0 +1,1 @@
+"""Reports: the site's index page and the weekly stakeholder digest."""
