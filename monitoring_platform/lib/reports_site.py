@@ -178,8 +178,8 @@ def stale_steps(
             latest[key] = (when, str(row["run_id"]))
     failed: dict[tuple[str, dt.date], dt.datetime] = {}
     for model, day, started in failed_runs:
-        key = (model, _as_date(day))
-        failed[key] = max(_utc(started), failed.get(key, _utc(started)))
+        model_day = (model, _as_date(day))
+        failed[model_day] = max(_utc(started), failed.get(model_day, _utc(started)))
     stale: dict[str, dict[dt.date, set[str]]] = defaultdict(lambda: defaultdict(set))
     for (model, day, asset), (when, run) in latest.items():
         if asset != LOGS_STEP and asset not in STEP_REPORTS:
@@ -445,7 +445,7 @@ def model_overview(
         axis = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
     cards, charts, shown = [], [], set()
     for h in HEADLINES:
-        points = series.get((h.asset, h.metric))
+        points = series.get((h.asset, h.metric)) or {}
         overlay = (
             quality_overlay(h.metric, h.title, series) if h.asset == PERFORMANCE_ASSET else None
         )
@@ -553,7 +553,7 @@ def calendar_months(model: str, days: Mapping[dt.date, DayStatus]) -> list[dict[
     for year, month in _months(first, last):
         weeks = []
         for week in calendar.Calendar(firstweekday=0).monthdatescalendar(year, month):
-            cells = []
+            cells: list[dict[str, Any]] = []
             for day in week:
                 status = days.get(day)
                 if day.month != month:
