@@ -23,7 +23,7 @@ demo: install  ## generate 14 days of traffic for both models and evaluate them 
 demo-live: install  ## the example service under load for 20 s, then its day evaluated (examples/)
 	$(BIN)/python -m examples.live_demo --seconds 20
 
-test: install provision  ## run every test, the slow end-to-end ones included
+test: install provision lint  ## lint, then run every test, the slow end-to-end ones included
 	$(BIN)/pytest
 
 test-fast: install provision  ## run the tests not marked slow
@@ -35,9 +35,10 @@ provision:  ## install or start what the tests need beyond Python (chromium, pro
 bench: install  ## one 1M-row day: naive script vs the platform vs a bare read (benchmarks/)
 	$(BIN)/python benchmarks/bench_partition.py
 
-lint:  ## ruff lint and format check
+lint: install  ## ruff lint, ruff format check and the mypy type check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format:  ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .

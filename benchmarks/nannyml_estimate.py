@@ -20,7 +20,8 @@ import pandas as pd
 
 
 def main() -> None:
-    spec = json.loads(open(sys.argv[1]).read())
+    with open(sys.argv[1]) as fh:
+        spec = json.load(fh)
     import nannyml as nml
 
     warnings.filterwarnings("ignore")
@@ -53,19 +54,17 @@ def main() -> None:
     estimator.fit(reference)
     result = estimator.estimate(analysis).filter(period="analysis").to_df()
     elapsed = time.perf_counter() - started
-    rows = []
-    for _, chunk in result.iterrows():
-        day = pd.Timestamp(chunk[("chunk", "start_date")]).date().isoformat()
-        for metric in spec["metrics"]:
-            rows.append(
-                {
-                    "day": day,
-                    "metric": metric,
-                    "value": float(chunk[(metric, "value")]),
-                    "low": float(chunk[(metric, "lower_confidence_boundary")]),
-                    "high": float(chunk[(metric, "upper_confidence_boundary")]),
-                }
-            )
+    rows = [
+        {
+            "day": pd.Timestamp(chunk[("chunk", "start_date")]).date().isoformat(),
+            "metric": metric,
+            "value": float(chunk[(metric, "value")]),
+            "low": float(chunk[(metric, "lower_confidence_boundary")]),
+            "high": float(chunk[(metric, "upper_confidence_boundary")]),
+        }
+        for _, chunk in result.iterrows()
+        for metric in spec["metrics"]
+    ]
     out = pd.DataFrame(rows)
     out.attrs = {}
     out.to_parquet(spec["out"])

@@ -1,0 +1,1 @@
+"""Monitoring of deployed ML models: logs in storage become daily checks, metrics and reports."""

@@ -3,6 +3,7 @@ drives it: a backfill of three days of both models and the daily schedule's tick
 through the queue and the warehouse pool, and each day's check status in Dagster equals the
 metric store's."""
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -240,12 +241,10 @@ def test_ui_backfill_and_schedule_tick_succeed_and_agree_with_the_metric_store(t
         assert shot.stat().st_size > 10_000
     finally:
         os.killpg(server.pid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             server.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            pass
-        try:  # run workers the daemon started are in the group too
+        with contextlib.suppress(
+            ProcessLookupError
+        ):  # run workers the daemon started are in the group too
             os.killpg(server.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         server.wait(timeout=30)

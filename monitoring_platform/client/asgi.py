@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitoring_platform.client.calls import (
     Call,
@@ -25,6 +25,9 @@ from monitoring_platform.client.calls import (
     request_id_from,
 )
 from monitoring_platform.client.collector import Collector, get_collector
+
+if TYPE_CHECKING:
+    from monitoring_platform.client.metrics import LiveMetrics
 
 REQUEST_ID_HEADER = "x-request-id"
 
@@ -46,8 +49,9 @@ class CollectionMiddleware(RecordingMiddleware):
             if self._wanted(path):
                 await self._record(scope, receive, send)
                 return
-            if self.serves_metrics(path):
-                await self._serve_metrics(send)
+            metrics = self.metrics_at(path)
+            if metrics is not None:
+                await self._serve_metrics(send, metrics)
                 return
         elif kind == "lifespan":
             await self.app(scope, receive, self._lifespan_send(send))
@@ -65,10 +69,10 @@ class CollectionMiddleware(RecordingMiddleware):
 
         return on_lifespan
 
-    async def _serve_metrics(self, send) -> None:
+    async def _serve_metrics(self, send, metrics: LiveMetrics) -> None:
         from monitoring_platform.client.metrics import CONTENT_TYPE
 
-        body = self.collector.metrics.exposition()
+        body = metrics.exposition()
         headers = [(b"content-type", CONTENT_TYPE.encode()), (b"content-length", b"%d" % len(body))]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})

@@ -17,9 +17,12 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitoring_platform.client.collector import Collector, get_collector, new_request_id
+
+if TYPE_CHECKING:
+    from monitoring_platform.client.metrics import LiveMetrics
 
 UNSET: Any = object()
 log = logging.getLogger("monitoring_platform.client")
@@ -238,8 +241,9 @@ class RecordingMiddleware:
     def collector(self) -> Collector:
         return self._collector or get_collector()
 
-    def serves_metrics(self, path: str) -> bool:
-        return path == self.metrics_path and self.collector.metrics is not None
+    def metrics_at(self, path: str) -> LiveMetrics | None:
+        """The collector's metrics when ``path`` is where they are served, else None."""
+        return self.collector.metrics if path == self.metrics_path else None
 
 
 def monitored(

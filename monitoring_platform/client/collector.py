@@ -11,9 +11,12 @@ import os
 import threading
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitoring_platform.client.writer import BatchWriter, check_model_name, utc_iso
+
+if TYPE_CHECKING:
+    from monitoring_platform.client.metrics import LiveMetrics
 
 MAX_ERROR_CHARS = 1000
 
@@ -42,6 +45,7 @@ def as_utc_iso(moment: float | dt.datetime | str | None) -> str:
 
 
 def new_request_id() -> str:
+    """A new random request id (a UUID4)."""
     return str(uuid.uuid4())
 
 
@@ -79,7 +83,7 @@ class Collector:
         self.writer = writer
         self.model = check_model_name(model) if model is not None else None
         self.model_version = str(model_version)
-        self.metrics = None
+        self.metrics: LiveMetrics | None = None
         if metrics is True:
             try:
                 from monitoring_platform.client.metrics import LiveMetrics

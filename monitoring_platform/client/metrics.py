@@ -86,9 +86,13 @@ class LiveMetrics:
             errors.inc()
         elif status == 429:
             throttled.inc()
-        if 200 <= status < 300 and isinstance(prediction, int | float) and prediction == prediction:
-            if not isinstance(prediction, bool):
-                predictions.observe(float(prediction))
+        if (
+            200 <= status < 300
+            and isinstance(prediction, int | float)
+            and not isinstance(prediction, bool)
+            and prediction == prediction
+        ):
+            predictions.observe(float(prediction))
 
     def watch_writer(self, writer: BatchWriter) -> None:
         """Export the writer's counts (records written, dropped, queued, spilled)."""

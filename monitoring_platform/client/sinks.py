@@ -10,7 +10,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 CONTENT_TYPE = "application/gzip"
 
@@ -58,7 +58,7 @@ class S3Sink:
         self.prefix = prefix.strip("/")
         self.location = f"s3://{bucket}/{self.prefix}".rstrip("/")
         self._client_factory = client_factory or default_s3_client
-        self._client = None
+        self._client: Any = None  # a boto3 client, made on the first write
 
     def put(self, key: str, data: bytes) -> None:
         if self._client is None:

@@ -184,6 +184,10 @@ class BatchWriter:
     ``logs/``, ``labels/`` and ``events/`` of it.
     """
 
+    _closed: bool
+    _deadline: float | None
+    _thread: threading.Thread
+
     def __init__(
         self,
         location: str | os.PathLike[str],
@@ -299,7 +303,7 @@ class BatchWriter:
         self._flushed = 0
         self._stop = threading.Event()
         self._closed = False
-        self._deadline: float | None = None
+        self._deadline = None
         self._token = secrets.token_hex(4)
         self._pid = os.getpid()
         self._seq = 0

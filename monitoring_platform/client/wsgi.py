@@ -29,10 +29,11 @@ class WSGICollectionMiddleware(RecordingMiddleware):
         path = environ.get("PATH_INFO", "")
         if self._wanted(path):
             return self._record(environ, start_response)
-        if self.serves_metrics(path):
+        metrics = self.metrics_at(path)
+        if metrics is not None:
             from monitoring_platform.client.metrics import CONTENT_TYPE
 
-            body = self.collector.metrics.exposition()
+            body = metrics.exposition()
             start_response(
                 "200 OK", [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(body)))]
             )

@@ -72,6 +72,7 @@ def parse_cursor(cursor: str | None) -> dict[str, dict[str, str]]:
 
 
 def dump_cursor(seen: Mapping[str, Mapping[str, str]]) -> str:
+    """The sensor cursor of ``seen`` (the fingerprints per model and day) as stable JSON."""
     return json.dumps(
         {
             "v": CURSOR_VERSION,

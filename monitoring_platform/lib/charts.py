@@ -30,6 +30,8 @@ class Limit:
 
 @dataclass
 class Chart:
+    """A chart ready for its template: its size, plot area, ticks, limits, series and bands."""
+
     title: str
     note: str = ""
     width: int = 440
@@ -60,7 +62,8 @@ def line_chart(
     """One line per series over ``days`` (gaps where a day has no value), limits as dashed lines.
 
     ``bands`` maps a series' name to its ``(low, high)`` by day, shaded behind the lines;
-    ``styles`` maps a series' name to ``solid`` (the default), ``dashed`` or ``dotted``."""
+    ``styles`` maps a series' name to ``solid`` (the default), ``dashed`` or ``dotted``.
+    """
     bands, styles = bands or {}, styles or {}
     unknown = set(styles.values()) - set(DASHES)
     if unknown:

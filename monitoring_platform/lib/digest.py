@@ -85,11 +85,13 @@ def week_days(week: str) -> list[dt.date]:
 
 
 def week_of(day: dt.date) -> str:
+    """The ISO week of ``day`` as ``YYYY-Www``."""
     year, number, _ = day.isocalendar()
     return f"{year}-W{number:02d}"
 
 
 def digest_key(week: str) -> str:
+    """The key of ``week``'s digest page in the reports storage."""
     return f"{DIGEST_PREFIX}{week}.html"
 
 
@@ -104,6 +106,8 @@ class Statement:
 
 @dataclass
 class ModelDigest:
+    """One model's week as the digest tells it: its worst outcome, headline and statements."""
+
     name: str
     description: str
     kind: str  # ok | warn | error | na: the week's worst
@@ -118,6 +122,8 @@ class ModelDigest:
 
 @dataclass
 class Digest:
+    """The weekly digest: the week's days, one part per model and the fleet's statements."""
+
     week: str
     days: list[dt.date]
     models: list[ModelDigest]
@@ -145,8 +151,10 @@ class AlertEpisode:
 
 
 def alert_episodes(messages: Iterable[Mapping[str, Any]]) -> list[AlertEpisode]:
-    """Alerts from the outbox's messages: each alert key's trigger and resolve, over all routes
-    (a message per route says the same: the earliest trigger and the earliest resolve count)."""
+    """Alerts from the outbox's messages: each alert key's trigger and resolve, over all routes.
+
+    A message per route says the same: the earliest trigger and the earliest resolve count.
+    """
     raised: dict[str, tuple[dt.datetime, dict]] = {}
     resolved: dict[str, dt.datetime] = {}
     episodes = []
@@ -181,6 +189,7 @@ def _episode(key, at, finding, end) -> AlertEpisode:
 
 
 def duration_words(delta: dt.timedelta) -> str:
+    """``delta`` in words: minutes below an hour, hours below two days, else days."""
     minutes = round(delta.total_seconds() / 60)
     if minutes < 60:
         return f"{minutes} minute{'s' if minutes != 1 else ''}"
@@ -212,8 +221,10 @@ def _headline(metric: str) -> Headline:
 def _values(
     metrics: Iterable[Mapping[str, Any]], days: Sequence[dt.date]
 ) -> dict[str, dict[dt.date, float]]:
-    """``{metric: {day: value}}`` of the undimensioned values on ``days`` (latency: slowest
-    version), as the index reads them."""
+    """``{metric: {day: value}}`` of the undimensioned values on ``days``, as the index reads them.
+
+    Latency is the slowest version's.
+    """
     from monitoring_platform.lib.reports_site import metric_series
 
     wanted = set(days)
@@ -243,8 +254,11 @@ def model_digest(
     episodes: Sequence[AlertEpisode],
     reports: Mapping[dt.date, Sequence[str]],
 ) -> ModelDigest:
-    """One model's week. ``checks``/``metrics`` may hold other days; the week before is read from
-    ``metrics`` for the comparisons."""
+    """One model's week.
+
+    ``checks``/``metrics`` may hold other days; the week before is read from ``metrics`` for the
+    comparisons.
+    """
     week = set(days)
     previous = [d - dt.timedelta(days=7) for d in days]
     this_checks = [c for c in checks if _as_date(c["partition_date"]) in week]
@@ -518,8 +532,11 @@ def _context(digest: Digest, link_base: str) -> dict[str, Any]:
 
 
 def digest_navigation(week: str, weeks: Sequence[str], models: Sequence[str]) -> Navigation:
-    """The bar of ``week``'s digest page: the neighbouring digests among ``weeks`` (those that
-    exist) and the models on the index."""
+    """The navigation bar of ``week``'s digest page.
+
+    It links the neighbouring digests among ``weeks`` (those that exist) and the models on the
+    index.
+    """
     earlier = [w for w in weeks if w < week]
     later = [w for w in weeks if w > week]
     return Navigation(
@@ -533,8 +550,10 @@ def digest_navigation(week: str, weeks: Sequence[str], models: Sequence[str]) ->
 
 
 def render_digest_page(digest: Digest, weeks: Sequence[str] = ()) -> str:
-    """The digest as a page of the site (``digest/<week>.html``); ``weeks`` are the digests that
-    exist, for the previous/next links."""
+    """The digest as a page of the site (``digest/<week>.html``).
+
+    ``weeks`` are the digests that exist, for the previous/next links.
+    """
     nav = digest_navigation(digest.week, weeks, [m.name for m in digest.models])
     return render("digest.html", nav=nav, **_context(digest, "../"))
 
@@ -542,8 +561,11 @@ def render_digest_page(digest: Digest, weeks: Sequence[str] = ()) -> str:
 def render_digest_email(
     digest: Digest, *, sender: str, to: Sequence[str], link_base: str
 ) -> EmailMessage:
-    """The digest as an e-mail: a plain-text part and an HTML part (inline style, absolute
-    links under ``link_base``, the reports site's address)."""
+    """The digest as an e-mail: a plain-text part and an HTML part.
+
+    The HTML part has inline style and absolute links under ``link_base``, the reports site's
+    address.
+    """
     base = link_base.rstrip("/") + "/"
     context = _context(digest, base)
     message = EmailMessage()
@@ -564,6 +586,7 @@ def render_digest_email(
 
 
 def model_infos(config) -> list[ModelInfo]:
+    """What the digest and the index show of each configured model: name, task and limits."""
     from monitoring_platform.lib.reports_site import model_limits
 
     return [ModelInfo(m.name, m.description, m.task.value, model_limits(m)) for m in config.models]
@@ -601,8 +624,10 @@ def digest_weeks(reports_store) -> list[str]:
 
 
 def publish_digest(reports_store, digest: Digest) -> str:
-    """Write the digest's page and refresh the bars of its neighbours (the week before gains a
-    "next week", the week after a new "previous week"); return its key."""
+    """Write the digest's page and refresh the bars of its neighbours; return its key.
+
+    The week before gains a "next week", the week after a new "previous week".
+    """
     from monitoring_platform.lib.reports import publish_site_page
 
     weeks = sorted(set(digest_weeks(reports_store)) | {digest.week})
@@ -622,9 +647,12 @@ def refresh_digest_navigation(
     pages: Sequence[str] | None = None,
     weeks: Sequence[str] | None = None,
 ) -> int:
-    """Rewrite the bar of the digest pages of ``pages`` (every digest when None) whose previous or
-    next week is stale given the digests of ``weeks`` (those in the store when None); return the
-    number of pages rewritten. A page older than the navigation markers is left as it is."""
+    """Rewrite the stale navigation bars of digest pages; return the number of pages rewritten.
+
+    A page of ``pages`` (every digest when None) is rewritten when its previous or next week is
+    stale given the digests of ``weeks`` (those in the store when None). A page older than the
+    navigation markers is left as it is.
+    """
     from monitoring_platform.lib.reports import (
         HTML_CONTENT_TYPE,
         NAV_END,

@@ -103,8 +103,11 @@ class StaticFile:
 
 @functools.cache
 def static_files() -> dict[str, StaticFile]:
-    """``{role: file}``: the site stylesheet and Evidently's bundle and icon font (a data URL in a
-    stylesheet, which loads from ``file://`` where a font file would be refused)."""
+    """``{role: file}``: the site stylesheet and Evidently's bundle and icon font.
+
+    The icon font is a data URL in a stylesheet, which loads from ``file://`` where a font file
+    would be refused.
+    """
     site_css = files("monitoring_platform").joinpath("templates", "site.css").read_bytes()
     out = {"site_css": _static("site", "css", site_css, "text/css; charset=utf-8")}
     folder = _evidently_static_folder()
@@ -196,18 +199,22 @@ def number(value: Any, digits: int = 4) -> str:
 
 
 def percent(value: Any, digits: int = 1) -> str:
+    """A share as a percentage; a dash for a missing or non-finite value."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
     return f"{float(value):.{digits}%}"
 
 
 def milliseconds(value: Any) -> str:
+    """A duration in milliseconds with one decimal; a dash for a missing value."""
     return "–" if value is None else f"{float(value):,.1f} ms"
 
 
 def money(value: Any) -> str:
+    """An amount with two decimals and thousands separators; a dash for a missing value."""
     return "–" if value is None else f"{float(value):,.2f}"
 
 
 def whole(value: Any) -> str:
+    """A number rounded to a whole with thousands separators; a dash for a missing value."""
     return "–" if value is None else f"{float(value):,.0f}"

@@ -1,5 +1,6 @@
-"""Where reports live in the reports storage (``<model>/<YYYY-MM-DD>/<name>.html``), how a page
-is published there, and the navigation bar every page carries.
+"""Where reports live, how a page is published, and the navigation bar every page carries.
+
+Reports live in the reports storage at ``<model>/<YYYY-MM-DD>/<name>.html``.
 
 Links between pages are relative, so the site works opened from a folder (``file://``), from
 ``serve-reports`` and from an S3 static website alike. A page's navigation sits between two
@@ -39,6 +40,7 @@ _REPORT_KEY = re.compile(r"^([a-z][a-z0-9_]{0,62})/(\d{4}-\d{2}-\d{2})/([a-z_]+)
 
 
 def report_key(model: str, date: str | dt.date, name: str) -> str:
+    """The storage key of report ``name`` of ``model`` on ``date``."""
     return join_key(model, str(date), f"{name}.html")
 
 
@@ -48,10 +50,12 @@ def report_href(model: str, day: dt.date, name: str) -> str:
 
 
 def page_title(name: str, model: str, day: str | dt.date) -> str:
+    """The ``<title>`` of a report page."""
     return f"{REPORT_TITLES.get(name, name)} · {model} · {day}"
 
 
 def page_heading(name: str, model: str, day: str | dt.date) -> str:
+    """The heading of a report page, as a sentence."""
     return f"{REPORT_TITLES.get(name, name)} of {model} on {day}"
 
 
@@ -76,6 +80,8 @@ def parse_report_keys(keys: Iterable[str]) -> dict[str, dict[dt.date, list[str]]
 
 @dataclass(frozen=True)
 class NavLink:
+    """One link of the navigation bar; ``current`` marks the page it sits on."""
+
     label: str
     href: str
     title: str = ""
@@ -129,6 +135,7 @@ def report_navigation(
 
 
 def navigation_html(nav: Navigation) -> str:
+    """The navigation bar as HTML."""
     return render("nav.html", nav=nav)
 
 
@@ -171,7 +178,7 @@ def refresh_navigation(store: ObjectStore, models: Iterable[str]) -> int:
     """
     try:
         manifest: dict[str, list] = json.loads(_read(store, NAVIGATION_MANIFEST))
-    except Exception:  # noqa: BLE001 -- no manifest yet (or unreadable): check every page
+    except Exception:  # no manifest yet (or unreadable): check every page
         manifest = {}
     rewritten = 0
     updated: dict[str, list] = {}

@@ -98,6 +98,8 @@ HEADLINES = (
 
 @dataclass(frozen=True)
 class ModelInfo:
+    """What the site shows of a configured model: its name, description, task and limits."""
+
     name: str
     description: str = ""
     task: str = ""
@@ -158,12 +160,14 @@ def stale_steps(
     rows: Iterable[Mapping[str, Any]],
     failed_runs: Iterable[tuple[str, dt.date, dt.datetime]] = (),
 ) -> dict[str, dict[dt.date, set[str]]]:
-    """Per model and day, the steps whose results describe an earlier evaluation than the day's
-    latest: written by an earlier run than the day's latest ingest of its logs, or before a later
-    run of the day that failed (``failed_runs``: model, day and start of each failed run that
-    evaluated the day from its logs). ``rows`` are metric values and check results (each with
-    ``model``, ``partition_date``, ``asset``, ``run_id``, ``recorded_at``); rows without a run
-    id are not evidence either way."""
+    """Per model and day, the steps whose results describe an earlier evaluation than the day's latest.
+
+    A step is stale when an earlier run than the day's latest ingest of its logs wrote it, or when
+    it was written before a later run of the day that failed (``failed_runs``: model, day and
+    start of each failed run that evaluated the day from its logs). ``rows`` are metric values and
+    check results (each with ``model``, ``partition_date``, ``asset``, ``run_id``,
+    ``recorded_at``); rows without a run id are not evidence either way.
+    """
     latest: dict[tuple[str, dt.date, str], tuple[Any, str]] = {}
     for row in rows:
         if not row.get("run_id") or row.get("recorded_at") is None:
@@ -174,8 +178,8 @@ def stale_steps(
             latest[key] = (when, str(row["run_id"]))
     failed: dict[tuple[str, dt.date], dt.datetime] = {}
     for model, day, started in failed_runs:
-        key = (model, _as_date(day))
-        failed[key] = max(_utc(started), failed.get(key, _utc(started)))
+        model_day = (model, _as_date(day))
+        failed[model_day] = max(_utc(started), failed.get(model_day, _utc(started)))
     stale: dict[str, dict[dt.date, set[str]]] = defaultdict(lambda: defaultdict(set))
     for (model, day, asset), (when, run) in latest.items():
         if asset != LOGS_STEP and asset not in STEP_REPORTS:
@@ -190,6 +194,8 @@ def stale_steps(
 
 @dataclass
 class DayStatus:
+    """One model's day on the index: its outcome, its checks, its reports and its stale steps."""
+
     day: dt.date
     status: str = "na"
     passed: int = 0
@@ -221,9 +227,11 @@ def day_statuses(
     reports: Mapping[dt.date, list[str]],
     stale: Mapping[dt.date, set[str]] | None = None,
 ) -> dict[dt.date, DayStatus]:
-    """One model's days: the worst outcome of each day's current checks, the reports it has and
-    the steps (``stale``, from :func:`stale_steps`) whose results an earlier run wrote. A stale
-    step's checks are listed, marked as such, and do not colour the day."""
+    """One model's days: each day's worst current check outcome, its reports and its stale steps.
+
+    ``stale`` (from :func:`stale_steps`) names the steps whose results an earlier run wrote. A
+    stale step's checks are listed, marked as such, and do not colour the day.
+    """
     stale = stale or {}
     days: dict[dt.date, DayStatus] = {}
     for row in checks:
@@ -261,8 +269,10 @@ def day_statuses(
 def metric_series(
     metrics: Iterable[Mapping[str, Any]],
 ) -> dict[str, dict[tuple[str, str], dict[dt.date, float]]]:
-    """Per model, ``{(asset, metric): {day: value}}`` of the undimensioned values, plus each
-    worst-version headline taken as the highest of its per-version values."""
+    """Per model, ``{(asset, metric): {day: value}}`` of the undimensioned values.
+
+    Each worst-version headline is added as the highest of its per-version values.
+    """
     worst = {(h.asset, h.metric) for h in HEADLINES if h.worst_version}
     out: dict[str, dict[tuple[str, str], dict[dt.date, float]]] = defaultdict(
         lambda: defaultdict(dict)
@@ -285,8 +295,11 @@ Series = Mapping[tuple[str, str], Mapping[dt.date, float]]
 
 @dataclass
 class QualityOverlay:
-    """What a quality trend draws around the realized metric: its confidence interval, the
-    estimate from predictions alone (dashed) with its band, the reference window's quality."""
+    """What a quality trend draws around the realized metric.
+
+    That is its confidence interval, the estimate from predictions alone (dashed) with its band,
+    and the reference window's quality.
+    """
 
     lines: dict[str, Mapping[dt.date, float]] = field(default_factory=dict)
     bands: dict[str, dict[dt.date, tuple[float, float]]] = field(default_factory=dict)
@@ -301,9 +314,11 @@ def _band(series: Series, asset: str, metric: str) -> dict[dt.date, tuple[float,
 
 
 def quality_overlay(metric: str, name: str, series: Series) -> QualityOverlay:
-    """The lines and bands of quality metric ``metric``'s trend (its line named ``name``), from
-    the performance step's ``<m>``, ``<m>_low``, ``<m>_high``, ``baseline_<m>`` and the estimation
-    step's ``<m>``, ``<m>_low``, ``<m>_high``; series that are missing are left out."""
+    """The lines and bands of quality metric ``metric``'s trend (its line named ``name``).
+
+    They come from the performance step's ``<m>``, ``<m>_low``, ``<m>_high``, ``baseline_<m>``
+    and the estimation step's ``<m>``, ``<m>_low``, ``<m>_high``; missing series are left out.
+    """
     out = QualityOverlay()
     for asset, line, style in (
         (PERFORMANCE_ASSET, name, "solid"),
@@ -349,8 +364,10 @@ def _bound_words(method: str, bound: float | None) -> str:
 
 
 def drifted_columns(metrics: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
-    """One model's latest drift day: the columns found drifted, each score against its learned
-    bound (``None`` when no per-column drift was recorded)."""
+    """One model's latest drift day: the columns found drifted, each score against its learned bound.
+
+    ``None`` when no per-column drift was recorded.
+    """
     by_day: dict[dt.date, dict[str, dict[str, Any]]] = defaultdict(dict)
     for row in metrics:
         if str(row["asset"]) != DRIFT_ASSET or row["metric"] not in (
@@ -428,7 +445,7 @@ def model_overview(
         axis = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
     cards, charts, shown = [], [], set()
     for h in HEADLINES:
-        points = series.get((h.asset, h.metric))
+        points = series.get((h.asset, h.metric)) or {}
         overlay = (
             quality_overlay(h.metric, h.title, series) if h.asset == PERFORMANCE_ASSET else None
         )
@@ -536,7 +553,7 @@ def calendar_months(model: str, days: Mapping[dt.date, DayStatus]) -> list[dict[
     for year, month in _months(first, last):
         weeks = []
         for week in calendar.Calendar(firstweekday=0).monthdatescalendar(year, month):
-            cells = []
+            cells: list[dict[str, Any]] = []
             for day in week:
                 status = days.get(day)
                 if day.month != month:
@@ -583,8 +600,11 @@ def render_index(
     digests: Sequence[tuple[str, str]] = (),
     failed_runs: Iterable[tuple[str, dt.date, dt.datetime]] = (),
 ) -> str:
-    """The whole ``index.html``; ``digests`` are (label, relative link) of the weekly digests,
-    ``failed_runs`` as :func:`stale_steps` takes them."""
+    """The whole ``index.html``.
+
+    ``digests`` are (label, relative link) of the weekly digests, ``failed_runs`` as
+    :func:`stale_steps` takes them.
+    """
     reports = parse_report_keys(report_keys)
     checks_by_model: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for row in checks:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Protocol
@@ -26,6 +25,8 @@ class StorageError(RuntimeError):
 
 @dataclass(frozen=True)
 class ObjectInfo:
+    """A stored object: its key under the store's root and its size in bytes."""
+
     key: str
     size: int
 
@@ -80,6 +81,7 @@ def safe_key(key: str) -> str:
 
 
 def join_key(*parts: str) -> str:
+    """The key made of ``parts`` joined by ``/``, checked by :func:`safe_key`."""
     return safe_key("/".join(p.strip("/") for p in parts if p))
 
 
@@ -148,9 +150,13 @@ class LocalObjectStore:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        _publish(tmp, path)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            _publish(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     def put_file(
         self, key: str, path: str | os.PathLike[str], content_type: str | None = None
@@ -159,8 +165,12 @@ class LocalObjectStore:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, dir=target.parent)
         os.close(fd)
-        shutil.copyfile(path, tmp)
-        _publish(tmp, target)
+        try:
+            shutil.copyfile(path, tmp)
+            _publish(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     def delete_prefix(self, prefix: str) -> int:
         objects = self.list(prefix)
@@ -200,11 +210,12 @@ class S3ObjectStore:
         if full:
             full += "/"
         paginator = self._client.get_paginator("list_objects_v2")
-        found = []
         try:
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
-                for item in page.get("Contents", []):
-                    found.append(ObjectInfo(self._rel(item["Key"]), int(item["Size"])))
+            found = [
+                ObjectInfo(self._rel(item["Key"]), int(item["Size"]))
+                for page in paginator.paginate(Bucket=self.bucket, Prefix=full)
+                for item in page.get("Contents", [])
+            ]
         except Exception as exc:  # botocore raises many types; name the place
             raise StorageError(f"listing {self.root}/{prefix} failed: {exc}") from exc
         return sorted(found, key=lambda o: o.key)
@@ -270,6 +281,11 @@ def s3_client(
     secret_access_key: str | None = None,
     session_token: str | None = None,
 ):
+    """A boto3 S3 client, for an S3-compatible server when ``endpoint_url`` is given.
+
+    Credentials not given are taken from the environment; throttled and failed calls are
+    retried up to five times.
+    """
     import boto3
     from botocore.config import Config
 
@@ -296,11 +312,3 @@ def open_store(location: str, client_factory=None) -> ObjectStore:
 def partition_prefix(model: str, date: str) -> str:
     """The key prefix of one model's objects for one day: ``<model>/dt=YYYY-MM-DD``."""
     return join_key(model, PARTITION_DIR.format(date=date))
-
-
-def iter_chunks(stream: IO[bytes], size: int = 8 << 20) -> Iterator[bytes]:
-    while True:
-        chunk = stream.read(size)
-        if not chunk:
-            return
-        yield chunk

@@ -39,7 +39,7 @@ def import_in_background(modules: tuple[str, ...] = LATER_STEPS) -> threading.Th
         for name in todo:
             try:
                 importlib.import_module(name)
-            except Exception:  # noqa: BLE001,S112 -- the step that needs it imports it and reports
+            except Exception:  # the step that needs it imports it and reports
                 continue
 
     thread = threading.Thread(target=run, name="import-later-steps", daemon=True)

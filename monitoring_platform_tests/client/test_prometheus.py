@@ -84,16 +84,17 @@ def test_prometheus_scrapes_the_example_service(tmp_path):
         config["scrape_configs"][0]["static_configs"][0]["targets"] = [f"127.0.0.1:{server.port}"]
         (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
         port = free_port()
-        process = subprocess.Popen(
-            [
-                tool("prometheus"),
-                f"--config.file={tmp_path / 'prometheus.yml'}",
-                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=open(tmp_path / "prometheus.log", "wb"),
-        )
+        with open(tmp_path / "prometheus.log", "wb") as log:
+            process = subprocess.Popen(
+                [
+                    tool("prometheus"),
+                    f"--config.file={tmp_path / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
         try:
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
                 deadline = time.monotonic() + 90

@@ -14,53 +14,15 @@ from monitoring_platform.lib.validation import (
     ExpectationSpec,
     column_groups,
     contract_expectations,
+    learnable_category,
     load_expectations_file,
     record_contract_expectations,
     record_frame,
     validate,
     validate_parquet,
 )
-from monitoring_platform.lib.validation_page import render_validation_page
-
-MODEL = parse_config(
-    """
-models:
-  - name: shop
-    task: binary_classification
-    validation: {max_null_share: 0.2}
-    features:
-      - {name: country, type: categorical, categories: [US, DE]}
-      - {name: price, type: numerical, min: 0, max: 100, required: true}
-      - {name: promo, type: numerical, optional: true}
-"""
-).models[0]
-
-
-def clean(n=200):
-    rng = np.random.default_rng(0)
-    return pd.DataFrame(
-        {
-            "request_id": [f"r{i}" for i in range(n)],
-            "timestamp": pd.date_range("2026-11-20", periods=n, freq="min", tz="UTC"),
-            "model_version": "v1",
-            "prediction": rng.random(n),
-            "latency_ms": rng.lognormal(3, 0.4, n),
-            "status_code": 200,
-            "error": None,
-            "country": rng.choice(["US", "DE", "FR"], n),
-            "price": rng.uniform(0, 100, n),
-            "promo": np.where(rng.random(n) < 0.1, np.nan, 5.0),
-        }
-    )
-
-
-def run(frame, known=None):
-    specs = contract_expectations(MODEL, known or {"country": {"FR"}})
-    return validate(frame, specs, "test")
-
-
-def failures(outcome):
-    return {(r.spec.type, r.spec.column, r.spec.severity) for r in outcome.failed()}
+from monitoring_platform_tests.support import VALIDATION_MODEL as MODEL
+from monitoring_platform_tests.support import clean, failures, run
 
 
 def test_clean_data_passes_every_expectation():
@@ -177,19 +139,6 @@ def test_typo_fails_when_the_definitions_load(tmp_path):
     config = load_config(write_config(tmp_path, raw))
     with pytest.raises(ConfigError, match=r"extra.yaml: expectations\[0\] \(expect_nonsense\)"):
         build_definitions(config)
-
-
-def test_page_escapes_hostile_sample_values():
-    frame = clean()
-    frame["country"] = frame["country"].astype(object)
-    frame.loc[0, "country"] = "<script>alert(1)</script>"
-    outcome = run(frame)
-    page = render_validation_page(
-        "shop", "2026-11-20", outcome, {"rows_in": 200}, {"<img src=x>": 1}
-    )
-    assert "<script>alert(1)</script>" not in page and "<img src=x>" not in page
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert "expect_column_values_to_be_in_set" in page and "FAILED (warn)" in page
 
 
 def _day_with_every_failure(n=400):
@@ -366,3 +315,53 @@ def test_integer_bounds_of_another_type_fail_alike(tmp_path):
     ]
     lean = validate_parquet(pq.ParquetFile(path), specs, "t")
     assert _facts(lean) == _facts(validate(pq.read_table(path).to_pandas(), specs, "t"))
+
+
+# Category values learned from the reference window are plain, short text; hostile ones never
+# become allowed and keep being reported.
+
+HOSTILE_CATEGORIES = [
+    '"><img src=x onerror=alert(1)>',
+    "'; DROP TABLE monitoring_raw.inference_logs; --",
+    "A" * 5000,
+    "admin\u202egnp.exe",
+    "zero\u200bwidth",
+    "line\nbreak",
+    " padded ",
+]
+
+
+def test_hostile_reference_values_are_not_learned():
+    known = {"country": {"FR", "Côte d'Ivoire", "São Paulo (BR-SP)", *HOSTILE_CATEGORIES}}
+    (spec,) = [
+        s
+        for s in contract_expectations(MODEL, known)
+        if s.type == "expect_column_values_to_be_in_set"
+    ]
+    assert set(spec.kwargs["value_set"]) == {"US", "DE", "FR", "Côte d'Ivoire", "São Paulo (BR-SP)"}
+
+
+def test_a_hostile_value_in_the_reference_is_still_flagged_today():
+    frame = clean()
+    frame.loc[:4, "country"] = HOSTILE_CATEGORIES[0]
+    outcome = run(frame, known={"country": {"FR", HOSTILE_CATEGORIES[0]}})
+    assert ("expect_column_values_to_be_in_set", "country", WARN) in failures(outcome)
+
+
+def test_the_length_cap_is_configurable():
+    model = parse_config(
+        """
+models:
+  - name: m
+    task: regression
+    validation: {max_category_chars: 8}
+    features: [{name: city, type: categorical}]
+"""
+    ).models[0]
+    (spec,) = [
+        s
+        for s in contract_expectations(model, {"city": {"Paris", "Llanfairpwllgwyngyll"}})
+        if s.type == "expect_column_values_to_be_in_set"
+    ]
+    assert spec.kwargs["value_set"] == ["Paris"]
+    assert learnable_category("x" * 100, 100) and not learnable_category("x" * 101, 100)
