@@ -13,26 +13,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from monitoring_platform.config import ModelConfig
-from monitoring_platform.lib.ingest import (
-    IngestResult,
-    RecordContract,
-    ingest_partition,
-    json_field,
-    json_field_rule,
-)
+from monitoring_platform.lib.contract import FieldRule, Kind, RecordContract
+from monitoring_platform.lib.ingest import IngestResult, ingest_partition
 from monitoring_platform.lib.storage import ObjectStore
 
 ACCEPTED = "events"
 QUARANTINE = "events_quarantine"
-
-EVENT_COLUMNS = [
-    ("request_id", "VARCHAR"),
-    ("event_type", "VARCHAR"),
-    ("value", "DOUBLE"),
-    ("timestamp", "TIMESTAMPTZ"),
-    ("object_key", "VARCHAR"),
-    ("line_no", "BIGINT"),
-]
 
 # Kinds the metrics understand; the configured event type names map onto them.
 CLICK = "click"
@@ -42,17 +28,14 @@ OTHER = "other"
 
 def event_contract() -> RecordContract:
     """The business-event contract."""
-    rules = [
-        json_field_rule("request_id", json_field("request_id"), "string", True, "request_id"),
-        json_field_rule("event_type", json_field("event_type"), "string", True, "event_type"),
-        json_field_rule("value", json_field("value"), "number", False, "value"),
-        json_field_rule("timestamp", json_field("timestamp"), "timestamp", True, "timestamp"),
-    ]
     return RecordContract(
-        selects=[select for select, _ in rules],
-        reasons=[reason for _, reason in rules],
-        accepted_columns=[name for name, _ in EVENT_COLUMNS],
-        key_columns=["request_id", "event_type", "timestamp"],
+        fields=(
+            FieldRule("request_id", Kind.string),
+            FieldRule("event_type", Kind.string),
+            FieldRule("value", Kind.number, required=False),
+            FieldRule("timestamp", Kind.timestamp),
+        ),
+        key_columns=("request_id", "event_type", "timestamp"),
         key_label="event",
     )
 

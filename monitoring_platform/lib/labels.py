@@ -11,13 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from monitoring_platform.config import ModelConfig, Task
-from monitoring_platform.lib.ingest import (
-    IngestResult,
-    RecordContract,
-    ingest_partition,
-    json_field,
-    json_field_rule,
-)
+from monitoring_platform.lib.contract import FieldRule, Kind, RecordContract
+from monitoring_platform.lib.ingest import IngestResult, ingest_partition
 from monitoring_platform.lib.storage import ObjectStore
 
 ACCEPTED = "labels"
@@ -26,17 +21,14 @@ QUARANTINE = "labels_quarantine"
 
 def label_contract(model: ModelConfig) -> RecordContract:
     """The label contract of ``model``; a label sent twice on one day is quarantined."""
-    kind = "category" if model.task == Task.multiclass_classification else "number"
-    rules = [
-        json_field_rule("request_id", json_field("request_id"), "string", True, "request_id"),
-        json_field_rule("label", json_field("label"), kind, True, "label"),
-        json_field_rule("labeled_at", json_field("labeled_at"), "timestamp", True, "labeled_at"),
-    ]
+    kind = Kind.category if model.task == Task.multiclass_classification else Kind.number
     return RecordContract(
-        selects=[select for select, _ in rules],
-        reasons=[reason for _, reason in rules],
-        accepted_columns=["request_id", "label", "labeled_at", "object_key", "line_no"],
-        key_columns=["request_id"],
+        fields=(
+            FieldRule("request_id", Kind.string),
+            FieldRule("label", kind),
+            FieldRule("labeled_at", Kind.timestamp),
+        ),
+        key_columns=("request_id",),
         key_label="label for request_id",
     )
 

@@ -29,10 +29,12 @@ MANIFEST = "manifest.json"
 
 
 def partition_key(dataset: str, model: str, date: str | dt.date) -> str:
+    """The lake key of one partition's Parquet file."""
     return join_key(dataset, f"model={model}", f"dt={date}", "data.parquet")
 
 
 def write_partition(store: ObjectStore, dataset: str, model: str, date: str, path: Path) -> str:
+    """Write the Parquet file ``path`` as one partition, replacing it; its key."""
     key = partition_key(dataset, model, date)
     store.put_file(key, path, content_type="application/vnd.apache.parquet")
     return key
@@ -148,16 +150,19 @@ def partition_rows(store: ObjectStore, dataset: str, model: str, date: str | dt.
 
 
 def manifest_key(dataset: str, model: str, date: str | dt.date) -> str:
+    """The lake key of one partition's manifest."""
     return join_key(dataset, f"model={model}", f"dt={date}", MANIFEST)
 
 
 def write_manifest(store: ObjectStore, dataset: str, model: str, date, manifest: dict) -> str:
+    """Write one partition's manifest (JSON); its key."""
     key = manifest_key(dataset, model, date)
     store.put_bytes(key, json.dumps(manifest, sort_keys=True).encode(), "application/json")
     return key
 
 
 def read_manifest(store: ObjectStore, dataset: str, model: str, date) -> dict | None:
+    """One partition's manifest, or ``None`` when it has none."""
     key = manifest_key(dataset, model, date)
     if not store.exists(key):
         return None

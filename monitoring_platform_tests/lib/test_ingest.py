@@ -200,66 +200,9 @@ def test_ingests_from_s3_over_http(tmp_path, model, s3_bucket):
     assert (result.rows_in, result.accepted, result.quarantined) == (31, 30, 1)
 
 
-TRICKY_LINES = [
-    record(1).encode(),
-    b"",
-    b"   ",
-    b"\t \r",
-    record(2).encode() + b"\r",
-    record(3).encode() + b"\r\r",
-    b"  " + record(4).encode() + b"  ",
-    b"\x0b",
-    "\u00a0\u2028".encode(),
-    b"x" * 300,
-    "\u00e9".encode() * 200,
-    b"{truncated",
-    b"[1, 2]",
-    record(5).encode(),
-]
-
-
-def _as_rows(batch):
-    """(line_no, line, reason) of a lines batch, the terminator dropped from the raw text."""
-    return [
-        (row["line_no"], row["raw"][: len(row["raw"]) - row["trim"]], row["pre_reason"])
-        for row in batch.to_pylist()
-    ]
-
-
-@pytest.mark.parametrize("newline", [b"\n", b"\r\n"])
-def test_block_path_cuts_lines_like_the_line_by_line_path(newline):
-    from monitoring_platform.lib.ingest import _block_lines, _decode_lines, _numbered
-
-    data = newline.join(TRICKY_LINES) + newline
-    batch, count = _block_lines(b"xx" + data, 2, len(data) + 2, 10, 256)
-    expected = _numbered(*_decode_lines(data[:-1], 256), 10)
-    assert count == len(TRICKY_LINES)
-    assert _as_rows(batch) == _as_rows(expected)
-    # Sizes count a carriage return before the newline, as they always have.
-    carriage = len(newline) - 1
-    reasons = [reason for _, _, reason in _as_rows(batch) if reason]
-    assert reasons == [
-        f"line is {300 + carriage} bytes, over the limit of 256",
-        f"line is {400 + carriage} bytes, over the limit of 256",
-    ]
-
-
-def test_block_with_invalid_utf8_falls_back_to_lines():
-    from monitoring_platform.lib.ingest import _block_lines
-
-    data = b"\n".join([record(1).encode(), b"\xff\xfe broken", b"", record(2).encode()]) + b"\n"
-    batch, count = _block_lines(data, 0, len(data), 0, 1 << 20)
-    assert count == 4
-    assert _as_rows(batch) == [
-        (1, record(1), None),
-        (2, "\\xff\\xfe broken", "line is not valid UTF-8 (byte 0)"),
-        (4, record(2), None),
-    ]
-
-
 def test_small_blocks_give_the_same_rows_as_large_ones(tmp_path, model, monkeypatch):
     """Blocks cut anywhere (no trailing newline, CRLF, bad bytes, duplicates) change nothing."""
-    from monitoring_platform.lib import ingest
+    from monitoring_platform.lib import objects
 
     lines = [record(i) for i in range(40)] + list(BAD_LINES) + [record(i) for i in range(5)]
     body = b"\r\n".join(line.encode() for line in lines)
@@ -269,8 +212,8 @@ def test_small_blocks_give_the_same_rows_as_large_ones(tmp_path, model, monkeypa
     (logs / "b.jsonl").write_bytes(b"\n\n" + body.replace(b"r7", b"\xffr7") + b"\n   ")
     store = LocalObjectStore(tmp_path / "logs")
     large = ingest_partition(store, model, DAY, tmp_path / "large")
-    monkeypatch.setattr(ingest, "BLOCK_BYTES", 512)
-    monkeypatch.setattr(ingest, "READ_CHUNK_BYTES", 333)
+    monkeypatch.setattr(objects, "BLOCK_BYTES", 512)
+    monkeypatch.setattr(objects, "READ_CHUNK_BYTES", 333)
     small = ingest_partition(store, model, DAY, tmp_path / "small")
     assert accepted_rows(large) == accepted_rows(small)
     assert quarantine_rows(large) == quarantine_rows(small)
