@@ -10,7 +10,7 @@ from monitoring_platform.definitions import build_definitions
 from monitoring_platform.lib.metric_store import MetricStore
 from monitoring_platform.lib.traffic import generate_traffic
 from monitoring_platform_tests.conftest import small_config_dict, write_config
-from monitoring_platform_tests.defs.test_pipeline import checks_of, run_day
+from monitoring_platform_tests.support import checks_of, run_day
 
 MODEL = "eta_regressor"
 DAYS = [dt.date(2026, 11, 1) + dt.timedelta(days=n) for n in range(6)]

@@ -22,7 +22,7 @@ from monitoring_platform.lib.alerting.service import Alerting
 from monitoring_platform.lib.traffic import generate_traffic
 from monitoring_platform_tests.browser import visit
 from monitoring_platform_tests.conftest import small_config_dict, write_config
-from monitoring_platform_tests.lib.test_alerting import check
+from monitoring_platform_tests.support import check
 
 MODEL = "ctr_ranker"
 START = dt.date(2026, 11, 10)

@@ -14,8 +14,8 @@ from monitoring_platform.defs.alerting.sensors import CHECK_SENSOR, build_alerti
 from monitoring_platform.lib.metric_store import MetricStore
 from monitoring_platform.lib.traffic import generate_traffic
 from monitoring_platform_tests.conftest import small_config_dict, write_config
-from monitoring_platform_tests.defs.test_pipeline import run_day
 from monitoring_platform_tests.lib.alert_receivers import HttpReceiver
+from monitoring_platform_tests.support import run_day
 
 MODEL = "ctr_ranker"
 OLDER = [dt.date(2026, 11, 1), dt.date(2026, 11, 2)]

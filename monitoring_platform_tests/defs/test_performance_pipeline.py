@@ -13,7 +13,7 @@ from monitoring_platform.lib.metric_store import MetricStore
 from monitoring_platform.lib.traffic import generate_traffic
 from monitoring_platform_tests.browser import visit
 from monitoring_platform_tests.conftest import small_config_dict, write_config
-from monitoring_platform_tests.defs.test_pipeline import run_day
+from monitoring_platform_tests.support import run_day
 
 START, END = dt.date(2026, 11, 1), dt.date(2026, 11, 6)
 MODEL = "ctr_ranker"  # labels arrive up to 2 days late

@@ -6,57 +6,25 @@ import pytest
 from dagster import (
     AssetCheckSeverity,
     AssetKey,
-    AssetSelection,
     DagsterInstance,
-    materialize,
 )
 
 from monitoring_platform.config import load_config
 from monitoring_platform.definitions import build_definitions
 from monitoring_platform.defs.resources import LOCAL_REPORTS_BASE_URL
-from monitoring_platform.defs.selection import model_evaluation_selection
-from monitoring_platform.demo import QUIET_RUN_CONFIG
 from monitoring_platform.lib import lake
 from monitoring_platform.lib.metric_store import MetricStore
 from monitoring_platform.lib.storage import LocalObjectStore
 from monitoring_platform.lib.traffic import generate_traffic
 from monitoring_platform_tests.browser import visit
 from monitoring_platform_tests.conftest import small_config_dict, write_config
+from monitoring_platform_tests.support import checks_of, run_day
 
 START = dt.date(2026, 11, 1)
 END = dt.date(2026, 11, 8)  # eight days: schema bug on the 6th, drift on the 7th and 8th
 SCHEMA_BUG_DAY = dt.date(2026, 11, 6)
 DRIFT_DAYS = {dt.date(2026, 11, 7), dt.date(2026, 11, 8)}
 MODEL = "ctr_ranker"
-
-
-# The stages these tests exercise; the warehouse and dbt stages have tests of their own.
-STAGES = (
-    "inference_logs",
-    "labels",
-    "reference_window",
-    "data_drift_report",
-    "model_performance_report",
-)
-
-
-def run_day(defs, instance, day, model=MODEL, everything=False):
-    """One model-day: the stages above, or with ``everything`` the model's whole evaluation."""
-    keys = [AssetKey([model, stage]) for stage in STAGES]
-    selection = AssetSelection.assets(*keys) | AssetSelection.checks_for_assets(*keys)
-    return materialize(
-        [*defs.assets, *defs.asset_checks],
-        selection=model_evaluation_selection(model) if everything else selection,
-        partition_key=day.isoformat(),
-        instance=instance,
-        resources=dict(defs.resources),
-        raise_on_error=False,
-        run_config=QUIET_RUN_CONFIG,
-    )
-
-
-def checks_of(result):
-    return {e.check_name: e for e in result.get_asset_check_evaluations()}
 
 
 @pytest.fixture(scope="module")

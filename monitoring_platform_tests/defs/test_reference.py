@@ -12,7 +12,7 @@ from monitoring_platform.config import load_config
 from monitoring_platform.definitions import build_definitions
 from monitoring_platform.lib.traffic import generate_traffic
 from monitoring_platform_tests.conftest import small_config_dict, write_config
-from monitoring_platform_tests.defs.test_pipeline import run_day
+from monitoring_platform_tests.support import run_day
 
 MODEL = "eta_regressor"
 DAYS = [dt.date(2026, 11, 1) + dt.timedelta(days=n) for n in range(4)]

@@ -11,7 +11,7 @@ from monitoring_platform.lib import lake
 from monitoring_platform.lib.storage import S3ObjectStore
 from monitoring_platform.lib.traffic import generate_traffic
 from monitoring_platform_tests.conftest import small_config_dict, write_config
-from monitoring_platform_tests.defs.test_pipeline import run_day
+from monitoring_platform_tests.support import run_day
 
 MODEL = "eta_regressor"
 

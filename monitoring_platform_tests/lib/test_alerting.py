@@ -13,6 +13,7 @@ from monitoring_platform.lib.alerting.service import Alerting
 from monitoring_platform.lib.alerting.settings import Alerts
 from monitoring_platform_tests.conftest import REPO
 from monitoring_platform_tests.lib.alert_receivers import HttpReceiver, SmtpReceiver, free_port
+from monitoring_platform_tests.support import check
 
 DAY = dt.date(2026, 11, 6)
 T0 = dt.datetime(2026, 11, 7, 6, 30, tzinfo=dt.UTC)
@@ -35,35 +36,6 @@ class Clock:
 
     def advance(self, **kwargs):
         self.now += dt.timedelta(**kwargs)
-
-
-def check(
-    subject="quarantine_share_within_limit",
-    *,
-    failing=True,
-    severity="ERROR",
-    event_id=1,
-    run_id="run-a",
-    model="ctr_ranker",
-    day=DAY,
-    observed=None,
-):
-    return F.Finding(
-        kind=F.CHECK,
-        model=model,
-        subject=subject,
-        day=day,
-        failing=failing,
-        severity=severity,
-        description="412 of 5500 records quarantined (7.49%; warn at 1.00%, error at 5.00%).",
-        event_id=event_id,
-        observed=observed
-        if observed is not None
-        else {"quarantine_share": 0.0749, "warn_threshold": 0.01, "error_threshold": 0.05},
-        run_id=run_id,
-        run_url=f"http://127.0.0.1:3000/runs/{run_id}",
-        report_url="file:///reports/ctr_ranker/2026-11-06/validation.html",
-    )
 
 
 def alerts_settings(receiver: HttpReceiver, smtp: SmtpReceiver | None = None, **extra) -> Alerts:

@@ -3,7 +3,8 @@ become allowed and keep being reported."""
 
 from monitoring_platform.config import parse_config
 from monitoring_platform.lib.validation import WARN, contract_expectations, learnable_category
-from monitoring_platform_tests.lib.test_validation import MODEL, clean, failures, run
+from monitoring_platform_tests.support import VALIDATION_MODEL as MODEL
+from monitoring_platform_tests.support import clean, failures, run
 
 HOSTILE = [
     '"><img src=x onerror=alert(1)>',

@@ -30,8 +30,8 @@ from monitoring_platform.lib.storage import LocalObjectStore
 from monitoring_platform_tests.browser import visit
 from monitoring_platform_tests.conftest import small_config_dict, write_config
 from monitoring_platform_tests.lib.alert_receivers import SmtpReceiver
-from monitoring_platform_tests.lib.test_alerting import check
 from monitoring_platform_tests.site_crawl import crawl
+from monitoring_platform_tests.support import check
 
 WEEK = "2026-W47"
 DAYS = week_days(WEEK)

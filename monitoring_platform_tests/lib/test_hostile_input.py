@@ -11,14 +11,10 @@ from monitoring_platform.lib.events import ingest_events
 from monitoring_platform.lib.ingest import ingest_partition
 from monitoring_platform.lib.labels import ingest_labels
 from monitoring_platform.lib.storage import LocalObjectStore, S3ObjectStore
-from monitoring_platform_tests.lib.test_ingest import (
-    CONFIG,
-    DAY,
-    quarantine_rows,
-    record,
-    write,
-)
-from monitoring_platform_tests.lib.test_ingest import accepted_rows as accepted
+from monitoring_platform_tests.support import INGEST_CONFIG as CONFIG
+from monitoring_platform_tests.support import INGEST_DAY as DAY
+from monitoring_platform_tests.support import accepted_rows as accepted
+from monitoring_platform_tests.support import quarantine_rows, record, write
 
 
 @pytest.fixture

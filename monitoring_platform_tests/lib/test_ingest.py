@@ -3,7 +3,6 @@
 import gzip
 import json
 
-import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -11,36 +10,14 @@ import pytest
 from monitoring_platform.config import parse_config
 from monitoring_platform.lib.ingest import ingest_partition
 from monitoring_platform.lib.storage import LocalObjectStore, S3ObjectStore
-
-DAY = "2026-11-20"
-CONFIG = """
-models:
-  - name: shop
-    task: binary_classification
-    features:
-      - {name: country, type: categorical}
-      - {name: price, type: numerical, required: true}
-      - {name: discount, type: numerical, optional: true}
-"""
+from monitoring_platform_tests.support import INGEST_CONFIG as CONFIG
+from monitoring_platform_tests.support import INGEST_DAY as DAY
+from monitoring_platform_tests.support import accepted_rows, quarantine_rows, record, write
 
 
 @pytest.fixture
 def model():
     return parse_config(CONFIG).models[0]
-
-
-def record(i, **changes):
-    rec = {
-        "request_id": f"r{i}",
-        "timestamp": f"{DAY}T10:00:{i % 60:02d}.000Z",
-        "model_version": "v1",
-        "features": {"country": "US", "price": 10.0 + i, "discount": None},
-        "prediction": 0.25,
-        "latency_ms": 12.5,
-        "status_code": 200,
-    }
-    rec.update(changes)
-    return json.dumps(rec)
 
 
 def with_feature(i, **features):
@@ -73,24 +50,6 @@ BAD_LINES = {
     without(108, "price"): "missing feature price",
     record(109, model_version=None): "model_version is null",
 }
-
-
-def write(store_root, name, lines, compress=True):
-    path = store_root / "shop" / f"dt={DAY}" / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = ("\n".join(lines) + "\n").encode()
-    path.write_bytes(gzip.compress(data) if compress else data)
-
-
-def quarantine_rows(result):
-    return duckdb.execute(
-        "SELECT object_key, line_no, reason, raw FROM read_parquet(?) ORDER BY line_no",
-        [str(result.quarantine_path)],
-    ).fetchall()
-
-
-def accepted_rows(result):
-    return pq.read_table(result.accepted_path).to_pylist()
 
 
 def test_every_bad_line_is_quarantined_with_its_reason(tmp_path, model):

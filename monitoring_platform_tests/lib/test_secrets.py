@@ -8,7 +8,7 @@ from monitoring_platform.lib.alerting.outbox import alert_deliveries, alert_outb
 from monitoring_platform.lib.alerting.service import Alerting
 from monitoring_platform.lib.redaction import MASK, Redactor, redact_url_credentials
 from monitoring_platform_tests.conftest import small_config_dict, write_config
-from monitoring_platform_tests.lib.test_alerting import check
+from monitoring_platform_tests.support import check
 
 SECRET_PATH = "services/T0AAA/B0BBB/zQ7secretPART"
 SHAPES = {

@@ -6,7 +6,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from monitoring_platform.config import ConfigError, parse_config
+from monitoring_platform.config import ConfigError
 from monitoring_platform.lib.validation import (
     ERROR,
     QUARANTINE_REASON,
@@ -21,46 +21,8 @@ from monitoring_platform.lib.validation import (
     validate_parquet,
 )
 from monitoring_platform.lib.validation_page import render_validation_page
-
-MODEL = parse_config(
-    """
-models:
-  - name: shop
-    task: binary_classification
-    validation: {max_null_share: 0.2}
-    features:
-      - {name: country, type: categorical, categories: [US, DE]}
-      - {name: price, type: numerical, min: 0, max: 100, required: true}
-      - {name: promo, type: numerical, optional: true}
-"""
-).models[0]
-
-
-def clean(n=200):
-    rng = np.random.default_rng(0)
-    return pd.DataFrame(
-        {
-            "request_id": [f"r{i}" for i in range(n)],
-            "timestamp": pd.date_range("2026-11-20", periods=n, freq="min", tz="UTC"),
-            "model_version": "v1",
-            "prediction": rng.random(n),
-            "latency_ms": rng.lognormal(3, 0.4, n),
-            "status_code": 200,
-            "error": None,
-            "country": rng.choice(["US", "DE", "FR"], n),
-            "price": rng.uniform(0, 100, n),
-            "promo": np.where(rng.random(n) < 0.1, np.nan, 5.0),
-        }
-    )
-
-
-def run(frame, known=None):
-    specs = contract_expectations(MODEL, known or {"country": {"FR"}})
-    return validate(frame, specs, "test")
-
-
-def failures(outcome):
-    return {(r.spec.type, r.spec.column, r.spec.severity) for r in outcome.failed()}
+from monitoring_platform_tests.support import VALIDATION_MODEL as MODEL
+from monitoring_platform_tests.support import clean, failures, run
 
 
 def test_clean_data_passes_every_expectation():

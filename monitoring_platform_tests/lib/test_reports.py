@@ -5,13 +5,13 @@ import datetime as dt
 
 import pandas as pd
 
+from monitoring_platform.config import parse_config
 from monitoring_platform.lib.performance import evaluate
 from monitoring_platform.lib.reports import publish_page
 from monitoring_platform.lib.storage import LocalObjectStore
 from monitoring_platform.lib.validation_page import render_validation_page
 from monitoring_platform_tests.browser import visit
-from monitoring_platform_tests.lib.test_performance import MODELS
-from monitoring_platform_tests.lib.test_validation import clean, run
+from monitoring_platform_tests.support import clean, run
 
 HOSTILE = [
     "</script><script>window.__pwned = 1</script>",
@@ -19,6 +19,14 @@ HOSTILE = [
     "\u2028<svg onload=window.__pwned=3>",
 ]
 DAY = dt.date(2026, 11, 20)
+CLICKS = parse_config(
+    """
+models:
+  - name: clicks
+    task: binary_classification
+    features: [{name: x, type: numerical}]
+"""
+).models[0]
 FACTS = """() => ({
     pwned: window.__pwned === undefined ? null : window.__pwned,
     h1: document.querySelector('h1').textContent,
@@ -49,9 +57,9 @@ def test_validation_and_performance_pages_stay_inert(tmp_path):
         {"request_id": ["a", "b"], "prediction": [0.5, 0.4], "model_version": HOSTILE[:2]}
     )
     empty = pd.DataFrame(columns=["request_id", "label", "labeled_at"])
-    result = evaluate(MODELS[0], predictions, empty, day=DAY - dt.timedelta(days=1))
+    result = evaluate(CLICKS, predictions, empty, day=DAY - dt.timedelta(days=1))
     performance = publish_page(
-        store, MODELS[0].name, DAY - dt.timedelta(days=1), "model_performance", result.html
+        store, CLICKS.name, DAY - dt.timedelta(days=1), "model_performance", result.html
     )
 
     seen = _open(tmp_path, validation)
@@ -62,7 +70,7 @@ def test_validation_and_performance_pages_stay_inert(tmp_path):
     assert all(h.strip() in seen.text for h in HOSTILE[:2])
 
     seen = _open(tmp_path, performance)
-    assert seen.title == f"Model performance · {MODELS[0].name} · 2026-11-19"
+    assert seen.title == f"Model performance · {CLICKS.name} · 2026-11-19"
     assert "Not judged yet" in seen.text and "No labels have arrived" in seen.text
     assert seen.evaluated["verdict"] == "verdict na"
     assert HOSTILE[0] in seen.text
