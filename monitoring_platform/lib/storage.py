@@ -150,9 +150,13 @@ class LocalObjectStore:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        _publish(tmp, path)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            _publish(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     def put_file(
         self, key: str, path: str | os.PathLike[str], content_type: str | None = None
@@ -161,8 +165,12 @@ class LocalObjectStore:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, dir=target.parent)
         os.close(fd)
-        shutil.copyfile(path, tmp)
-        _publish(tmp, target)
+        try:
+            shutil.copyfile(path, tmp)
+            _publish(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     def delete_prefix(self, prefix: str) -> int:
         objects = self.list(prefix)
