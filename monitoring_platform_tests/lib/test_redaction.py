@@ -1,12 +1,23 @@
-"""Secrets never appear in any output: delivery errors, the outbox, the CLI, config errors."""
+"""Secrets never appear in any output: every form of a known secret and URL credentials are
+masked; delivery errors, the outbox, the CLI and config errors stay clean."""
 
+import urllib.parse
+
+import pytest
 import sqlalchemy as sa
 
 from monitoring_platform.cli import main
 from monitoring_platform.config import ConfigError, load_config, parse_config
 from monitoring_platform.lib.alerting.outbox import alert_deliveries, alert_outbox
 from monitoring_platform.lib.alerting.service import Alerting
-from monitoring_platform.lib.redaction import MASK, Redactor, redact_url_credentials
+from monitoring_platform.lib.redaction import (
+    MASK,
+    Redactor,
+    env_names,
+    redact_url_credentials,
+    redactor_for,
+    secret_forms,
+)
 from monitoring_platform_tests.conftest import small_config_dict, write_config
 from monitoring_platform_tests.support import check
 
@@ -29,6 +40,66 @@ def test_a_redactor_removes_every_form_of_a_secret():
     ):
         assert "zQ7secretPART" not in redact(text), text
     assert redact_url_credentials("postgresql://u:hunter2@db/x") == f"postgresql://{MASK}@db/x"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("postgresql://u:hunter2@db:5432/x", f"postgresql://{MASK}@db:5432/x"),
+        ("see https://token@api.example.com/v1 now", f"see https://{MASK}@api.example.com/v1 now"),
+        ("two: s3://a:b@h/x and redis://:pw@h", f"two: s3://{MASK}@h/x and redis://{MASK}@h"),
+        ("mail bob@example.com, https://example.com/a@b", None),
+        ("", None),
+    ],
+)
+def test_url_credentials_are_masked_and_nothing_else(text, expected):
+    assert redact_url_credentials(text) == (text if expected is None else expected)
+
+
+def test_the_forms_of_a_secret_are_its_parts_a_library_may_repeat():
+    forms = secret_forms(
+        " https://user:pa55word@hooks.example.com/T0/B1/xyzzy-secret?sig=abcdef12 "
+    )
+    value = "https://user:pa55word@hooks.example.com/T0/B1/xyzzy-secret?sig=abcdef12"
+    bare = value.removeprefix("https://")
+    assert {
+        value,
+        bare,
+        "/T0/B1/xyzzy-secret?sig=abcdef12",
+        "sig=abcdef12",
+        "user:pa55word",
+        "pa55word",
+        urllib.parse.quote(value, safe=""),
+    } <= forms
+    assert "hooks.example.com" not in forms, "the host is not secret"
+    assert "user" not in forms, "forms shorter than six characters would mangle ordinary text"
+    assert secret_forms("   ") == set()
+
+
+def test_a_redactor_masks_the_longest_form_first_and_leaves_other_text():
+    redact = Redactor(["https://hooks.example.com/T0/B1/xyzzy-secret", "", "short"])
+    text = "POST https://hooks.example.com/T0/B1/xyzzy-secret failed; short; T0/B1/xyzzy-secret"
+    assert redact(text) == f"POST {MASK} failed; short; {MASK}"
+    assert Redactor()("https://u:p@h/x") == f"https://{MASK}@h/x"
+    assert redact("") == ""
+
+
+def test_a_configuration_names_its_secrets_and_the_redactor_knows_their_values():
+    config = parse_config(
+        """
+models: [{name: m, task: regression, features: [{name: x, type: numerical}]}]
+alerts:
+  routes:
+    - {kind: slack, name: team, webhook_url_env: TEAM_URL}
+    - {kind: webhook, name: hook, url_env: HOOK_URL, secret_env: HOOK_SECRET}
+  rules: [{routes: [team, hook]}]
+"""
+    )
+    assert {"TEAM_URL", "HOOK_URL", "HOOK_SECRET"} <= set(env_names(config))
+    redact = redactor_for(
+        config, {"TEAM_URL": "https://hooks.slack.com/services/T/B/team-secret", "HOOK_SECRET": ""}
+    )
+    assert redact("error at hooks.slack.com/services/T/B/team-secret") == f"error at {MASK}"
 
 
 def _config(tmp_path, monkeypatch, url):
