@@ -1,6 +1,7 @@
 """infra/: compose, Dockerfile, Helm values, Grafana, and the instance config on PostgreSQL."""
 
 import datetime as dt
+import importlib
 import json
 import os
 import re
@@ -16,6 +17,7 @@ import yaml
 
 from monitoring_platform.config import load_config
 from monitoring_platform.lib.metric_store import Metric, MetricStore
+from monitoring_platform.lib.redaction import env_names
 from monitoring_platform_tests.conftest import REPO, small_config_dict, write_config
 
 INFRA = REPO / "infra"
@@ -52,11 +54,13 @@ def test_compose_stack_has_every_service_and_its_files():
     assert grpc["host"] == "user_code" and grpc["location_name"] == "monitoring_platform"
 
 
-def test_compose_monitoring_config_is_valid():
+def test_compose_monitoring_config_loads_and_compose_sets_every_variable_it_names():
     config = load_config(INFRA / "monitoring.compose.yaml")
-    assert config.storage.reports.startswith("s3://")
-    assert config.metric_store.url_env == "MONITORING_METRIC_STORE_URL"
-    assert {m.name for m in config.models} == {"ctr_ranker", "eta_regressor"}
+    compose_env = _yaml("docker-compose.yml")["x-dagster-env"]
+    assert set(env_names(config)) <= set(compose_env)
+    assert compose_env["MONITORING_CONFIG"].endswith("/monitoring.yaml")
+    demo = load_config(REPO / "monitoring.yaml")
+    assert [m.name for m in config.models] == [m.name for m in demo.models], "the demo's models"
 
 
 def test_dockerfile_copies_what_exists_and_serves_the_code_location():
@@ -70,22 +74,35 @@ def test_dockerfile_copies_what_exists_and_serves_the_code_location():
     assert cmd[cmd.index("-m") + 1] == "monitoring_platform.definitions"
 
 
-def test_helm_values_use_the_k8s_run_launcher_and_the_queue():
+def test_helm_values_give_dagster_a_valid_queue_that_runs_one_day_per_model_at_a_time(tmp_path):
+    from dagster._config import process_config
+    from dagster._core.run_coordinator import QueuedRunCoordinator
+
+    from monitoring_platform.definitions import build_definitions
+
     values = _yaml("helm/values.yaml")
-    assert values["runLauncher"]["type"] == "K8sRunLauncher"
     (deployment,) = values["dagster-user-deployments"]["deployments"]
     args = deployment["dagsterApiGrpcArgs"]
-    assert args[args.index("--module-name") + 1] == "monitoring_platform.definitions"
+    module = importlib.import_module(args[args.index("--module-name") + 1])
+    assert hasattr(module, "defs"), "the code server's module holds the definitions"
     coordinator = values["dagsterDaemon"]["runCoordinator"]
-    assert coordinator["type"] == "QueuedRunCoordinator"
-    limits = coordinator["config"]["queuedRunCoordinator"]["tagConcurrencyLimits"]
-    assert {
-        "key": "monitoring_platform/model",
-        "value": {"applyLimitPerUniqueValue": True},
-        "limit": 1,
-    } in limits
-    assert values["postgresql"]["enabled"] is False
-    assert values["global"]["postgresqlSecretName"]
+    queue = coordinator["config"]["queuedRunCoordinator"]
+    config = {re.sub(r"(?<!^)(?=[A-Z])", "_", k).lower(): v for k, v in queue.items()}
+    processed = process_config(QueuedRunCoordinator.config_type(), config)
+    assert processed.success, processed.errors
+    per_value = {
+        item["key"]
+        for item in queue["tagConcurrencyLimits"]
+        if item["limit"] == 1 and item.get("value") == {"applyLimitPerUniqueValue": True}
+    }
+    defs = build_definitions(load_config(write_config(tmp_path, small_config_dict(tmp_path))))
+    tagged = 0
+    for job in defs.resolve_all_job_defs():
+        model_tags = {k for k, v in job.tags.items() if v in {"ctr_ranker", "eta_regressor"}}
+        if model_tags:
+            tagged += 1
+            assert model_tags & per_value, job.name
+    assert tagged == 2, "one job per model, tagged with its model"
 
 
 def _grafana_sql(sql, model, metrics):

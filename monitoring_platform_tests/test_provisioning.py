@@ -9,9 +9,19 @@ from monitoring_platform_tests.conftest import REPO
 SCRIPT = REPO / "scripts" / "provision-tests"
 
 
-def test_make_test_and_ci_go_through_the_provisioning_script():
-    makefile = (REPO / "Makefile").read_text()
-    assert "test: install provision" in makefile and "scripts/provision-tests" in makefile
+def test_make_test_provisions_and_lints_before_the_tests_and_ci_runs_it():
+    done = subprocess.run(
+        ["make", "-n", "test"], cwd=REPO, capture_output=True, text=True, check=True, timeout=60
+    )
+    commands = done.stdout.splitlines()
+
+    def first(word):
+        return next(n for n, line in enumerate(commands) if word in line)
+
+    pytest_at = first("/pytest")
+    assert first("scripts/provision-tests") < pytest_at
+    assert first("ruff check") < pytest_at and first("ruff format --check") < pytest_at
+    assert first("/mypy") < pytest_at
     ci = (REPO / ".ci" / "run").read_text()
     assert "make test" in ci and "apt-get" not in ci
 
