@@ -14,8 +14,11 @@ from monitoring_platform.lib.performance import evaluate
 from monitoring_platform.lib.reports import (
     NAV_END,
     NAV_START,
+    parse_report_keys,
     publish_page,
     refresh_navigation,
+    report_href,
+    report_key,
     report_navigation,
     with_navigation,
 )
@@ -148,3 +151,33 @@ def test_publishing_a_later_day_and_refreshing_gives_the_earlier_page_its_next_l
     store.put_bytes(first, page.encode())  # the day re-rendered without its bar
     assert refresh_navigation(store, ["shop"]) == 1
     assert _links(store, first) == [("next", "../2026-11-02/data_drift.html")]
+
+
+def test_report_keys_are_parsed_in_report_order_and_junk_ignored():
+    keys = [
+        "shop/2026-10-30/data_drift.html",
+        "shop/2026-10-30/validation.html",
+        "shop/2026-10-31/data_drift.html",
+        "shop/2026-11-01/business_metrics.html",
+        "shop/2026-11-01/model_performance.html",
+        "shop/2026-11-01/notes.html",  # not a report name
+        "shop/latest/data_drift.html",  # not a date
+        "shop/2026-13-45/data_drift.html",  # not a real date
+        "index.html",
+        "Shop/2026-10-30/data_drift.html",  # not a model name
+        "eta/2026-10-30/data_drift.html",
+    ]
+    found = parse_report_keys(keys)
+    assert found == {
+        "shop": {
+            dt.date(2026, 10, 30): ["validation", "data_drift"],
+            dt.date(2026, 10, 31): ["data_drift"],
+            dt.date(2026, 11, 1): ["model_performance", "business_metrics"],
+        },
+        "eta": {dt.date(2026, 10, 30): ["data_drift"]},
+    }
+    for model, days in found.items():
+        for day, names in days.items():
+            for name in names:
+                assert report_key(model, day, name) in keys
+                assert report_href(model, day, name) == report_key(model, day, name)
