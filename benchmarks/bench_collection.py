@@ -64,7 +64,7 @@ def count_records(root: Path) -> int:
 class Service:
     """The example service in a uvicorn process of its own."""
 
-    def __init__(self, raw: Path, *, collect: bool, batch_seconds: float = 10, env=None):
+    def __init__(self, raw: Path | str, *, collect: bool, batch_seconds: float = 10, env=None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         environment = {
@@ -104,7 +104,7 @@ def pct(values, q) -> float:
 
 def end_to_end(seconds: float, rate: float, rounds: int) -> None:
     print(f"\n1. End to end: example service, {rate:.0f} calls/s for {seconds:.0f} s a round")
-    latencies = {False: [], True: []}
+    latencies: dict[bool, list[float]] = {False: [], True: []}
     for n in range(rounds):
         for collect in (False, True):
             with tempfile.TemporaryDirectory(prefix="bench-collect-") as tmp:

@@ -448,11 +448,11 @@ def write_report(results: list[tuple[Replay, pd.DataFrame, dict]], summary: list
             + "."
         )
     for replay, table, _info in results:
-        headline = "roc_auc" if replay.binary else "mae"
-        part = table[table["metric"] == headline].sort_values("day")
+        metric = "roc_auc" if replay.binary else "mae"
+        part = table[table["metric"] == metric].sort_values("day")
         lines += [
             "",
-            f"## {replay.name}: {headline} per day",
+            f"## {replay.name}: {metric} per day",
             "",
             "| day | realized | ours | our band | NannyML | NannyML band | concept drift |",
             "|---|---:|---:|---|---:|---|---|",

@@ -58,7 +58,8 @@ def write_bomb(path: Path, line_mb: int) -> None:
 
 
 def write_baseline(path: Path, target_bytes: int) -> None:
-    lines, n = [], 0
+    lines: list[str] = []
+    n = 0
     while True:
         lines.extend(record(i) for i in range(n, n + 20_000))
         n += 20_000

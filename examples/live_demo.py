@@ -44,7 +44,14 @@ def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 120) -> N
 
 
 def evaluate_today(config, day: dt.date, say) -> bool:
-    from dagster import DagsterInstance, materialize, partition_loading_context
+    from dagster import (
+        AssetsDefinition,
+        AssetSpec,
+        DagsterInstance,
+        SourceAsset,
+        materialize,
+        partition_loading_context,
+    )
 
     from monitoring_platform.definitions import build_definitions
     from monitoring_platform.defs.selection import model_evaluation_selection
@@ -62,7 +69,14 @@ def evaluate_today(config, day: dt.date, say) -> bool:
     tomorrow = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(1), dt.UTC)
     with partition_loading_context(effective_dt=tomorrow):
         result = materialize(
-            [*(defs.assets or []), *(defs.asset_checks or [])],
+            [
+                *(
+                    a
+                    for a in defs.assets or []
+                    if isinstance(a, AssetsDefinition | AssetSpec | SourceAsset)
+                ),
+                *(defs.asset_checks or []),
+            ],
             selection=model_evaluation_selection(MODEL),
             partition_key=day.isoformat(),
             instance=DagsterInstance.get(),
@@ -71,7 +85,7 @@ def evaluate_today(config, day: dt.date, say) -> bool:
             tags={"monitoring_platform/source": "demo-live"},
             run_config=QUIET_RUN_CONFIG,
         )
-    store = defs.resources["metric_store"].get()
+    store = (defs.resources or {})["metric_store"].get()
     assert isinstance(store, MetricStore)
     metrics = {
         r["metric"]: r["value"]

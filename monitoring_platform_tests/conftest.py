@@ -41,7 +41,8 @@ def small_config(tmp_path):
     return load_config(write_config(tmp_path, small_config_dict(tmp_path)))
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -52,7 +53,7 @@ def s3_server():
     """moto's S3-compatible server, over HTTP on 127.0.0.1, for the whole session."""
     from moto.server import ThreadedMotoServer
 
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
     server.start()
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")

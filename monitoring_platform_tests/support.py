@@ -1,4 +1,4 @@
-"""Helpers several test modules share: a model-day through Dagster, a check finding, small frames
+"""What several test modules share: a model-day through Dagster, a check finding, small frames
 and log lines for validation and ingestion."""
 
 from __future__ import annotations

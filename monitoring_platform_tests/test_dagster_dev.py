@@ -21,7 +21,7 @@ from monitoring_platform.config import load_config
 from monitoring_platform.defs.orchestration.instance import write_embedded_instance
 from monitoring_platform.lib.metric_store import MetricStore
 from monitoring_platform.simulation import generate_traffic
-from monitoring_platform_tests.conftest import REPO, _free_port, small_config_dict, write_config
+from monitoring_platform_tests.conftest import REPO, free_port, small_config_dict, write_config
 
 MODELS = ("ctr_ranker", "eta_regressor")
 LOCATION = "monitoring_platform"
@@ -128,7 +128,7 @@ def test_ui_backfill_and_schedule_tick_succeed_and_agree_with_the_metric_store(t
     home = tmp_path / "dagster_home"
     write_embedded_instance(home)  # the instance the demo writes: queue, limits, warehouse pool
 
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DAGSTER_HOME": str(home), "MONITORING_CONFIG": str(config_path)}
     server = subprocess.Popen(
         [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml"]

@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,7 +11,7 @@ import urllib.request
 import pytest
 
 from monitoring_platform_tests.browser import visit
-from monitoring_platform_tests.conftest import REPO, small_config_dict, write_config
+from monitoring_platform_tests.conftest import REPO, free_port, small_config_dict, write_config
 
 QUERY = """
 {
@@ -28,12 +27,6 @@ QUERY = """
 """
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def webserver(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("webserver")
@@ -41,7 +34,7 @@ def webserver(tmp_path_factory):
     home = tmp / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DAGSTER_HOME": str(home), "MONITORING_CONFIG": str(config_path)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "dagster_webserver", "-h", "127.0.0.1", "-p", str(port)]

@@ -38,7 +38,7 @@ class CollectionMiddleware(RecordingMiddleware):
     ``flush_timeout``: how long the lifespan's shutdown waits for the writer.
     """
 
-    def __init__(self, app, *, flush_timeout: float = 30.0, **options: Any):
+    def __init__(self, app, /, *, flush_timeout: float = 30.0, **options: Any):
         super().__init__(app, **options)
         self.flush_timeout = flush_timeout
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import socket
 import sys
 import threading
 import time
@@ -13,13 +12,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from monitoring_platform.config import ModelConfig, MonitoringConfig
 from monitoring_platform.lib.ingest import IngestResult, ingest_partition
 from monitoring_platform.lib.storage import ObjectStore
-from monitoring_platform_tests.conftest import REPO
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from monitoring_platform_tests.conftest import REPO, free_port
 
 
 def example_service():

@@ -7,8 +7,8 @@ import yaml
 
 from monitoring_platform.config import load_config
 from monitoring_platform.lib.metric_store import MetricStore
-from monitoring_platform_tests.client.servers import example_service, free_port
-from monitoring_platform_tests.conftest import REPO
+from monitoring_platform_tests.client.servers import example_service
+from monitoring_platform_tests.conftest import REPO, free_port
 
 
 @pytest.mark.slow

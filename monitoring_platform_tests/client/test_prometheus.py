@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from monitoring_platform.client import Collector
-from monitoring_platform_tests.client.servers import UvicornThread, example_service, free_port
-from monitoring_platform_tests.conftest import REPO
+from monitoring_platform_tests.client.servers import UvicornThread, example_service
+from monitoring_platform_tests.conftest import REPO, free_port
 
 PROMETHEUS = REPO / "infra/prometheus"
 DASHBOARD = REPO / "infra/grafana/dashboards/model_services_live.json"

@@ -9,7 +9,6 @@ import time
 import pytest
 
 from monitoring_platform.client import BatchWriter, Collector, monitored
-from monitoring_platform.client.sinks import default_s3_client
 from monitoring_platform.client.writer import check_model_name, encode_record
 from monitoring_platform.config import load_config
 from monitoring_platform.lib.ingest import ingest_partition
@@ -233,12 +232,6 @@ def test_a_new_writer_sends_what_an_earlier_process_spilled(tmp_path):
         tmp_path / "lake",
     )
     assert result.accepted == 1 and not key.exists()
-
-
-def test_default_s3_client_reads_the_endpoint_from_the_environment(monkeypatch):
-    monkeypatch.setenv("MONITORING_S3_ENDPOINT_URL", "http://127.0.0.1:9")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    assert default_s3_client().meta.endpoint_url == "http://127.0.0.1:9"
 
 
 def test_the_spill_folder_is_bounded_and_what_does_not_fit_is_counted(tmp_path):

@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from monitoring_platform.config import ConfigError, Task, load_config, parse_config
+from monitoring_platform.config import ConfigError, load_config, parse_config
 from monitoring_platform_tests.conftest import REPO
 
 VALID_MODEL = {
@@ -23,12 +23,17 @@ def _load(tmp_path, raw) -> str:
     return message
 
 
-def test_demo_config_loads_two_models_of_different_kinds():
+def test_the_demo_config_loads_with_its_locations_under_its_own_folder(monkeypatch):
+    monkeypatch.delenv("MONITORING_METRIC_STORE_URL", raising=False)
+    raw = yaml.safe_load((REPO / "monitoring.yaml").read_text())
     config = load_config(REPO / "monitoring.yaml")
-    tasks = {m.name: m.task for m in config.models}
-    assert tasks == {"ctr_ranker": Task.binary_classification, "eta_regressor": Task.regression}
-    assert config.logs_root(config.models[0]).endswith("var/data/raw/logs")
-    assert config.metric_store_url().startswith("sqlite:////")
+    assert [(m.name, m.task.value) for m in config.models] == [
+        (m["name"], m["task"]) for m in raw["models"]
+    ]
+    assert len({m.task for m in config.models}) > 1, "the demo shows more than one kind of model"
+    assert config.logs_root(config.models[0]) == str(REPO / raw["storage"]["raw"] / "logs")
+    database = raw["metric_store"]["url"].removeprefix("sqlite:///")
+    assert config.metric_store_url() == f"sqlite:///{REPO / database}"
 
 
 def test_unknown_key_names_the_key_and_suggests_the_right_one(tmp_path):

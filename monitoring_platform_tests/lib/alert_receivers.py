@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import socket
 import ssl
 import threading
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from monitoring_platform.lib.alerting.payloads import (
     TIMESTAMP_HEADER,
     verify_signature,
 )
+from monitoring_platform_tests.conftest import free_port
 
 PD_SEVERITIES = {"critical", "error", "warning", "info"}
 
@@ -163,12 +163,6 @@ class HttpReceiver:
 
     def bodies(self, path: str) -> list[dict]:
         return [a.body for a in self.accepted if a.path == path]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def self_signed_cert(folder: Path) -> tuple[Path, Path]:

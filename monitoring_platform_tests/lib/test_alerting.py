@@ -10,8 +10,8 @@ from monitoring_platform.lib.alerting import findings as F
 from monitoring_platform.lib.alerting.outbox import DEAD, DELIVERED, AlertStore
 from monitoring_platform.lib.alerting.payloads import pagerduty_event, signature
 from monitoring_platform.lib.alerting.service import Alerting
-from monitoring_platform_tests.conftest import REPO
-from monitoring_platform_tests.lib.alert_receivers import HttpReceiver, SmtpReceiver, free_port
+from monitoring_platform_tests.conftest import REPO, free_port
+from monitoring_platform_tests.lib.alert_receivers import HttpReceiver, SmtpReceiver
 from monitoring_platform_tests.support import check
 
 DAY = dt.date(2026, 11, 6)

@@ -21,7 +21,6 @@ from monitoring_platform.lib.reports_site import (
     parse_report_keys,
     quality_overlay,
     render_index,
-    report_href,
     stale_steps,
 )
 from monitoring_platform.lib.storage import LocalObjectStore, open_store
@@ -134,17 +133,6 @@ KEYS = [
 
 def render():
     return render_index(MODELS, CHECKS, METRICS, KEYS, dt.datetime(2026, 11, 2, 7, tzinfo=dt.UTC))
-
-
-def test_report_keys_are_parsed_and_junk_ignored():
-    found = parse_report_keys(KEYS)
-    assert found["ctr_ranker"] == {
-        D1: ["validation", "data_drift"],
-        D2: ["data_drift"],
-        D3: ["model_performance", "business_metrics"],
-    }
-    assert found["eta_regressor"] == {D1: ["data_drift"]}
-    assert report_href("ctr_ranker", D1, "data_drift") == "ctr_ranker/2026-10-30/data_drift.html"
 
 
 def test_a_day_shows_its_worst_check_outcome():
