@@ -13,10 +13,11 @@ import datetime as dt
 import io
 import json
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from dagster import (
+    AssetCheckResult,
     AssetDep,
     AssetExecutionContext,
     AssetKey,
@@ -39,9 +40,9 @@ from dagster_dbt import (
 
 from monitoring_platform.config import ModelConfig, MonitoringConfig
 from monitoring_platform.defs.ingestion.assets import inference_logs_key
+from monitoring_platform.defs.keys import BUSINESS_EVENTS, model_asset_key
 from monitoring_platform.defs.metrics.checks import (
     checked_kpis,
-    event_check_results,
     event_check_specs,
     metrics_check_specs,
     verdict_results,
@@ -54,11 +55,13 @@ from monitoring_platform.defs.metrics.resources import (
 from monitoring_platform.defs.orchestration.jobs import MODEL_TAG
 from monitoring_platform.defs.partitions import partitioned_check_spec
 from monitoring_platform.defs.performance.assets import labels_key
+from monitoring_platform.defs.publish import partition_day, publish
 from monitoring_platform.defs.resources import MetricStoreResource, StorageResource
 from monitoring_platform.lib import business_metrics as bm
 from monitoring_platform.lib import events as events_lib
 from monitoring_platform.lib import lake
 from monitoring_platform.lib.business_report import TREND_DAYS, render_business_report
+from monitoring_platform.lib.intake import business_events_stage
 from monitoring_platform.lib.metric_store import Metric
 from monitoring_platform.lib.reports import BUSINESS_METRICS, publish_page
 from monitoring_platform.lib.warehouse import (
@@ -115,7 +118,7 @@ def _business_events(
     config: MonitoringConfig, model: ModelConfig, partitions: PartitionsDefinition
 ) -> AssetsDefinition:
     location = config.events_root(model)
-    key = business_events_key(model)
+    key = model_asset_key(model.name, BUSINESS_EVENTS)
 
     @asset(
         key=key,
@@ -128,8 +131,8 @@ def _business_events(
     )
     def business_events(
         context: AssetExecutionContext, storage: StorageResource, metric_store: MetricStoreResource
-    ):
-        date = context.partition_key
+    ) -> Iterator[MaterializeResult | AssetCheckResult]:
+        date = partition_day(context).isoformat()
         lake_store = storage.lake_store()
         result, accepted_key, quarantine_key = lake.ingest_into_lake(
             lambda workdir: events_lib.ingest_events(storage.store(location), model, date, workdir),
@@ -139,38 +142,9 @@ def _business_events(
             model.name,
             date,
         )
-        store = metric_store.get()
-        store.replace_metrics(
-            model.name,
-            dt.date.fromisoformat(date),
-            key.path[-1],
-            [
-                Metric("objects", len(result.objects)),
-                Metric("rows_in", result.rows_in),
-                Metric("rows_accepted", result.accepted),
-                Metric("rows_quarantined", result.quarantined),
-                Metric("quarantine_share", result.quarantine_share),
-                *(
-                    Metric("rows_quarantined_by_reason", n, dims={"reason": reason[:200]})
-                    for reason, n in result.reasons.items()
-                ),
-            ],
-            run_id=context.run.run_id,
-        )
-        yield MaterializeResult(
-            metadata={
-                "location": location,
-                "objects_read": len(result.objects),
-                "rows_in": result.rows_in,
-                "rows_accepted": result.accepted,
-                "rows_quarantined": result.quarantined,
-                "quarantine_reasons": MetadataValue.json(result.reasons),
-                "accepted_rows": MetadataValue.path(lake_store.uri(accepted_key)),
-                "quarantine": MetadataValue.path(lake_store.uri(quarantine_key)),
-                "dagster/row_count": result.accepted,
-            }
-        )
-        yield from event_check_results(context, store, key, model, result)
+        uris = lake_store.uri(accepted_key), lake_store.uri(quarantine_key)
+        stage = business_events_stage(model, result, location, *uris)
+        yield from publish(context, metric_store.get(), key, stage)
 
     return business_events
 

@@ -10,8 +10,9 @@ from dagster import (
 )
 
 from monitoring_platform.config import ModelConfig
+from monitoring_platform.defs.ingestion.checks import quarantine_share_check_spec
 from monitoring_platform.defs.partitions import partitioned_check_spec
-from monitoring_platform.defs.recording import check_result, graded
+from monitoring_platform.defs.recording import check_result
 from monitoring_platform.lib.business_metrics import (
     ERROR_RATE_CHECK,
     KPI_TITLES,
@@ -20,59 +21,17 @@ from monitoring_platform.lib.business_metrics import (
     Verdict,
     kpi_check_name,
 )
-from monitoring_platform.lib.ingest import IngestResult
+from monitoring_platform.lib.intake import EVENT_QUARANTINE_SHARE
 from monitoring_platform.lib.metric_store import MetricStore
-
-EVENT_QUARANTINE_SHARE = "event_quarantine_share_within_limit"
 
 
 def event_check_specs(
     asset_key: AssetKey, partitions: PartitionsDefinition
 ) -> list[AssetCheckSpec]:
+    """The check of a model's business events: few enough broke the contract."""
     return [
-        partitioned_check_spec(
-            EVENT_QUARANTINE_SHARE,
-            asset=asset_key,
-            partitions=partitions,
-            description="The share of business events that broke the contract is within its limits.",
-        )
-    ]
-
-
-def event_check_results(
-    context: AssetExecutionContext,
-    store: MetricStore,
-    asset_key: AssetKey,
-    model: ModelConfig,
-    result: IngestResult,
-) -> list[AssetCheckResult]:
-    limits = model.thresholds
-    passed, severity = graded(
-        result.quarantine_share, limits.quarantine_share_warn, limits.quarantine_share_error
-    )
-    top = sorted(result.reasons.items(), key=lambda kv: -kv[1])[:5]
-    text = (
-        f"{result.quarantined} of {result.rows_in} events quarantined "
-        f"({result.quarantine_share:.2%}; warn at {limits.quarantine_share_warn:.2%}, "
-        f"error at {limits.quarantine_share_error:.2%})"
-        + (": " + "; ".join(f"{reason} ×{n}" for reason, n in top) if top else ".")
-    )
-    return [
-        check_result(
-            context,
-            store,
-            asset_key,
-            EVENT_QUARANTINE_SHARE,
-            passed=passed,
-            severity=severity,
-            description=text,
-            observed={
-                "observed": result.quarantine_share,
-                "quarantined": result.quarantined,
-                "rows_in": result.rows_in,
-                "warn_threshold": limits.quarantine_share_warn,
-                "error_threshold": limits.quarantine_share_error,
-            },
+        quarantine_share_check_spec(
+            EVENT_QUARANTINE_SHARE, "business events", asset_key, partitions
         )
     ]
 
