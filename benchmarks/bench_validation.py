@@ -25,11 +25,10 @@ from monitoring_platform.lib.traffic import Scenario, generate_traffic
 from monitoring_platform.lib.validation import (
     _gx,
     contract_expectations,
-    record_contract_expectations,
-    record_frame,
     validate,
     validate_parquet,
 )
+from monitoring_platform.lib.validation_stage import record_contract_expectations, record_frame
 
 CONFIG = Path(__file__).resolve().parents[1] / "monitoring.yaml"
 DAY = dt.date(2026, 1, 7)
