@@ -1,8 +1,12 @@
 """The `expectations_met` check on each model's `inference_logs` partition."""
 
+import datetime as dt
 import warnings
 from pathlib import Path
+from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
@@ -19,6 +23,7 @@ from monitoring_platform.defs.resources import MetricStoreResource, StorageResou
 from monitoring_platform.lib import lake
 from monitoring_platform.lib.drift import reference_dates
 from monitoring_platform.lib.memory import release_unused_memory
+from monitoring_platform.lib.storage import ObjectStore
 from monitoring_platform.lib.validation import load_expectations_file
 from monitoring_platform.lib.validation_stage import (
     EXPECTATIONS_MET,
@@ -51,19 +56,13 @@ def build_validation_checks(
     ) -> AssetCheckResult:
         day = partition_day(context)
         release_unused_memory()  # start from what ingestion freed, not its peak
-        lake_store, name = storage.lake_store(), model.name
-        accepted = lake.open_partition(lake_store, lake.ACCEPTED, name, day)
-        quarantine = lake.read_partition(lake_store, lake.QUARANTINE, name, day, columns=["reason"])
-        window = reference_dates(model, day)
-        known = lake.distinct_values(
-            lake_store, lake.ACCEPTED, name, window, model.categorical_features
-        )
-        summary = lake.read_manifest(lake_store, lake.QUARANTINE, name, day)
-        reasons = quarantine.column("reason") if quarantine is not None else None
-        publish_page = page_publisher(storage, name, day)
+        accepted, reasons, known, summary = _read_day(storage.lake_store(), model, day)
+        publish_page = page_publisher(storage, model.name, day)
         stage = validation_stage(model, day, accepted, reasons, known, extra, summary, publish_page)
         store = metric_store.get()
-        store.replace_metrics(name, day, VALIDATION_METRICS, stage.metrics, context.run.run_id)
+        store.replace_metrics(
+            model.name, day, VALIDATION_METRICS, stage.metrics, context.run.run_id
+        )
         return record_verdict(context, store, logs_key, stage.verdicts[0], day)
 
     return [expectations_met]
@@ -78,3 +77,29 @@ def _partitioned_check(**kwargs):
             return asset_check(**kwargs)(fn)
 
     return decorate
+
+
+def _read_day(
+    lake_store: ObjectStore, model: ModelConfig, day: dt.date
+) -> tuple[
+    pq.ParquetFile | None, pa.ChunkedArray | None, dict[str, set[str]], dict[str, Any] | None
+]:
+    """What the validation of a day reads from the lake.
+
+    The accepted rows, the quarantined records' reasons, the categories seen in the reference
+    window and the summary the ingestion left beside the quarantine.
+    """
+    accepted = lake.open_partition(lake_store, lake.ACCEPTED, model.name, day)
+    quarantine = lake.read_partition(
+        lake_store, lake.QUARANTINE, model.name, day, columns=["reason"]
+    )
+    known = lake.distinct_values(
+        lake_store,
+        lake.ACCEPTED,
+        model.name,
+        reference_dates(model, day),
+        model.categorical_features,
+    )
+    summary = lake.read_manifest(lake_store, lake.QUARANTINE, model.name, day)
+    reasons = quarantine.column("reason") if quarantine is not None else None
+    return accepted, reasons, known, summary
