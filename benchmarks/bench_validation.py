@@ -24,11 +24,10 @@ from monitoring_platform.lib.storage import LocalObjectStore
 from monitoring_platform.lib.validation import (
     _gx,
     contract_expectations,
-    record_contract_expectations,
-    record_frame,
     validate,
     validate_parquet,
 )
+from monitoring_platform.lib.validation_stage import record_contract_expectations, record_frame
 from monitoring_platform.simulation import Scenario, generate_traffic
 
 CONFIG = Path(__file__).resolve().parents[1] / "monitoring.yaml"

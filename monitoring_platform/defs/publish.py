@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from dagster import (
+    AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetExecutionContext,
@@ -43,7 +44,7 @@ def metadata(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def record_verdict(
-    context: AssetExecutionContext,
+    context: AssetExecutionContext | AssetCheckExecutionContext,
     store: MetricStore,
     asset_key: AssetKey,
     verdict: Verdict,
@@ -78,7 +79,7 @@ def record_verdict(
 
 
 def record_verdicts(
-    context: AssetExecutionContext,
+    context: AssetExecutionContext | AssetCheckExecutionContext,
     store: MetricStore,
     asset_key: AssetKey,
     verdicts: Iterable[Verdict],

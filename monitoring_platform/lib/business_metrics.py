@@ -15,10 +15,11 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
+from monitoring_platform.config import ModelConfig
 from monitoring_platform.lib.metric_store import Metric
+from monitoring_platform.lib.stage import Verdict
 
 SYSTEM_METRICS = (
     "requests",
@@ -45,21 +46,20 @@ ERROR_RATE_CHECK = "error_rate_within_budget"
 
 
 def kpi_check_name(kpi: str) -> str:
+    """The name of the check on ``kpi``'s drop."""
     return f"{kpi}_drop_within_limit"
 
 
-@dataclass
-class Verdict:
-    """One check's outcome: passed or not, why in words, and the numbers behind it."""
-
-    name: str
-    passed: bool
-    description: str
-    observed: dict[str, Any] = field(default_factory=dict)
-    severity: str = "ERROR"
+def checked_kpis(model: ModelConfig) -> list[str]:
+    """The KPIs whose drop is checked for ``model`` (a null limit, or no events, turns it off)."""
+    if not model.events.enabled:
+        return []  # a model without business events has no KPIs to check
+    drops = model.thresholds.kpi_drop
+    return [kpi for kpi in KPIS if getattr(drops, kpi) is not None]
 
 
 def as_date(value: Any) -> dt.date:
+    """A mart's date value (a date, a timestamp or ISO text) as a date."""
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
@@ -72,19 +72,22 @@ def _float(value: Any) -> float | None:
 
 
 def rows_of_day(rows: Iterable[Mapping[str, Any]], date: dt.date) -> list[Mapping[str, Any]]:
+    """The rows of ``date``."""
     return [r for r in rows if as_date(r["metric_date"]) == date]
 
 
-def kpi_totals(business_rows: Iterable[Mapping[str, Any]]) -> dict[dt.date, dict[str, float]]:
+def kpi_totals(
+    business_rows: Iterable[Mapping[str, Any]],
+) -> dict[dt.date, dict[str, float | None]]:
     """Each day's KPIs over all model versions together (from counts, so exactly)."""
     sums: dict[dt.date, dict[str, float]] = defaultdict(
         lambda: {"predictions": 0.0, "clicks": 0.0, "conversions": 0.0, "revenue": 0.0}
     )
     for row in business_rows:
-        day = sums[as_date(row["metric_date"])]
+        counts = sums[as_date(row["metric_date"])]
         for name in ("predictions", "clicks", "conversions", "revenue"):
-            day[name] += float(row[name] or 0)
-    totals = {}
+            counts[name] += float(row[name] or 0)
+    totals: dict[dt.date, dict[str, float | None]] = {}
     for day, s in sorted(sums.items()):
         n = s["predictions"]
         totals[day] = {
@@ -96,15 +99,17 @@ def kpi_totals(business_rows: Iterable[Mapping[str, Any]]) -> dict[dt.date, dict
     return totals
 
 
-def system_totals(system_rows: Iterable[Mapping[str, Any]]) -> dict[dt.date, dict[str, float]]:
+def system_totals(
+    system_rows: Iterable[Mapping[str, Any]],
+) -> dict[dt.date, dict[str, float | None]]:
     """Each day's requests, 5xx and 429 rates over all model versions together."""
     sums: dict[dt.date, dict[str, float]] = defaultdict(
         lambda: {"requests": 0.0, "server_errors": 0.0, "throttled_requests": 0.0}
     )
     for row in system_rows:
-        day = sums[as_date(row["metric_date"])]
+        counts = sums[as_date(row["metric_date"])]
         for name in ("requests", "server_errors", "throttled_requests"):
-            day[name] += float(row[name] or 0)
+            counts[name] += float(row[name] or 0)
     return {
         day: {
             **s,
@@ -148,7 +153,7 @@ def check_latency(day_rows: Sequence[Mapping[str, Any]], slo_ms: float) -> Verdi
             {"threshold": slo_ms, **NOT_EVALUATED},
             severity="WARN",
         )
-    worst = max(measured, key=measured.get)
+    worst = max(measured, key=lambda version: measured[version])
     over = {v: p95 for v, p95 in measured.items() if p95 > slo_ms}
     by_version = ", ".join(f"{v}: {_fmt_ms(p95)}" for v, p95 in sorted(measured.items()))
     if over:
@@ -186,7 +191,7 @@ def check_error_rate(day_rows: Sequence[Mapping[str, Any]], budget: float) -> Ve
             {"threshold": budget, **NOT_EVALUATED},
             severity="WARN",
         )
-    worst = max(measured, key=measured.get)
+    worst = max(measured, key=lambda version: measured[version])
     over = {v: rate for v, rate in measured.items() if rate > budget}
     by_version = ", ".join(f"{v}: {_fmt_share(rate)}" for v, rate in sorted(measured.items()))
     if over:
@@ -225,7 +230,9 @@ def check_kpi_drop(
     name, title = kpi_check_name(kpi), KPI_TITLES[kpi]
     observed = (totals.get(date) or {}).get(kpi)
     window = baseline_dates(date, baseline_days)
-    history = [totals[d][kpi] for d in window if d in totals and totals[d].get(kpi) is not None]
+    history: list[float] = [
+        value for d in window if (value := (totals.get(d) or {}).get(kpi)) is not None
+    ]
     numbers: dict[str, Any] = {"threshold": max_drop, "baseline_window_days": baseline_days}
     if observed is None:
         return Verdict(

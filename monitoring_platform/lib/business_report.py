@@ -1,20 +1,29 @@
-"""The business-metrics page of a model-day: KPIs, system metrics, checks and 30-day trends.
+"""The business-metrics report of a model-day: its checks, its metrics and its page.
 
-A page from the ``business_metrics.html`` template with inline SVG charts (no script): one line
-per model version over the trailing days. Every value from the data is autoescaped.
+:func:`business_metrics_report` judges a model-day's rows of the dbt marts (latency SLO, error
+budget, KPI drops) and publishes the page: KPIs, system metrics, checks and 30-day trends, from
+the ``business_metrics.html`` template with inline SVG charts (no script), one line per model
+version over the trailing days. Every value from the data is autoescaped.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from monitoring_platform.config import ModelConfig
 from monitoring_platform.lib.business_metrics import (
     KPI_TITLES,
-    Verdict,
+    KPIS,
     as_date,
+    check_error_rate,
+    check_kpi_drop,
+    check_latency,
+    checked_kpis,
+    day_metrics,
     kpi_totals,
     rows_of_day,
     system_totals,
@@ -25,6 +34,7 @@ from monitoring_platform.lib.html import money as _money
 from monitoring_platform.lib.html import percent, render
 from monitoring_platform.lib.html import whole as _int
 from monitoring_platform.lib.reports import BUSINESS_METRICS, Navigation, page_heading, page_title
+from monitoring_platform.lib.stage import Link, StageResult, Verdict
 
 TREND_DAYS = 30
 
@@ -175,4 +185,73 @@ def render_business_report(
         system_rows=system_table,
         trend_days=trend_days,
         charts=charts,
+    )
+
+
+def history_start(model: ModelConfig, date: dt.date) -> dt.date:
+    """The first day of mart rows the report of ``date`` needs: its trends and KPI baselines."""
+    return date - dt.timedelta(days=max(TREND_DAYS - 1, model.thresholds.kpi_drop.baseline_days))
+
+
+def business_verdicts(
+    model: ModelConfig,
+    date: dt.date,
+    system_rows: Sequence[Mapping[str, Any]],
+    business_rows: Sequence[Mapping[str, Any]],
+) -> list[Verdict]:
+    """The day's latency SLO, error budget and KPI drop verdicts, from the marts' rows."""
+    limits = model.thresholds
+    day_system = rows_of_day(system_rows, date)
+    totals = kpi_totals(business_rows)
+    return [
+        check_latency(day_system, limits.latency_p95_slo_ms),
+        check_error_rate(day_system, limits.error_rate_budget),
+        *(
+            check_kpi_drop(
+                kpi, date, totals, getattr(limits.kpi_drop, kpi), limits.kpi_drop.baseline_days
+            )
+            for kpi in checked_kpis(model)
+        ),
+    ]
+
+
+def business_metrics_report(
+    model: ModelConfig,
+    date: dt.date,
+    system_rows: Sequence[Mapping[str, Any]],
+    business_rows: Sequence[Mapping[str, Any]],
+    publish_page: Callable[[str, str], str],
+) -> StageResult:
+    """The day's business report from the marts' rows since :func:`history_start`.
+
+    ``publish_page(name, html)`` publishes a report page and returns its URL; every verdict
+    links the page.
+    """
+    limits = model.thresholds
+    verdicts = business_verdicts(model, date, system_rows, business_rows)
+    trend_start = date - dt.timedelta(days=TREND_DAYS - 1)
+    html = render_business_report(
+        model.name,
+        date,
+        [r for r in system_rows if as_date(r["metric_date"]) >= trend_start],
+        [r for r in business_rows if as_date(r["metric_date"]) >= trend_start],
+        verdicts,
+        slo_ms=limits.latency_p95_slo_ms,
+        error_budget=limits.error_rate_budget,
+    )
+    link = publish_page(BUSINESS_METRICS, html)
+    day_system = rows_of_day(system_rows, date)
+    day_kpis = kpi_totals(business_rows).get(date, {})
+    return StageResult(
+        metrics=day_metrics(date, system_rows, business_rows),
+        verdicts=[dataclasses.replace(v, report=link) for v in verdicts],
+        metadata={
+            "report": Link(link),
+            "status": "ok" if day_system else "no_data",
+            "model_versions": sorted({str(r["model_version"]) for r in day_system}),
+            **{kpi: day_kpis[kpi] for kpi in KPIS if day_kpis.get(kpi) is not None},
+            "trend_window": f"{trend_start}..{date}",
+            "failed_checks": [v.name for v in verdicts if not v.passed],
+        },
+        pages={BUSINESS_METRICS: link},
     )

@@ -56,6 +56,8 @@ class ExpectationSpec:
 
 @dataclass
 class ExpectationOutcome:
+    """One expectation's result: passed or not, its counts, samples and any error."""
+
     spec: ExpectationSpec
     success: bool
     element_count: int | None = None
@@ -68,6 +70,8 @@ class ExpectationOutcome:
 
 @dataclass
 class ValidationOutcome:
+    """A suite's results, one per expectation in order, over ``rows`` rows."""
+
     results: list[ExpectationOutcome]
     rows: int
 
@@ -184,32 +188,6 @@ def contract_expectations(
                     )
                 )
     return specs
-
-
-QUARANTINE_REASON = "quarantine_reason"
-
-
-def record_contract_expectations(model: ModelConfig) -> list[ExpectationSpec]:
-    """Expectations over every record of the day: how many broke the record contract.
-
-    They run on a frame with one row per record and its quarantine reason (null when accepted),
-    so the page shows the share of broken records and samples of why they broke.
-    """
-    limits = model.thresholds
-    return [
-        ExpectationSpec(
-            "expect_column_values_to_be_null",
-            {"column": QUARANTINE_REASON, "mostly": round(1 - limits.quarantine_share_error, 6)},
-            severity=ERROR,
-            origin="record contract",
-        ),
-        ExpectationSpec(
-            "expect_column_values_to_be_null",
-            {"column": QUARANTINE_REASON, "mostly": round(1 - limits.quarantine_share_warn, 6)},
-            severity=WARN,
-            origin="record contract",
-        ),
-    ]
 
 
 def load_expectations_file(path: str | os.PathLike[str]) -> list[ExpectationSpec]:
@@ -337,7 +315,11 @@ def validate(
     )
     result = validator.validate_expectation_suite(suite)
     # GX may reorder results: each carries the index of its spec in ``meta``.
-    by_index = {int(item.expectation_config.meta["index"]): item for item in result.results}
+    by_index = {
+        int(config.meta["index"]): item
+        for item in result.results
+        if (config := item.expectation_config) is not None
+    }
     outcomes = []
     for index, spec in enumerate(specs):
         item = by_index[index]
@@ -364,8 +346,10 @@ def validate(
 
 
 def spec_columns(spec: ExpectationSpec) -> list[str] | None:
-    """The columns an expectation reads, or ``None`` when it may read any (table expectations,
-    row conditions)."""
+    """The columns an expectation reads.
+
+    ``None`` when it may read any (table expectations, row conditions).
+    """
     if spec.kwargs.get("row_condition"):
         return None
     keys = type(_to_gx(spec)).domain_keys
@@ -448,8 +432,10 @@ _BATCH_ROWS = 131_072
 
 
 def _mostly_distinct(parquet: pq.ParquetFile, column: str) -> bool:
-    """Whether a column was written without a dictionary in every row group: its values are
-    mostly distinct, so sharing equal strings would only cost hashing."""
+    """Whether a column was written without a dictionary in every row group.
+
+    Its values are then mostly distinct, so sharing equal strings would only cost hashing.
+    """
     metadata = parquet.metadata
     leaves = [i for i in range(metadata.num_columns) if metadata.schema.column(i).path == column]
     return bool(leaves) and all(
@@ -487,16 +473,6 @@ def validate_parquet(
     )
 
 
-def record_frame(accepted: int, reasons: pa.ChunkedArray | None) -> pd.DataFrame:
-    """One row per record of the day: a null reason per accepted row, then each quarantined
-    record's reason."""
-    quarantined = len(reasons) if reasons is not None else 0
-    values = np.full(accepted + quarantined, None, dtype=object)
-    if quarantined:
-        values[accepted:] = reasons.to_numpy(zero_copy_only=False)
-    return pd.DataFrame({QUARANTINE_REASON: pd.Series(values, dtype="object")})
-
-
 def _samples(values: list[Any]) -> list[str]:
     seen: list[str] = []
     for value in values:
@@ -508,19 +484,3 @@ def _samples(values: list[Any]) -> list[str]:
         if len(seen) >= SAMPLE_VALUES:
             break
     return seen
-
-
-def summarize(outcome: ExpectationOutcome) -> dict[str, Any]:
-    """A JSON-ready description of one failed expectation for check metadata and alerts."""
-    return {
-        "expectation": outcome.spec.type,
-        "column": outcome.spec.column,
-        "severity": outcome.spec.severity,
-        "unexpected_count": outcome.unexpected_count,
-        "unexpected_share": outcome.unexpected_share,
-        "sample_unexpected_values": outcome.sample_values,
-        **(
-            {"observed_value": outcome.observed_value} if outcome.observed_value is not None else {}
-        ),
-        **({"error": outcome.exception} if outcome.exception else {}),
-    }

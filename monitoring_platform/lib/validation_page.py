@@ -29,6 +29,7 @@ def expectation_row(r: ExpectationOutcome) -> dict[str, Any]:
 
 
 def validation_verdict(outcome: ValidationOutcome) -> dict[str, str]:
+    """The page's headline: failed (blocking), warning or passed, in words."""
     errors, warnings = outcome.failed("error"), outcome.failed("warn")
     if errors:
         return {

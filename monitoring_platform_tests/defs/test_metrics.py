@@ -10,7 +10,7 @@ from dagster import AssetKey, AssetSelection, DagsterInstance, materialize
 
 from monitoring_platform.config import load_config
 from monitoring_platform.definitions import build_definitions
-from monitoring_platform.defs.ingestion.assets import inference_logs_key
+from monitoring_platform.defs.keys import INFERENCE_LOGS, model_asset_key
 from monitoring_platform.defs.metrics.assets import metrics_selection
 from monitoring_platform.defs.resources import LOCAL_REPORTS_BASE_URL
 from monitoring_platform.demo import QUIET_RUN_CONFIG
@@ -115,7 +115,9 @@ def evaluated(tmp_path_factory):
     _rewrite(LocalObjectStore(config.events_root(model)), prefix, _fewer_clicks)
     defs = build_definitions(config)
     instance = DagsterInstance.ephemeral()
-    selection = metrics_selection(model) | AssetSelection.assets(inference_logs_key(model))
+    selection = metrics_selection(model) | AssetSelection.assets(
+        model_asset_key(model.name, INFERENCE_LOGS)
+    )
     results = {}
 
     def run(day):

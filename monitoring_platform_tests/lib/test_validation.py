@@ -9,15 +9,12 @@ import pytest
 from monitoring_platform.config import ConfigError, parse_config
 from monitoring_platform.lib.validation import (
     ERROR,
-    QUARANTINE_REASON,
     WARN,
     ExpectationSpec,
     column_groups,
     contract_expectations,
     learnable_category,
     load_expectations_file,
-    record_contract_expectations,
-    record_frame,
     validate,
     validate_parquet,
 )
@@ -69,13 +66,6 @@ def test_categories_seen_in_the_reference_are_allowed():
     frame = clean()
     assert run(frame, known={"country": {"FR"}}).passed
     assert not run(frame, known={"country": set()}).passed
-
-
-def test_record_contract_share_thresholds():
-    reasons = pd.DataFrame({QUARANTINE_REASON: [None] * 97 + ["malformed JSON"] * 3})
-    outcome = validate(reasons, record_contract_expectations(MODEL), "records")
-    assert [(r.spec.severity, r.success) for r in outcome.results] == [(ERROR, True), (WARN, False)]
-    assert outcome.results[1].sample_values == ["malformed JSON"]
 
 
 def test_user_expectations_merge(tmp_path):
@@ -292,18 +282,6 @@ def test_spec_groups_read_only_their_columns():
         (["a", "b", "c"], [3]),
     ]
     assert column_groups(specs, ["a"]) is None
-
-
-def test_record_frame_matches_one_row_per_record():
-    reasons = pa.chunked_array([["malformed JSON", None], ["expected a number, got a string"]])
-    frame = record_frame(4, reasons)
-    expected = pd.DataFrame(
-        {QUARANTINE_REASON: pd.Series([None] * 4 + reasons.to_pylist(), dtype="object")}
-    )
-    pd.testing.assert_frame_equal(frame, expected)
-    specs = record_contract_expectations(MODEL)
-    assert _facts(validate(frame, specs, "r")) == _facts(validate(expected, specs, "r"))
-    assert record_frame(3, None)[QUARANTINE_REASON].tolist() == [None] * 3
 
 
 def test_integer_bounds_of_another_type_fail_alike(tmp_path):

@@ -13,10 +13,11 @@ import datetime as dt
 import io
 import json
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from dagster import (
+    AssetCheckResult,
     AssetDep,
     AssetExecutionContext,
     AssetKey,
@@ -39,28 +40,30 @@ from dagster_dbt import (
 
 from monitoring_platform.config import ModelConfig, MonitoringConfig
 from monitoring_platform.defs.ingestion.assets import inference_logs_key
-from monitoring_platform.defs.metrics.checks import (
-    checked_kpis,
-    event_check_results,
-    event_check_specs,
-    metrics_check_specs,
-    verdict_results,
+from monitoring_platform.defs.keys import (
+    BUSINESS_EVENTS,
+    BUSINESS_METRICS_REPORT,
+    model_asset_key,
 )
+from monitoring_platform.defs.metrics.checks import event_check_specs, metrics_check_specs
 from monitoring_platform.defs.metrics.resources import (
     WAREHOUSE_POOL,
     WarehouseResource,
     ensure_manifest,
 )
 from monitoring_platform.defs.orchestration.jobs import MODEL_TAG
+from monitoring_platform.defs.pages import page_publisher
 from monitoring_platform.defs.partitions import partitioned_check_spec
 from monitoring_platform.defs.performance.assets import labels_key
+from monitoring_platform.defs.publish import partition_day, publish
 from monitoring_platform.defs.resources import MetricStoreResource, StorageResource
-from monitoring_platform.lib import business_metrics as bm
 from monitoring_platform.lib import events as events_lib
 from monitoring_platform.lib import lake
-from monitoring_platform.lib.business_report import TREND_DAYS, render_business_report
-from monitoring_platform.lib.metric_store import Metric
-from monitoring_platform.lib.reports import BUSINESS_METRICS, publish_page
+from monitoring_platform.lib.business_report import (
+    business_metrics_report as business_metrics_report_stage,
+)
+from monitoring_platform.lib.business_report import history_start
+from monitoring_platform.lib.intake import business_events_stage
 from monitoring_platform.lib.warehouse import (
     BUSINESS_MART,
     SYSTEM_MART,
@@ -115,7 +118,7 @@ def _business_events(
     config: MonitoringConfig, model: ModelConfig, partitions: PartitionsDefinition
 ) -> AssetsDefinition:
     location = config.events_root(model)
-    key = business_events_key(model)
+    key = model_asset_key(model.name, BUSINESS_EVENTS)
 
     @asset(
         key=key,
@@ -128,8 +131,8 @@ def _business_events(
     )
     def business_events(
         context: AssetExecutionContext, storage: StorageResource, metric_store: MetricStoreResource
-    ):
-        date = context.partition_key
+    ) -> Iterator[MaterializeResult | AssetCheckResult]:
+        date = partition_day(context).isoformat()
         lake_store = storage.lake_store()
         result, accepted_key, quarantine_key = lake.ingest_into_lake(
             lambda workdir: events_lib.ingest_events(storage.store(location), model, date, workdir),
@@ -139,38 +142,9 @@ def _business_events(
             model.name,
             date,
         )
-        store = metric_store.get()
-        store.replace_metrics(
-            model.name,
-            dt.date.fromisoformat(date),
-            key.path[-1],
-            [
-                Metric("objects", len(result.objects)),
-                Metric("rows_in", result.rows_in),
-                Metric("rows_accepted", result.accepted),
-                Metric("rows_quarantined", result.quarantined),
-                Metric("quarantine_share", result.quarantine_share),
-                *(
-                    Metric("rows_quarantined_by_reason", n, dims={"reason": reason[:200]})
-                    for reason, n in result.reasons.items()
-                ),
-            ],
-            run_id=context.run.run_id,
-        )
-        yield MaterializeResult(
-            metadata={
-                "location": location,
-                "objects_read": len(result.objects),
-                "rows_in": result.rows_in,
-                "rows_accepted": result.accepted,
-                "rows_quarantined": result.quarantined,
-                "quarantine_reasons": MetadataValue.json(result.reasons),
-                "accepted_rows": MetadataValue.path(lake_store.uri(accepted_key)),
-                "quarantine": MetadataValue.path(lake_store.uri(quarantine_key)),
-                "dagster/row_count": result.accepted,
-            }
-        )
-        yield from event_check_results(context, store, key, model, result)
+        uris = lake_store.uri(accepted_key), lake_store.uri(quarantine_key)
+        stage = business_events_stage(model, result, location, *uris)
+        yield from publish(context, metric_store.get(), key, stage)
 
     return business_events
 
@@ -352,8 +326,7 @@ def build_dbt_assets(
 def _business_metrics_report(
     model: ModelConfig, partitions: PartitionsDefinition
 ) -> AssetsDefinition:
-    key = business_metrics_report_key(model)
-    limits = model.thresholds
+    key = model_asset_key(model.name, BUSINESS_METRICS_REPORT)
 
     @asset(
         key=key,
@@ -371,58 +344,13 @@ def _business_metrics_report(
         storage: StorageResource,
         metric_store: MetricStoreResource,
         warehouse: WarehouseResource,
-    ):
-        date = dt.date.fromisoformat(context.partition_key)
-        history = max(TREND_DAYS - 1, limits.kpi_drop.baseline_days)
-        start = date - dt.timedelta(days=history)
-        wh = warehouse.get()
-        system_rows = wh.mart_rows(SYSTEM_MART, model.name, start, date)
-        business_rows = wh.mart_rows(BUSINESS_MART, model.name, start, date)
-        day_system = bm.rows_of_day(system_rows, date)
-        totals = bm.kpi_totals(business_rows)
-        verdicts = [
-            bm.check_latency(day_system, limits.latency_p95_slo_ms),
-            bm.check_error_rate(day_system, limits.error_rate_budget),
-        ]
-        for kpi in checked_kpis(model):
-            verdicts.append(
-                bm.check_kpi_drop(
-                    kpi,
-                    date,
-                    totals,
-                    getattr(limits.kpi_drop, kpi),
-                    limits.kpi_drop.baseline_days,
-                )
-            )
-        trend_start = date - dt.timedelta(days=TREND_DAYS - 1)
-        html = render_business_report(
-            model.name,
-            date,
-            [r for r in system_rows if bm.as_date(r["metric_date"]) >= trend_start],
-            [r for r in business_rows if bm.as_date(r["metric_date"]) >= trend_start],
-            verdicts,
-            slo_ms=limits.latency_p95_slo_ms,
-            error_budget=limits.error_rate_budget,
-        )
-        reports = storage.reports_store()
-        html_key = publish_page(reports, model.name, date, BUSINESS_METRICS, html)
-        link = storage.report_link(reports, html_key)
-        store = metric_store.get()
-        metrics = bm.day_metrics(date, system_rows, business_rows)
-        store.replace_metrics(model.name, date, key.path[-1], metrics, run_id=context.run.run_id)
-        day_kpis = totals.get(date, {})
-        yield MaterializeResult(
-            metadata={
-                "report": MetadataValue.url(link),
-                "status": "ok" if day_system else "no_data",
-                "model_versions": MetadataValue.json(
-                    sorted({str(r["model_version"]) for r in day_system})
-                ),
-                **{kpi: day_kpis.get(kpi) for kpi in bm.KPIS if day_kpis.get(kpi) is not None},
-                "trend_window": f"{trend_start}..{date}",
-                "failed_checks": MetadataValue.json([v.name for v in verdicts if not v.passed]),
-            }
-        )
-        yield from verdict_results(context, store, key, verdicts, link)
+    ) -> Iterator[MaterializeResult | AssetCheckResult]:
+        day = partition_day(context)
+        wh, start = warehouse.get(), history_start(model, day)
+        system_rows = wh.mart_rows(SYSTEM_MART, model.name, start, day)
+        business_rows = wh.mart_rows(BUSINESS_MART, model.name, start, day)
+        publish_page = page_publisher(storage, model.name, day)
+        stage = business_metrics_report_stage(model, day, system_rows, business_rows, publish_page)
+        yield from publish(context, metric_store.get(), key, stage)
 
     return business_metrics_report

@@ -1,93 +1,37 @@
 """Checks of the metrics stage: the events' contract, latency SLO, error budget, KPI drops."""
 
-from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
-    AssetCheckSpec,
-    AssetExecutionContext,
-    AssetKey,
-    PartitionsDefinition,
-)
+from __future__ import annotations
+
+from dagster import AssetCheckSpec, AssetKey, PartitionsDefinition
 
 from monitoring_platform.config import ModelConfig
+from monitoring_platform.defs.ingestion.checks import quarantine_share_check_spec
 from monitoring_platform.defs.partitions import partitioned_check_spec
-from monitoring_platform.defs.recording import check_result, graded
 from monitoring_platform.lib.business_metrics import (
     ERROR_RATE_CHECK,
     KPI_TITLES,
-    KPIS,
     LATENCY_CHECK,
-    Verdict,
+    checked_kpis,
     kpi_check_name,
 )
-from monitoring_platform.lib.ingest import IngestResult
-from monitoring_platform.lib.metric_store import MetricStore
-
-EVENT_QUARANTINE_SHARE = "event_quarantine_share_within_limit"
+from monitoring_platform.lib.intake import EVENT_QUARANTINE_SHARE
 
 
 def event_check_specs(
     asset_key: AssetKey, partitions: PartitionsDefinition
 ) -> list[AssetCheckSpec]:
+    """The check of a model's business events: few enough broke the contract."""
     return [
-        partitioned_check_spec(
-            EVENT_QUARANTINE_SHARE,
-            asset=asset_key,
-            partitions=partitions,
-            description="The share of business events that broke the contract is within its limits.",
+        quarantine_share_check_spec(
+            EVENT_QUARANTINE_SHARE, "business events", asset_key, partitions
         )
     ]
-
-
-def event_check_results(
-    context: AssetExecutionContext,
-    store: MetricStore,
-    asset_key: AssetKey,
-    model: ModelConfig,
-    result: IngestResult,
-) -> list[AssetCheckResult]:
-    limits = model.thresholds
-    passed, severity = graded(
-        result.quarantine_share, limits.quarantine_share_warn, limits.quarantine_share_error
-    )
-    top = sorted(result.reasons.items(), key=lambda kv: -kv[1])[:5]
-    text = (
-        f"{result.quarantined} of {result.rows_in} events quarantined "
-        f"({result.quarantine_share:.2%}; warn at {limits.quarantine_share_warn:.2%}, "
-        f"error at {limits.quarantine_share_error:.2%})"
-        + (": " + "; ".join(f"{reason} ×{n}" for reason, n in top) if top else ".")
-    )
-    return [
-        check_result(
-            context,
-            store,
-            asset_key,
-            EVENT_QUARANTINE_SHARE,
-            passed=passed,
-            severity=severity,
-            description=text,
-            observed={
-                "observed": result.quarantine_share,
-                "quarantined": result.quarantined,
-                "rows_in": result.rows_in,
-                "warn_threshold": limits.quarantine_share_warn,
-                "error_threshold": limits.quarantine_share_error,
-            },
-        )
-    ]
-
-
-def checked_kpis(model: ModelConfig) -> list[str]:
-    """The KPIs whose drop is checked for ``model`` (a null limit, or no events, turns it off)."""
-    if not model.events.enabled:
-        return []  # a model without business events has no KPIs to check
-    drops = model.thresholds.kpi_drop
-    return [kpi for kpi in KPIS if getattr(drops, kpi) is not None]
 
 
 def metrics_check_specs(
     asset_key: AssetKey, model: ModelConfig, partitions: PartitionsDefinition
 ) -> list[AssetCheckSpec]:
+    """The checks of a model's business report: latency, errors and each checked KPI's drop."""
     limits = model.thresholds
     specs = [
         partitioned_check_spec(
@@ -103,48 +47,17 @@ def metrics_check_specs(
             description=f"The 5xx rate of every model version is within {limits.error_rate_budget:.1%}.",
         ),
     ]
-    for kpi in checked_kpis(model):
-        specs.append(
-            partitioned_check_spec(
-                kpi_check_name(kpi),
-                asset=asset_key,
-                partitions=partitions,
-                description=(
-                    f"The {KPI_TITLES[kpi]} has not dropped more than "
-                    f"{getattr(limits.kpi_drop, kpi):.0%} below its trailing "
-                    f"{limits.kpi_drop.baseline_days}-day mean."
-                ),
-            )
+    specs += [
+        partitioned_check_spec(
+            kpi_check_name(kpi),
+            asset=asset_key,
+            partitions=partitions,
+            description=(
+                f"The {KPI_TITLES[kpi]} has not dropped more than "
+                f"{getattr(limits.kpi_drop, kpi):.0%} below its trailing "
+                f"{limits.kpi_drop.baseline_days}-day mean."
+            ),
         )
-    return specs
-
-
-def verdict_results(
-    context: AssetExecutionContext,
-    store: MetricStore,
-    asset_key: AssetKey,
-    verdicts: list[Verdict],
-    report: str | None,
-) -> list[AssetCheckResult]:
-    return [
-        check_result(
-            context,
-            store,
-            asset_key,
-            v.name,
-            passed=v.passed,
-            severity=AssetCheckSeverity(v.severity),
-            description=v.description,
-            observed={k: _plain(x) for k, x in v.observed.items()},
-            report=report,
-        )
-        for v in verdicts
+        for kpi in checked_kpis(model)
     ]
-
-
-def _plain(value):
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, float):
-        return float(value)
-    return value
+    return specs
