@@ -49,3 +49,20 @@ def test_each_model_has_its_lineage_and_every_node_a_description(tmp_path):
     for check_key in graph.asset_check_keys:
         spec = graph.get_check_spec(check_key)
         assert spec.description, check_key
+
+
+def test_the_reports_index_is_regenerated_in_one_run(tmp_path):
+    from dagster import DagsterInstance
+
+    from monitoring_platform.definitions import materialize_reports_index
+
+    config = load_config(write_config(tmp_path, small_config_dict(tmp_path)))
+    with DagsterInstance.ephemeral() as instance:
+        link = materialize_reports_index(config, instance)
+        runs = instance.get_runs()
+    index = tmp_path / "reports" / "index.html"
+    assert link is not None and link.endswith("/index.html")
+    assert index.exists()
+    html = index.read_text()
+    assert all(model.name in html for model in config.models)
+    assert [run.tags.get("monitoring_platform/source") for run in runs] == ["demo"]

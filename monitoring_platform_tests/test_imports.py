@@ -133,3 +133,32 @@ def test_imports_in_one_direction_are_no_cycle(tmp_path):
     )
     assert import_graph(package) == {"pkg": {"pkg.a"}, "pkg.a": {"pkg.b"}, "pkg.b": set()}
     assert cycles(import_graph(package)) == []
+
+
+def test_the_configuration_imports_nothing_else_of_the_platform():
+    graph = import_graph(REPO / "monitoring_platform")
+    outside = {
+        (module, target)
+        for module, targets in graph.items()
+        if module.startswith("monitoring_platform.config")
+        for target in targets
+        if not target.startswith("monitoring_platform.config")
+    }
+    assert outside == set()
+
+
+def test_the_library_imports_no_dagster():
+    lib = REPO / "monitoring_platform" / "lib"
+    importers = set()
+    for path in lib.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            if any(name == "dagster" or name.startswith("dagster") for name in names):
+                importers.add(path.relative_to(lib).as_posix())
+    assert importers == set()

@@ -23,7 +23,6 @@ from monitoring_platform.config.common import (
     CONFIG_ENV_VAR,
     DEFAULT_CONFIG_FILE,
     RESERVED_COLUMNS,
-    SECRET_KEYS,
     ConfigError,
     EnvVarName,
     Location,
@@ -65,12 +64,14 @@ from monitoring_platform.config.platform import (
     Storage,
     Warehouse,
 )
+from monitoring_platform.config.secrets import MASK, SECRET_KEYS, redact_url_credentials
 from monitoring_platform.config.simulation import Simulation
 
 __all__ = [
     "CATEGORICAL_STATTESTS",
     "CONFIG_ENV_VAR",
     "DEFAULT_CONFIG_FILE",
+    "MASK",
     "NUMERICAL_STATTESTS",
     "RESERVED_COLUMNS",
     "SECRET_KEYS",
@@ -114,5 +115,6 @@ __all__ = [
     "default_config_path",
     "load_config",
     "parse_config",
+    "redact_url_credentials",
     "partitions_start_path",
 ]

@@ -18,23 +18,6 @@ IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
 MODEL_NAME = r"^[a-z][a-z0-9_]{0,62}$"
 ENV_VAR_NAME = r"^[A-Z_][A-Z0-9_]*$"
 
-# Keys that would hold a secret's value. The file must name an environment variable instead.
-SECRET_KEYS = {
-    "password",
-    "secret",
-    "secret_access_key",
-    "access_key_id",
-    "aws_secret_access_key",
-    "aws_access_key_id",
-    "session_token",
-    "token",
-    "api_key",
-    "webhook_url",
-    "routing_key",
-    "integration_key",
-    "hmac_secret",
-}
-
 # Column names of the canonical accepted-rows table; feature names may not reuse them.
 RESERVED_COLUMNS = {
     "request_id",

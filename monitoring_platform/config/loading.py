@@ -15,12 +15,11 @@ from pydantic import BaseModel, ValidationError
 from monitoring_platform.config.common import (
     CONFIG_ENV_VAR,
     DEFAULT_CONFIG_FILE,
-    SECRET_KEYS,
     ConfigError,
 )
 from monitoring_platform.config.models import PinnedReference, Task, TrailingReference
 from monitoring_platform.config.platform import MonitoringConfig
-from monitoring_platform.lib.redaction import redact_url_credentials
+from monitoring_platform.config.secrets import SECRET_KEYS, redact_url_credentials
 
 
 def default_config_path() -> Path:

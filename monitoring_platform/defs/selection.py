@@ -4,7 +4,9 @@ Every materializable asset under its key prefix, and their checks. Used by the d
 schedule, the sensors and the tests alike.
 """
 
-from dagster import AssetKey, AssetSelection
+from dagster import AssetSelection
+
+from monitoring_platform.defs.keys import LOG_OBJECTS, WAREHOUSE_PREFIX, model_asset_key
 
 
 def model_evaluation_selection(model: str) -> AssetSelection:
@@ -14,5 +16,5 @@ def model_evaluation_selection(model: str) -> AssetSelection:
     rows of the dbt models.
     """
     return (
-        AssetSelection.key_prefixes([model]) | AssetSelection.key_prefixes(["warehouse"])
-    ) - AssetSelection.assets(AssetKey([model, "log_objects"]))
+        AssetSelection.key_prefixes([model]) | AssetSelection.key_prefixes([WAREHOUSE_PREFIX])
+    ) - AssetSelection.assets(model_asset_key(model, LOG_OBJECTS))

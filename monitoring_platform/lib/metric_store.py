@@ -117,16 +117,9 @@ class MetricStore:
             }
             for m in metrics
         ]
-        with self.engine.begin() as conn:
-            conn.execute(
-                metric_values.delete().where(
-                    metric_values.c.model == model,
-                    metric_values.c.partition_date == partition_date,
-                    metric_values.c.asset == asset,
-                )
-            )
-            if rows:
-                conn.execute(metric_values.insert(), rows)
+        self._replace(
+            metric_values, {"model": model, "partition_date": partition_date, "asset": asset}, rows
+        )
         return len(rows)
 
     def record_check(
@@ -152,16 +145,15 @@ class MetricStore:
             "run_id": run_id,
             "recorded_at": dt.datetime.now(dt.UTC),
         }
+        match = {k: row[k] for k in ("model", "partition_date", "asset", "check_name")}
+        self._replace(check_results, match, [row])
+
+    def _replace(self, table: sa.Table, match: Mapping[str, Any], rows: list[dict]) -> None:
+        """Delete the rows of ``table`` matching ``match`` and insert ``rows``, atomically."""
         with self.engine.begin() as conn:
-            conn.execute(
-                check_results.delete().where(
-                    check_results.c.model == model,
-                    check_results.c.partition_date == partition_date,
-                    check_results.c.asset == asset,
-                    check_results.c.check_name == check_name,
-                )
-            )
-            conn.execute(check_results.insert(), [row])
+            conn.execute(table.delete().where(*(table.c[k] == v for k, v in match.items())))
+            if rows:
+                conn.execute(table.insert(), rows)
 
     def metrics(
         self,

@@ -15,17 +15,10 @@ import urllib.parse
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-MASK = "[redacted]"
+from monitoring_platform.config.secrets import MASK, redact_url_credentials
 
-# ``scheme://user:password@`` or ``scheme://token@`` at the start of a URL's authority.
-_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/\s@'\"<>]*@")
 # Forms shorter than this are too common to replace without mangling ordinary text.
 _MIN_FORM = 6
-
-
-def redact_url_credentials(text: str) -> str:
-    """``text`` with the user information of every URL in it replaced by the mask."""
-    return _URL_USERINFO.sub(lambda m: f"{m.group(1)}{MASK}@", text)
 
 
 def secret_forms(value: str) -> set[str]:

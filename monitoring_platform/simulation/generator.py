@@ -33,9 +33,7 @@ from collections.abc import Callable
 
 import duckdb
 
-from monitoring_platform.config import (
-    MonitoringConfig,
-)
+from monitoring_platform.config import MonitoringConfig
 from monitoring_platform.lib.storage import ObjectStore, join_key, open_store, partition_prefix
 from monitoring_platform.simulation.scenario import Scenario, default_scenario
 from monitoring_platform.simulation.simulator import Simulator

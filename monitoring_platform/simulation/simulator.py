@@ -10,13 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from monitoring_platform.config import (
-    Columns,
-    Feature,
-    FeatureType,
-    ModelConfig,
-    Task,
-)
+from monitoring_platform.config import Columns, Feature, FeatureType, ModelConfig, Task
 from monitoring_platform.simulation.draws import (
     INTRADAY_CURVE,
     latency_and_status,

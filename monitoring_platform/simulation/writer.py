@@ -13,9 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from monitoring_platform.config import (
-    Columns,
-)
+from monitoring_platform.config import Columns
 from monitoring_platform.lib.storage import ObjectStore, join_key, partition_prefix
 from monitoring_platform.simulation.scenario import (
     EPOCH,

@@ -297,6 +297,10 @@ def build_alerting_sensors(
             )
     url = config.metric_store_url()
     interval = settings.sensor_interval_seconds
+    running: dict[str, Any] = {
+        "minimum_interval_seconds": interval,
+        "default_status": DefaultSensorStatus.RUNNING,
+    }
     base_url = settings.dagster_base_url
 
     def alerting() -> Alerting:
@@ -304,8 +308,7 @@ def build_alerting_sensors(
 
     @sensor(
         name=CHECK_SENSOR,
-        minimum_interval_seconds=interval,
-        default_status=DefaultSensorStatus.RUNNING,
+        **running,
         description="Alerts when an asset check starts failing and resolves when it passes again.",
     )
     def check_alert_sensor(context: SensorEvaluationContext):
@@ -313,8 +316,7 @@ def build_alerting_sensors(
 
     @run_failure_sensor(
         name=RUN_FAILURE_SENSOR,
-        minimum_interval_seconds=interval,
-        default_status=DefaultSensorStatus.RUNNING,
+        **running,
         description="Alerts when a run fails for a reason other than a blocking check.",
     )
     def run_failure_alert_sensor(context: RunFailureSensorContext):
@@ -328,8 +330,7 @@ def build_alerting_sensors(
     @run_status_sensor(
         name=RUN_SUCCESS_SENSOR,
         run_status=DagsterRunStatus.SUCCESS,
-        minimum_interval_seconds=interval,
-        default_status=DefaultSensorStatus.RUNNING,
+        **running,
         description="Resolves a failed-run alert when the same job and day succeed again.",
     )
     def run_recovery_alert_sensor(context: RunStatusSensorContext):
