@@ -16,7 +16,7 @@ from dagster import (
 )
 
 from monitoring_platform.config import ModelConfig, MonitoringConfig, TrailingReference
-from monitoring_platform.defs.drift.assets import reference_code_version, reference_window_key
+from monitoring_platform.defs.keys import REFERENCE_WINDOW, model_asset_key
 from monitoring_platform.defs.estimation.checks import (
     estimation_check_results,
     estimation_check_specs,
@@ -26,7 +26,7 @@ from monitoring_platform.defs.ingestion.assets import inference_logs_key
 from monitoring_platform.defs.performance.assets import labels_key
 from monitoring_platform.defs.resources import MetricStoreResource, StorageResource
 from monitoring_platform.lib import estimation, lake
-from monitoring_platform.lib.drift import reference_dates
+from monitoring_platform.lib.reference import reference_code_version, reference_dates
 from monitoring_platform.lib.metric_store import Metric
 
 GROUP = "estimation"
@@ -86,7 +86,7 @@ def build_estimation_assets(
         partitions_def=partitions,
         deps=[
             AssetDep(inference_logs_key(model)),
-            AssetDep(reference_window_key(model)),
+            AssetDep(model_asset_key(model.name, REFERENCE_WINDOW)),
             *_label_deps(model),
         ],
         code_version=reference_code_version(model),

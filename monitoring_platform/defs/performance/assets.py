@@ -27,7 +27,7 @@ from monitoring_platform.defs.performance.checks import (
 from monitoring_platform.defs.resources import MetricStoreResource, StorageResource
 from monitoring_platform.lib import labels as labels_lib
 from monitoring_platform.lib import lake
-from monitoring_platform.lib.drift import reference_dates
+from monitoring_platform.lib.reference import reference_dates
 from monitoring_platform.lib.metric_store import Metric
 from monitoring_platform.lib.performance import evaluate, join_labels, labelled_rows, render_report
 from monitoring_platform.lib.reports import MODEL_PERFORMANCE, publish_page

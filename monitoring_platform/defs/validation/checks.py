@@ -19,7 +19,7 @@ from monitoring_platform.defs.ingestion.assets import inference_logs_key
 from monitoring_platform.defs.recording import check_result
 from monitoring_platform.defs.resources import MetricStoreResource, StorageResource
 from monitoring_platform.lib import lake
-from monitoring_platform.lib.drift import reference_dates
+from monitoring_platform.lib.reference import reference_dates
 from monitoring_platform.lib.memory import release_unused_memory
 from monitoring_platform.lib.metric_store import Metric
 from monitoring_platform.lib.reports import VALIDATION, publish_page
