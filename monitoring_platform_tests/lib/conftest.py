@@ -3,11 +3,13 @@
 import datetime as dt
 from collections.abc import Callable
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from monitoring_platform.config import ModelConfig
 from monitoring_platform.lib import lake
 from monitoring_platform.lib.storage import LocalObjectStore
 
@@ -27,3 +29,36 @@ def write_lake(lake_store, tmp_path) -> Callable[[str, str, dt.date, pd.DataFram
         return lake.write_partition(lake_store, dataset, model, str(day), path)
 
     return write
+
+
+def model_config(task="binary_classification", **extra) -> ModelConfig:
+    raw = {
+        "name": "m",
+        "task": task,
+        "features": [
+            {"name": "x", "type": "numerical"},
+            {"name": "kind", "type": "categorical", "categories": ["a", "b"]},
+        ],
+        "estimation": {"min_reference_labels": 200},
+        **extra,
+    }
+    return ModelConfig.model_validate(raw)
+
+
+def binary_world(n, seed, shift=0.0, versions=("v1",)):
+    """Scores of a logistic model whose outcome follows the same relationship (no concept drift);
+    ``shift`` moves the input distribution (covariate shift)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(shift, 1, n)
+    truth = 1 / (1 + np.exp(-(2 * x - 1)))
+    score = 1 / (1 + np.exp(-(1.2 * x - 0.3)))  # informative but miscalibrated
+    return pd.DataFrame(
+        {
+            "request_id": [f"r{seed}-{i}" for i in range(n)],
+            "x": x,
+            "kind": rng.choice(["a", "b"], n),
+            "prediction": score,
+            "model_version": rng.choice(list(versions), n),
+            "label": (rng.random(n) < truth).astype(int),
+        }
+    )
