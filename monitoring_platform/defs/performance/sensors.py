@@ -13,7 +13,7 @@ from dagster import (
     sensor,
 )
 
-from monitoring_platform.config import MonitoringConfig
+from monitoring_platform.config import ModelConfig, MonitoringConfig
 from monitoring_platform.defs.keys import (
     INFERENCE_LOGS,
     LABELS,
@@ -43,31 +43,7 @@ def build_late_labels_sensor(config: MonitoringConfig) -> SensorDefinition:
     )
     def late_labels_sensor(context: SensorEvaluationContext):
         cursor = json.loads(context.cursor) if context.cursor else {}
-        requests = []
-        for model in config.models:
-            after = cursor.get(model.name)
-            records = context.instance.fetch_materializations(
-                AssetRecordsFilter(
-                    asset_key=model_asset_key(model.name, LABELS), after_storage_id=after
-                ),
-                limit=BATCH,
-                ascending=True,
-            ).records
-            for record in records:
-                arrival = partition_day(record)
-                for day in affected_prediction_days(arrival, model.labels.max_delay_days):
-                    if not _has_predictions(context, model, day):
-                        continue
-                    requests.append(
-                        RunRequest(
-                            run_key=f"{model.name}:{day}:labels-of-{arrival}:{record.storage_id}",
-                            asset_selection=[model_asset_key(model.name, MODEL_PERFORMANCE_REPORT)],
-                            partition_key=day.isoformat(),
-                            # The model tag puts these runs under the run queue's per-model limit.
-                            tags=model_run_tags(model.name, f"labels arrived {arrival}"),
-                        )
-                    )
-                cursor[model.name] = record.storage_id
+        requests = [r for model in config.models for r in _new_label_runs(context, model, cursor)]
         context.update_cursor(json.dumps(cursor, sort_keys=True))
         if not requests:
             return SkipReason("No new labels for earlier prediction days.")
@@ -76,7 +52,40 @@ def build_late_labels_sensor(config: MonitoringConfig) -> SensorDefinition:
     return late_labels_sensor
 
 
-def _has_predictions(context: SensorEvaluationContext, model, day: dt.date) -> bool:
+def _new_label_runs(
+    context: SensorEvaluationContext, model: ModelConfig, cursor: dict[str, int]
+) -> list[RunRequest]:
+    """Runs of the model's earlier prediction days whose labels arrived since ``cursor``.
+
+    Advances ``cursor[model.name]`` past the labels read.
+    """
+    records = context.instance.fetch_materializations(
+        AssetRecordsFilter(
+            asset_key=model_asset_key(model.name, LABELS), after_storage_id=cursor.get(model.name)
+        ),
+        limit=BATCH,
+        ascending=True,
+    ).records
+    requests = []
+    for record in records:
+        arrival = partition_day(record)
+        for day in affected_prediction_days(arrival, model.labels.max_delay_days):
+            if not _has_predictions(context, model, day):
+                continue
+            requests.append(
+                RunRequest(
+                    run_key=f"{model.name}:{day}:labels-of-{arrival}:{record.storage_id}",
+                    asset_selection=[model_asset_key(model.name, MODEL_PERFORMANCE_REPORT)],
+                    partition_key=day.isoformat(),
+                    # The model tag puts these runs under the run queue's per-model limit.
+                    tags=model_run_tags(model.name, f"labels arrived {arrival}"),
+                )
+            )
+        cursor[model.name] = record.storage_id
+    return requests
+
+
+def _has_predictions(context: SensorEvaluationContext, model: ModelConfig, day: dt.date) -> bool:
     result = context.instance.fetch_materializations(
         AssetRecordsFilter(
             asset_key=model_asset_key(model.name, INFERENCE_LOGS),
