@@ -1,4 +1,4 @@
-"""Fixtures of the library tests: a lake in a temporary directory."""
+"""Fixtures and helpers of the library tests: a lake in a temporary directory, small models and data."""
 
 import datetime as dt
 from collections.abc import Callable
@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from monitoring_platform.config import ModelConfig
+from monitoring_platform.config import ModelConfig, parse_config
 from monitoring_platform.lib import lake
 from monitoring_platform.lib.storage import LocalObjectStore
 
@@ -62,3 +62,38 @@ def binary_world(n, seed, shift=0.0, versions=("v1",)):
             "label": (rng.random(n) < truth).astype(int),
         }
     )
+
+
+SHOP = parse_config(
+    """
+models:
+  - name: shop
+    task: binary_classification
+    reference: {trailing_days: 3}
+    features:
+      - {name: country, type: categorical}
+      - {name: price, type: numerical}
+      - {name: items, type: numerical}
+"""
+).models[0]
+
+
+HOSTILE_VALUES = [
+    "</script><script>window.__pwned = 1; alert(1)</script>",
+    '<img src=x onerror="window.__pwned = 2; alert(2)">',
+    "US",
+]
+
+
+def shop_frame(rng, n, price_shift=0.0, countries=("US", "DE", "FR"), weights=None):
+    return pd.DataFrame(
+        {
+            "country": rng.choice(list(countries), n, p=weights),
+            "price": rng.normal(10 + price_shift, 2, n),
+            "items": rng.poisson(3, n).astype(float),
+            "prediction": rng.beta(2, 5, n),
+        }
+    )
+
+
+SHOP_SEGMENTED = SHOP.model_copy(update={"segments": ["country"]})
