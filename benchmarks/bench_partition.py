@@ -136,7 +136,7 @@ def step_naive(workdir: Path) -> dict:
 
 
 def _scores(snapshot) -> dict[str, dict]:
-    from monitoring_platform.lib.drift import drift_verdict
+    from monitoring_platform.lib.stattests import drift_verdict
 
     drift = {}
     for metric in snapshot.dict()["metrics"]:

@@ -17,7 +17,9 @@ import numpy as np
 import pandas as pd
 
 from monitoring_platform.config import parse_config
-from monitoring_platform.lib.drift import compute_drift, drift_page, segment_drift
+from monitoring_platform.lib.drift import compute_drift
+from monitoring_platform.lib.drift_page import drift_page
+from monitoring_platform.lib.drift_segments import segment_drift
 from monitoring_platform.lib.performance import evaluate
 from monitoring_platform.lib.reports import publish_page
 from monitoring_platform.lib.storage import LocalObjectStore

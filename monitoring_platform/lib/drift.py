@@ -15,49 +15,35 @@ or the one configured for the column). The score is judged in one of two modes:
 
 from __future__ import annotations
 
-import datetime as dt
 import math
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from markupsafe import Markup
 
-from monitoring_platform.config import ColumnDriftSettings, ModelConfig, TrailingReference
-from monitoring_platform.lib.html import render
-from monitoring_platform.lib.reports import DATA_DRIFT, Navigation, page_heading, page_title
+from monitoring_platform.config import ColumnDriftSettings, ModelConfig
+from monitoring_platform.lib.stattests import (
+    beyond_bound,
+    choose_test,
+    drift_verdict,
+    finite_values,
+    learned_bound,
+    prepared_samples,
+    registered_for_kind,
+    registered_test,
+    sample_score,
+    spread_interval,
+    stattest_name,
+)
 
 PREDICTION = "prediction"
-FIXED = "fixed"
-CALIBRATED = "calibrated"
 
-# Evidently's stat tests by registry name: whether the score is a p-value (drift when it is
-# small) or a distance (drift when it is large), and whether the threshold itself counts as drift.
-_PVALUE_TESTS = {
-    "anderson": False,
-    "chisquare": False,
-    "cramer_von_mises": True,
-    "es": False,
-    "fisher_exact": False,
-    "g_test": False,
-    "ks": True,
-    "mannw": False,
-    "empirical_mmd": False,
-    "t_test": False,
-    "TVD": False,
-    "z": False,
-}
-_DISTANCE_TESTS = {
-    "ed": False,
-    "hellinger": True,
-    "jensenshannon": True,
-    "kl_div": True,
-    "psi": True,
-    "wasserstein": True,
-}
-# The smallest p-value told apart from zero: -log10 of it is the largest strength.
-_P_FLOOR = 1e-300
+
+FIXED = "fixed"
+
+
+CALIBRATED = "calibrated"
 
 
 @dataclass(frozen=True)
@@ -81,6 +67,8 @@ class ColumnDrift:
 
 @dataclass
 class DriftResult:
+    """The drift of a day's columns against the reference window, and what was not measured."""
+
     columns: list[ColumnDrift]
     reference_rows: int
     current_rows: int
@@ -106,24 +94,6 @@ class DriftResult:
         return len(self.drifted_features) / len(features) if features else 0.0
 
 
-def _test_name(method: str) -> str:
-    """The registry name of a stat test given its name or its display name."""
-    if method in _PVALUE_TESTS or method in _DISTANCE_TESTS:
-        return method
-    from evidently.legacy.calculations.stattests import registry
-
-    load_evidently()
-    for name, by_kind in registry._registered_stat_tests.items():
-        if any(t.display_name == method for t in by_kind.values()):
-            return name
-    raise ValueError(f"unknown Evidently stat test {method!r}")
-
-
-def is_pvalue_test(method: str) -> bool:
-    """Whether a stat test (name or display name) scores with a p-value."""
-    return _test_name(method) in _PVALUE_TESTS
-
-
 def dataset_verdict(result: DriftResult, model: ModelConfig) -> str | None:
     """The dataset drift check's verdict: None (passes), ``WARN`` or ``ERROR`` by drift share."""
     limits = model.thresholds.drift
@@ -132,67 +102,6 @@ def dataset_verdict(result: DriftResult, model: ModelConfig) -> str | None:
     if result.drift_share >= limits.drift_share_warn:
         return "WARN"
     return None
-
-
-def drift_verdict(method: str, score: float, threshold: float) -> bool:
-    """Whether Evidently calls a column drifted, given its method, score and fixed threshold."""
-    name = _test_name(method)
-    if name in _DISTANCE_TESTS:
-        return score >= threshold if _DISTANCE_TESTS[name] else score > threshold
-    return score <= threshold if _PVALUE_TESTS[name] else score < threshold
-
-
-def strength(method: str, score: float) -> float:
-    """How strongly a score speaks for drift: the distance, or ``-log10`` of the p-value."""
-    if is_pvalue_test(method):
-        return -math.log10(min(max(score, _P_FLOOR), 1.0))
-    return score
-
-
-def learned_bound(method: str, day_scores: Sequence[float], tolerance: float) -> float:
-    """The calibrated bound from the leave-one-day-out scores of the reference days.
-
-    On strengths ``x`` (distances, or ``-log10 p``): :func:`spread_bound`, returned in the
-    score's units (a p-value for p-value tests).
-    """
-    bound = spread_bound([strength(method, s) for s in day_scores], tolerance)
-    return 10.0**-bound if is_pvalue_test(method) else bound
-
-
-def spread_bound(values: Sequence[float], tolerance: float) -> float:
-    """The upper end of :func:`spread_interval`."""
-    return spread_interval(values, tolerance)[1]
-
-
-def spread_interval(values: Sequence[float], tolerance: float) -> tuple[float, float]:
-    """``median -/+ tolerance * spread`` of per-day values, robust to a few unusual days.
-
-    The spread is the median absolute deviation scaled to a standard deviation
-    (``1.4826 * MAD``); when more than half the days agree exactly (MAD 0) it is the sample
-    standard deviation instead. One reference day that carried drift (a trailing window right
-    after an incident) moves neither the median nor the MAD much, so it does not widen the
-    bound as it would widen a mean and a standard deviation.
-    """
-    x = np.asarray(values, dtype=float)
-    if x.size < 2:
-        raise ValueError("a bound needs the values of at least two reference days")
-    centre = float(np.median(x))
-    spread = 1.4826 * float(np.median(np.abs(x - centre)))
-    if spread == 0.0:
-        spread = float(x.std(ddof=1))
-    ordered = np.sort(x)
-    # A pattern seen on two reference days is normal: the range holds the second-smallest and
-    # the second-largest value (one unusual day stays outside).
-    return (
-        min(centre - tolerance * spread, float(ordered[1])),
-        max(centre + tolerance * spread, float(ordered[-2])),
-    )
-
-
-def beyond_bound(method: str, score: float, bound: float) -> bool:
-    """The calibrated verdict: the score speaks for drift more strongly than the bound."""
-    s, b = strength(method, score), strength(method, bound)
-    return s > b + 1e-9 * max(1.0, abs(b))
 
 
 def drift_frame(table: pd.DataFrame, model: ModelConfig) -> pd.DataFrame:
@@ -209,12 +118,6 @@ def drift_frame(table: pd.DataFrame, model: ModelConfig) -> pd.DataFrame:
     return frame
 
 
-def load_evidently() -> None:
-    """Import the Evidently modules drift uses, before more than one thread uses them."""
-    import evidently.legacy.calculations.stattests  # noqa: F401
-    import evidently.metrics  # noqa: F401
-
-
 def drift_columns(model: ModelConfig) -> dict[str, str]:
     """Evidently's column kind (``num`` or ``cat``) of each drift column, in report order.
 
@@ -223,120 +126,6 @@ def drift_columns(model: ModelConfig) -> dict[str, str]:
     kinds = {f.name: "num" if f.name in model.numerical_features else "cat" for f in model.features}
     kinds[PREDICTION] = "num" if model.prediction_is_numeric else "cat"
     return {c: k for c, k in kinds.items() if not model.drift_settings(c).exclude}
-
-
-def _clean(values: pd.Series) -> pd.Series:
-    """What Evidently compares: the values without missing and infinite ones."""
-    if pd.api.types.is_float_dtype(values.dtype):
-        return values[np.isfinite(values.to_numpy())]
-    return values.dropna()
-
-
-def _more_distinct_than(reference: pd.Series, current: pd.Series, limit: int) -> bool:
-    """``nunique`` of both samples together exceeds ``limit``; decided on a prefix when it can."""
-    head = pd.concat([reference.iloc[:_PREFIX], current.iloc[:_PREFIX]])
-    if head.nunique() > limit:
-        return True  # a prefix already has more: so does the whole
-    return pd.concat([reference, current]).nunique() > limit
-
-
-_PREFIX = 4096
-
-
-def _sorted_distinct_above(reference: np.ndarray, current: np.ndarray, limit: int) -> bool:
-    """The same question for two sorted arrays, answered from their runs of equal values."""
-    counts = [1 + int(np.count_nonzero(np.diff(a))) if a.size else 0 for a in (reference, current)]
-    if max(counts) > limit:
-        return True
-    return np.unique(np.concatenate([np.unique(reference), np.unique(current)])).size > limit
-
-
-def default_stattest(reference_rows: int, kind: str, distinct_above: Callable[[int], bool]):
-    """The stat test Evidently picks for a column by default, as its registry's ``StatTest``.
-
-    The rule of Evidently's ``_get_default_stattest``: by reference size, column kind and number
-    of distinct values (``distinct_above(k)`` says whether both samples together have more than
-    ``k``, so a large column need not have every distinct value counted).
-    """
-    from evidently.legacy.calculations import stattests
-
-    if reference_rows <= 1000:
-        if kind == "num" and distinct_above(5):
-            return stattests.ks_stat_test
-        return stattests.chi_stat_test if distinct_above(2) else stattests.z_stat_test
-    if kind == "num" and distinct_above(5):
-        return stattests.wasserstein_stat_test
-    return stattests.jensenshannon_stat_test
-
-
-def wasserstein_norm_sorted(reference: np.ndarray, current: np.ndarray) -> float:
-    """Evidently's normed Wasserstein distance for two sorted arrays of finite values.
-
-    The first Wasserstein distance computed as scipy computes it (the integral of the absolute
-    difference of the two empirical CDFs over the merged values), divided by the reference's
-    standard deviation (at least 0.001). Sorted inputs let a day sort each column once and reuse
-    the order for every segment.
-    """
-    merged = np.concatenate((reference, current))
-    merged.sort(kind="stable")  # two sorted runs: a merge, not a sort
-    deltas = np.diff(merged)
-    edges = merged[:-1]
-    ref_cdf = reference.searchsorted(edges, "right") / reference.size
-    cur_cdf = current.searchsorted(edges, "right") / current.size
-    distance = float(np.dot(np.abs(ref_cdf - cur_cdf), deltas))
-    return distance / max(float(np.std(reference)), 0.001)
-
-
-def registered_test(name: str):
-    """Evidently's ``StatTest`` of a registry name (or display name), whatever the column kind."""
-    from evidently.legacy.calculations.stattests import registry
-
-    load_evidently()
-    by_kind = registry._registered_stat_tests.get(_test_name(name))
-    if not by_kind:
-        raise ValueError(f"unknown Evidently stat test {name!r}")
-    return next(iter(by_kind.values()))
-
-
-def _choose_test(
-    settings: ColumnDriftSettings | None,
-    reference_rows: int,
-    kind: str,
-    distinct_above: Callable[[int], bool],
-):
-    """The configured stat test of a column, or the one Evidently's preset would choose."""
-    if settings is not None and settings.stattest:
-        return registered_test(settings.stattest)
-    return default_stattest(reference_rows, kind, distinct_above)
-
-
-def _prepared(reference, current, kind: str):
-    """Both samples cleaned (numerical: finite values, sorted) and a distinct-count oracle."""
-    if isinstance(reference, pd.Series):
-        ref, cur = _clean(reference), _clean(current)
-    else:
-        ref, cur = reference, current
-    if kind == "num":
-        ref = np.sort(ref.to_numpy(dtype=float)) if isinstance(ref, pd.Series) else ref
-        cur = np.sort(cur.to_numpy(dtype=float)) if isinstance(cur, pd.Series) else cur
-
-        def distinct_above(limit: int) -> bool:
-            return _sorted_distinct_above(ref, cur, limit)
-
-        return ref, cur, distinct_above
-    return ref, cur, lambda limit: _more_distinct_than(ref, cur, limit)
-
-
-def _score(test, reference, current, kind: str, threshold: float) -> float:
-    """The test's score for two prepared samples (numerical ones sorted)."""
-    from evidently.legacy.calculations import stattests
-    from evidently.legacy.core import ColumnType
-
-    if kind == "num":
-        if test is stattests.wasserstein_stat_test:
-            return wasserstein_norm_sorted(reference, current)
-        reference, current = pd.Series(reference), pd.Series(current)
-    return float(test(reference, current, ColumnType(kind), threshold).drift_score)
 
 
 def column_drift(
@@ -353,15 +142,15 @@ def column_drift(
     another stat test or threshold. The normed Wasserstein distance is computed from the sorted
     values; every other test is Evidently's own function. The verdict is Evidently's (fixed).
     """
-    ref, cur, distinct_above = _prepared(reference, current, kind)
+    ref, cur, distinct_above = prepared_samples(reference, current, kind)
     if not len(ref) or not len(cur):
         where = "reference window" if not len(ref) else "current day"
         raise ValueError(f"column {column!r} has no values in the {where} to measure drift on")
-    test = _choose_test(settings, len(ref), kind, distinct_above)
+    test = choose_test(settings, len(ref), kind, distinct_above)
     threshold = test.default_threshold
     if settings is not None and settings.threshold is not None:
         threshold = settings.threshold
-    score = _score(test, ref, cur, kind, threshold)
+    score = sample_score(test, ref, cur, kind, threshold)
     return ColumnDrift(
         column, test.display_name, score, threshold, drift_verdict(test.name, score, threshold)
     )
@@ -390,7 +179,7 @@ def reference_day_scores(
         mine = days == day
         if mine.all():
             continue
-        score = _score(test, values[~mine], values[mine], kind, threshold)
+        score = sample_score(test, values[~mine], values[mine], kind, threshold)
         if math.isfinite(score):  # a test undefined on a day's values (one category) says nothing
             scores.append(score)
     return scores
@@ -418,7 +207,7 @@ def calibrated(
     if days is None:
         note = "the reference's rows per day are unknown: Evidently's fixed threshold is used"
         return ColumnDrift(**{**fixed.__dict__, "note": note})
-    key = f"{fixed.column}|{_test_name(fixed.method)}"
+    key = f"{fixed.column}|{stattest_name(fixed.method)}"
     if cache is not None and key in cache:
         scores = list(cache[key])
     else:
@@ -539,7 +328,11 @@ def compute_drift(
     columns, snapshots, unmeasured = [], [], []
     for column, kind in kinds.items():
         settings = model.drift_settings(column)
-        empty = [w for w, f in (("reference window", ref), ("day", cur)) if _clean(f[column]).empty]
+        empty = [
+            w
+            for w, f in (("reference window", ref), ("day", cur))
+            if finite_values(f[column]).empty
+        ]
         if empty:
             # All missing (a field not logged yet): the missing-share check speaks for it.
             unmeasured.append(f"{column} (no values in the {' or the '.join(empty)})")
@@ -573,12 +366,12 @@ def _evidently_column(
     from evidently.legacy.core import ColumnType
     from evidently.metrics import ValueDrift
 
-    ref, cur, distinct_above = _prepared(reference, current, kind)
-    test = _choose_test(settings, len(ref), kind, distinct_above)
+    ref, cur, distinct_above = prepared_samples(reference, current, kind)
+    test = choose_test(settings, len(ref), kind, distinct_above)
     # Named so Evidently need not choose again (it would count every distinct value). A test
     # the preset picks for a kind it is not registered for (Z-test and chi-square on a
     # numerical column with few values) is left to Evidently, which picks the same one.
-    named = test.name if _registered(test, ColumnType(kind)) else None
+    named = test.name if registered_for_kind(test, ColumnType(kind)) else None
     # One report per column: Evidently's copies of the data stay one column wide.
     definition = DataDefinition(
         numerical_columns=[column] if kind == "num" else [],
@@ -597,287 +390,3 @@ def _evidently_column(
     score, threshold = float(metric["value"]), float(config["threshold"])
     drifted = drift_verdict(test.name, score, threshold)
     return ColumnDrift(column, test.display_name, score, threshold, drifted), snapshot
-
-
-def drift_page(
-    result: DriftResult, segments: list[SegmentDrift], model: ModelConfig, date: dt.date | str
-) -> str:
-    """The report page: the dataset verdict, the segments, then Evidently's column widgets."""
-    limits = model.thresholds.drift
-    share = result.drift_share
-    if share >= limits.drift_share_error:
-        kind, word = "error", "Drift detected"
-    elif share >= limits.drift_share_warn:
-        kind, word = "warn", "Drift detected"
-    else:
-        kind, word = "ok", "No dataset drift"
-    return render(
-        "data_drift.html",
-        title=page_title(DATA_DRIFT, model.name, date),
-        heading=page_heading(DATA_DRIFT, model.name, date),
-        nav=Navigation(root="../../", model=model.name, day=str(date)),
-        verdict={
-            "kind": kind,
-            "word": word,
-            "text": f"{share:.0%} of features drifted; the limits are "
-            f"{limits.drift_share_warn:.0%} (warning) and {limits.drift_share_error:.0%} (error).",
-        },
-        drifted=len(result.drifted_features),
-        total=len(result.features),
-        share=f"{share:.0%}",
-        current_rows=result.current_rows,
-        reference_rows=result.reference_rows,
-        columns=DRIFT_COLUMNS,
-        rows=drift_rows(result),
-        notes=unmeasured_notes(result),
-        segment_columns=SEGMENT_COLUMNS,
-        segment_rows=segment_rows(segments),
-        evidently=Markup(result.html) if result.html else None,
-    )
-
-
-def _registered(test, kind) -> bool:
-    from evidently.legacy.calculations.stattests.registry import get_registered_stattest
-
-    try:
-        return get_registered_stattest(test.name, kind) is test
-    except Exception:  # noqa: BLE001 -- not registered for this kind: let Evidently choose
-        return False
-
-
-DRIFT_COLUMNS = [
-    ("column", "column"),
-    ("method", "method"),
-    ("score", "score"),
-    ("bound", "drift when"),
-    ("drift", "drift"),
-    ("note", "note"),
-]
-
-
-def drift_rows(result: DriftResult) -> list[dict]:
-    """One row per column for the page's table (keys of ``DRIFT_COLUMNS``)."""
-    return [
-        {
-            "column": c.column,
-            "method": c.method,
-            "score": f"{c.score:.4g}",
-            "bound": bound_text(c),
-            "drift": {"text": "Detected", "kind": "error"}
-            if c.drifted
-            else {"text": "Not detected", "kind": "ok"},
-            "note": c.note,
-        }
-        for c in result.columns
-    ]
-
-
-def bound_text(c: ColumnDrift) -> str:
-    """The limit the verdict used, in words: the learned bound or Evidently's threshold."""
-    pvalue = is_pvalue_test(c.method)
-    if c.bound is not None:
-        return f"{'below' if pvalue else 'above'} {c.bound:.4g} (learned)"
-    return f"{'below' if pvalue else 'from'} {c.threshold:g} (fixed)"
-
-
-def unmeasured_notes(result: DriftResult) -> list[str]:
-    """Why some columns have no drift verdict: excluded in the configuration, or no values."""
-    notes = []
-    if result.excluded:
-        notes.append(
-            "Not measured (excluded in the configuration): " + ", ".join(result.excluded) + "."
-        )
-    if result.unmeasured:
-        notes.append("Not measured: " + "; ".join(result.unmeasured) + ".")
-    return notes
-
-
-def model_feature_names(model: ModelConfig) -> list[str]:
-    return [f.name for f in model.features]
-
-
-@dataclass(frozen=True)
-class SegmentDrift:
-    """Drift of one segment (rows with one value of a segment column), or why it was skipped."""
-
-    segment: str
-    value: str
-    current_rows: int
-    reference_rows: int
-    drift_share: float | None = None
-    drifted_features: tuple[str, ...] = ()
-    prediction_drifted: bool | None = None
-    skipped: str | None = None
-    columns: tuple[ColumnDrift, ...] = ()
-
-
-def segment_drift(
-    reference: pd.DataFrame, current: pd.DataFrame, model: ModelConfig, min_rows: int
-) -> list[SegmentDrift]:
-    """Drift per value of each configured segment column; small segments are skipped, with why.
-
-    A segment needs ``min_rows`` rows in the current day and in the reference window: below that a
-    distance between two handfuls of values is noise, not news. Each segment's columns are scored
-    with the stat test Evidently would choose for that segment's rows. A numerical column is
-    sorted once per frame; each segment's sorted values are then picked out in linear time.
-    """
-    kinds = drift_columns(model)
-    segments = {s: {c: k for c, k in kinds.items() if c != s} for s in model.segments}
-    segments = {s: cols for s, cols in segments.items() if len(cols) > 1}  # features to compare
-    labels = {s: _segment_labels(reference[s], current[s]) for s in segments}
-    ref_rows = {s: _rows_by_code(ref, len(names)) for s, (names, ref, _) in labels.items()}
-    cur_rows = {s: _rows_by_code(cur, len(names)) for s, (names, _, cur) in labels.items()}
-    drifts: dict[tuple[str, str], list[ColumnDrift]] = {}
-    skipped: dict[tuple[str, str], str] = {}
-    sizes: dict[tuple[str, str], tuple[int, int]] = {}
-    for segment, (names, ref_codes, cur_codes) in labels.items():
-        ref_counts = np.bincount(ref_codes[ref_codes >= 0], minlength=len(names))
-        cur_counts = np.bincount(cur_codes[cur_codes >= 0], minlength=len(names))
-        for i, value in enumerate(names):
-            key = (segment, value)
-            sizes[key] = (int(cur_counts[i]), int(ref_counts[i]))
-            if cur_counts[i] < min_rows or ref_counts[i] < min_rows:
-                skipped[key] = (
-                    f"too few rows to compare: {cur_counts[i]} today and {ref_counts[i]} in "
-                    f"the reference window, {min_rows} needed in each"
-                )
-            elif cur_counts[i]:
-                drifts[key] = []
-    for column, kind in kinds.items():
-        in_use = [s for s, cols in segments.items() if column in cols]
-        if not in_use:
-            continue
-        if kind == "num":
-            ref_sorted = _SortedColumn(reference[column].to_numpy(dtype=float))
-            cur_sorted = _SortedColumn(current[column].to_numpy(dtype=float))
-        for segment in in_use:
-            names, ref_codes, cur_codes = labels[segment]
-            if kind == "num":
-                ref_parts = ref_sorted.by_code(ref_codes, len(names))
-                cur_parts = cur_sorted.by_code(cur_codes, len(names))
-            for i, value in enumerate(names):
-                if (segment, value) not in drifts:
-                    continue
-                if kind == "num":
-                    ref_values, cur_values = ref_parts[i], cur_parts[i]
-                else:
-                    ref_values = _as_category(reference[column].take(ref_rows[segment][i]))
-                    cur_values = _as_category(current[column].take(cur_rows[segment][i]))
-                drifts[(segment, value)].append(column_drift(column, ref_values, cur_values, kind))
-    out = []
-    for segment, (names, _, _) in labels.items():
-        for value in sorted(names):
-            key = (segment, value)
-            today, before = sizes[key]
-            if not today:
-                continue  # a value seen only in the reference window
-            if key in skipped:
-                out.append(SegmentDrift(segment, value, today, before, skipped=skipped[key]))
-                continue
-            features = [d for d in drifts[key] if d.column != PREDICTION]
-            drifted = tuple(d.column for d in features if d.drifted)
-            prediction = next((d for d in drifts[key] if d.column == PREDICTION), None)
-            out.append(
-                SegmentDrift(
-                    segment,
-                    value,
-                    today,
-                    before,
-                    drift_share=len(drifted) / len(features),
-                    drifted_features=drifted,
-                    prediction_drifted=prediction.drifted if prediction else None,
-                    columns=tuple(drifts[key]),
-                )
-            )
-    return out
-
-
-def _segment_labels(
-    reference: pd.Series, current: pd.Series
-) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """The values (as text) of a segment column and each row's code in both frames (-1: none).
-
-    Values that read the same as text (``1`` and ``"1"``) are one segment.
-    """
-    codes, uniques = pd.factorize(pd.concat([reference, current], ignore_index=True))
-    names: dict[str, int] = {}
-    merged = np.array([names.setdefault(str(u), len(names)) for u in uniques] + [-1], dtype=np.intp)
-    codes = merged[codes]  # -1 (missing) picks the trailing -1
-    return list(names), codes[: len(reference)], codes[len(reference) :]
-
-
-def _rows_by_code(codes: np.ndarray, groups: int) -> list[np.ndarray]:
-    """The row positions of each code, each in row order."""
-    order = _stable_order(codes, groups)
-    counts = np.bincount(codes + 1, minlength=groups + 1)
-    return np.split(order, np.cumsum(counts)[:-1])[1:]
-
-
-def _stable_order(codes: np.ndarray, groups: int) -> np.ndarray:
-    """Positions that sort codes (-1 first) keeping row order within a code: a radix sort."""
-    small = np.int16 if groups < np.iinfo(np.int16).max else codes.dtype
-    return np.argsort(codes.astype(small, copy=False), kind="stable")
-
-
-def _as_category(values: pd.Series) -> pd.Series:
-    return values if values.dtype == object else values.astype("object")
-
-
-class _SortedColumn:
-    """A numerical column's finite values in sorted order, and the rows they came from."""
-
-    def __init__(self, values: np.ndarray):
-        rows = np.flatnonzero(np.isfinite(values))
-        order = np.argsort(values[rows])
-        self.rows = rows[order]
-        self.values = values[self.rows]
-
-    def by_code(self, codes: np.ndarray, groups: int) -> list[np.ndarray]:
-        """The sorted values of each group (rows with code ``i``), in linear time."""
-        # Positions in sorted order, grouped stably: each group's values stay sorted.
-        return [self.values[at] for at in _rows_by_code(codes[self.rows], groups)]
-
-
-SEGMENT_COLUMNS = [
-    ("segment", "segment"),
-    ("value", "value"),
-    ("current_rows", "rows today"),
-    ("reference_rows", "rows in reference"),
-    ("share", "drifted share"),
-    ("verdict", "verdict"),
-]
-
-
-def segment_rows(segments: list[SegmentDrift]) -> list[dict]:
-    """One row per segment for the page's table: its drift, or why it was skipped."""
-    rows = []
-    for s in segments:
-        if s.skipped:
-            verdict = {"text": f"skipped: {s.skipped}", "kind": "na"}
-        else:
-            drifted = ", ".join(s.drifted_features) or "none"
-            pred = "yes" if s.prediction_drifted else "no"
-            verdict = {
-                "text": f"drifted features: {drifted}; prediction drift: {pred}",
-                "kind": "error" if s.drifted_features or s.prediction_drifted else "ok",
-            }
-        rows.append(
-            {
-                "segment": s.segment,
-                "value": s.value,
-                "current_rows": f"{s.current_rows:,}",
-                "reference_rows": f"{s.reference_rows:,}",
-                "share": "" if s.skipped else f"{s.drift_share:.0%}",
-                "verdict": verdict,
-            }
-        )
-    return rows
-
-
-def reference_dates(model: ModelConfig, date: dt.date) -> list[dt.date]:
-    """The days of the reference window for evaluating ``date``, oldest first."""
-    reference = model.reference
-    if isinstance(reference, TrailingReference):
-        return [date - dt.timedelta(days=n) for n in range(reference.trailing_days, 0, -1)]
-    days = (reference.end - reference.start).days
-    return [reference.start + dt.timedelta(days=n) for n in range(days + 1)]

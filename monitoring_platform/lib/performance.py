@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,6 +45,8 @@ HIGHER_IS_BETTER = {
 
 @dataclass
 class PerformanceResult:
+    """A prediction day's quality from the labels received so far, overall and per version."""
+
     predictions: int
     labeled: int
     metrics: dict[str, float]
@@ -268,10 +271,12 @@ def render_report(
     labelled: pd.DataFrame,
     result: PerformanceResult,
     day: dt.date | str,
-    sections: list[str] = (),
+    sections: Sequence[str] = (),
 ) -> str:
-    """The page: each limit met or not, a per-version table, ``sections`` (HTML that escaped its
-    own values), then Evidently's report."""
+    """The page: each limit met or not, a per-version table, the sections, Evidently's report.
+
+    ``sections`` are HTML that escaped its own values.
+    """
     notes, evidently = [], None
     if result.labeled == 0:
         notes.append("No labels have arrived for these predictions yet.")
@@ -345,16 +350,20 @@ LIMIT_COLUMNS = [
 ]
 
 
+def _past_limit(kind: str, limit: float, low: float, high: float) -> bool:
+    """The whole interval is past a ``min`` or ``max`` limit."""
+    return (kind == "min" and high < limit) or (kind == "max" and low > limit)
+
+
 def limit_rows(model: ModelConfig, result: PerformanceResult) -> list[dict]:
     """Each configured quality limit and whether today's value met it, in words."""
     judged = result.labeled >= model.thresholds.quality.min_labeled_rows
     rows = []
     for metric, kind, limit in model.thresholds.quality.limits():
         value = result.metrics.get(metric)
-        low, high = result.intervals.get(metric, (value, value))
         if value is None or not judged:
             verdict = {"text": "not judged", "kind": "na"}
-        elif (kind == "min" and high < limit) or (kind == "max" and low > limit):
+        elif _past_limit(kind, limit, *result.intervals.get(metric, (value, value))):
             verdict = {
                 "text": "Failed: " + ("below" if kind == "min" else "above"),
                 "kind": "error",
@@ -367,7 +376,7 @@ def limit_rows(model: ModelConfig, result: PerformanceResult) -> list[dict]:
                 "observed": _fmt(value),
                 "interval": "–"
                 if metric not in result.intervals
-                else f"{_fmt(low)} – {_fmt(high)}",
+                else " – ".join(_fmt(end) for end in result.intervals[metric]),
                 "baseline": _fmt(result.baseline.get(metric)),
                 "limit": f"{'at least' if kind == 'min' else 'at most'} {limit:g}",
                 "verdict": verdict,
@@ -377,6 +386,7 @@ def limit_rows(model: ModelConfig, result: PerformanceResult) -> list[dict]:
 
 
 def performance_verdict(model: ModelConfig, result: PerformanceResult, limits: list[dict]) -> dict:
+    """The page's verdict: not judged yet, every limit met, or the limits broken."""
     needed = model.thresholds.quality.min_labeled_rows
     if result.labeled < needed:
         return {
@@ -413,6 +423,7 @@ def _metric_names(result: PerformanceResult) -> list[str]:
 
 
 def version_columns(result: PerformanceResult) -> list[tuple[str, str]]:
+    """The per-version table's columns: counts, coverage, then each quality metric."""
     fixed = [
         ("version", "version"),
         ("predictions", "predictions"),

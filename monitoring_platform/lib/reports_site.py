@@ -352,7 +352,7 @@ def _dims(raw: Any) -> dict[str, Any]:
 
 
 def _bound_words(method: str, bound: float | None) -> str:
-    from monitoring_platform.lib.drift import is_pvalue_test
+    from monitoring_platform.lib.stattests import is_pvalue_test
 
     if bound is None:
         return "no learned bound (Evidently's fixed threshold)"

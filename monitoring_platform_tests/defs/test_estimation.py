@@ -8,9 +8,9 @@ from dagster import AssetKey, AssetSelection, DagsterInstance, materialize
 
 from monitoring_platform.config import load_config
 from monitoring_platform.definitions import build_definitions
-from monitoring_platform.defs.estimation.checks import ESTIMATED_QUALITY
 from monitoring_platform.demo import QUIET_RUN_CONFIG
-from monitoring_platform.lib import estimation
+from monitoring_platform.lib import estimation_stage
+from monitoring_platform.lib.estimation_stage import ESTIMATED_QUALITY
 from monitoring_platform.lib.metric_store import MetricStore
 from monitoring_platform.lib.storage import LocalObjectStore
 from monitoring_platform.simulation import generate_traffic
@@ -104,7 +104,7 @@ def test_day_is_estimated_recorded_in_store_and_lake_and_close_to_realized(world
             estimated[metric] - realized[metric]
         )
     assert abs(realized["roc_auc_estimate_gap"]) < 0.06
-    lake_rows = estimation.read_estimates(
+    lake_rows = estimation_stage.read_estimates(
         LocalObjectStore(str(tmp / "lake")), config.model(MODEL), day
     )
     overall = lake_rows[(lake_rows.model_version == "") & (lake_rows.metric == "roc_auc")]

@@ -1,51 +1,40 @@
 """Per-model performance assets: labels per arrival day, quality per prediction day."""
 
-import datetime as dt
 import warnings
-from importlib.metadata import version
+from collections.abc import Iterator
 
-import pandas as pd
 from dagster import (
+    AssetCheckResult,
     AssetDep,
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
     MaterializeResult,
-    MetadataValue,
     PartitionsDefinition,
     TimeWindowPartitionMapping,
     asset,
 )
 
 from monitoring_platform.config import ModelConfig, MonitoringConfig
-from monitoring_platform.defs.estimation.realized import estimate_deps, realized_against_estimate
-from monitoring_platform.defs.ingestion.assets import inference_logs_key
-from monitoring_platform.defs.performance.checks import (
-    performance_check_results,
-    performance_check_specs,
+from monitoring_platform.defs.keys import (
+    ESTIMATED_PERFORMANCE,
+    INFERENCE_LOGS,
+    LABELS,
+    MODEL_PERFORMANCE_REPORT,
+    model_asset_key,
 )
+from monitoring_platform.defs.pages import page_publisher
+from monitoring_platform.defs.performance.checks import performance_check_specs
+from monitoring_platform.defs.publish import partition_day, publish
 from monitoring_platform.defs.resources import MetricStoreResource, StorageResource
-from monitoring_platform.lib import labels as labels_lib
-from monitoring_platform.lib import lake
-from monitoring_platform.lib.drift import reference_dates
-from monitoring_platform.lib.metric_store import Metric
-from monitoring_platform.lib.performance import evaluate, join_labels, labelled_rows, render_report
-from monitoring_platform.lib.reports import MODEL_PERFORMANCE, publish_page
+from monitoring_platform.lib import performance_stage
 
 GROUP = "performance"
 
 
 def labels_key(model: ModelConfig) -> AssetKey:
-    return AssetKey([model.name, "labels"])
-
-
-def model_performance_report_key(model: ModelConfig) -> AssetKey:
-    return AssetKey([model.name, "model_performance_report"])
-
-
-def label_days(model: ModelConfig, prediction_day: dt.date) -> list[dt.date]:
-    """The arrival days whose labels can belong to ``prediction_day``'s predictions."""
-    return [prediction_day + dt.timedelta(days=n) for n in range(model.labels.max_delay_days + 1)]
+    """The key of a model's labels (see ``defs/keys.py``)."""
+    return model_asset_key(model.name, LABELS)
 
 
 def _labels_dep(model: ModelConfig) -> AssetDep:
@@ -56,14 +45,23 @@ def _labels_dep(model: ModelConfig) -> AssetDep:
             end_offset=model.labels.max_delay_days,
             allow_nonexistent_upstream_partitions=True,
         )
-    return AssetDep(labels_key(model), partition_mapping=mapping)
+    return AssetDep(model_asset_key(model.name, LABELS), partition_mapping=mapping)
+
+
+def _estimate_deps(model: ModelConfig) -> list[AssetDep]:
+    """The day's estimate, when the model has one: the performance step compares against it."""
+    if not model.estimation.enabled:
+        return []
+    return [AssetDep(model_asset_key(model.name, ESTIMATED_PERFORMANCE))]
 
 
 def build_performance_assets(
     config: MonitoringConfig, model: ModelConfig, partitions: PartitionsDefinition
 ) -> list[AssetsDefinition]:
+    """The labels and model performance report assets of one model."""
     location = config.labels_root(model)
-    key_labels = labels_key(model)
+    key_labels = model_asset_key(model.name, LABELS)
+    key = model_asset_key(model.name, MODEL_PERFORMANCE_REPORT)
 
     @asset(
         key=key_labels,
@@ -75,47 +73,21 @@ def build_performance_assets(
     )
     def labels(
         context: AssetExecutionContext, storage: StorageResource, metric_store: MetricStoreResource
-    ):
-        date = context.partition_key
-        lake_store = storage.lake_store()
-        result, accepted, _quarantine = lake.ingest_into_lake(
-            lambda workdir: labels_lib.ingest_labels(storage.store(location), model, date, workdir),
-            lake_store,
-            labels_lib.ACCEPTED,
-            labels_lib.QUARANTINE,
-            model.name,
-            date,
-        )
-        metric_store.get().replace_metrics(
-            model.name,
-            dt.date.fromisoformat(date),
-            key_labels.path[-1],
-            [
-                Metric("labels_in", result.rows_in),
-                Metric("labels_accepted", result.accepted),
-                Metric("labels_quarantined", result.quarantined),
-            ],
-            run_id=context.run.run_id,
-        )
-        return MaterializeResult(
-            metadata={
-                "objects_read": len(result.objects),
-                "rows_in": result.rows_in,
-                "rows_accepted": result.accepted,
-                "rows_quarantined": result.quarantined,
-                "quarantine_reasons": MetadataValue.json(result.reasons),
-                "labels": MetadataValue.path(lake_store.uri(accepted)),
-                "dagster/row_count": result.accepted,
-            }
-        )
-
-    key = model_performance_report_key(model)
+    ) -> Iterator[MaterializeResult | AssetCheckResult]:
+        day = partition_day(context)
+        source = storage.store(location)
+        result = performance_stage.labels(model, day, source, storage.lake_store())
+        yield from publish(context, metric_store.get(), key_labels, result)
 
     @asset(
         key=key,
         description="Quality of the day's predictions against every label received so far.",
         partitions_def=partitions,
-        deps=[AssetDep(inference_logs_key(model)), _labels_dep(model), *estimate_deps(model)],
+        deps=[
+            AssetDep(model_asset_key(model.name, INFERENCE_LOGS)),
+            _labels_dep(model),
+            *_estimate_deps(model),
+        ],
         group_name=GROUP,
         kinds={"evidently", "html"},
         check_specs=performance_check_specs(key, partitions),
@@ -123,107 +95,11 @@ def build_performance_assets(
     )
     def model_performance_report(
         context: AssetExecutionContext, storage: StorageResource, metric_store: MetricStoreResource
-    ):
-        date = dt.date.fromisoformat(context.partition_key)
-        lake_store = storage.lake_store()
+    ) -> Iterator[MaterializeResult | AssetCheckResult]:
+        day = partition_day(context)
         store = metric_store.get()
-        predictions = lake.read_partition(
-            lake_store,
-            lake.ACCEPTED,
-            model.name,
-            date,
-            ["request_id", "prediction", "model_version"],
-        )
-        window = label_days(model, date)
-        received, found, missing = lake.read_partitions(
-            lake_store,
-            labels_lib.ACCEPTED,
-            model.name,
-            window,
-            ["request_id", "label", "labeled_at"],
-        )
-        prediction_frame = (
-            predictions.to_pandas()
-            if predictions is not None
-            else pd.DataFrame(columns=["request_id", "prediction", "model_version"])
-        )
-        label_frame = (
-            received.to_pandas()
-            if received is not None
-            else pd.DataFrame(columns=["request_id", "label", "labeled_at"])
-        )
-        result = evaluate(
-            model,
-            prediction_frame,
-            label_frame,
-            render_html=False,
-            baseline=_reference_quality(lake_store, model, date),
-        )
-        gaps, estimate_section = realized_against_estimate(lake_store, store, model, date, result)
-        labelled = labelled_rows(join_labels(prediction_frame, label_frame))
-        page = render_report(
-            model, labelled, result, date, [estimate_section] if estimate_section else []
-        )
-        reports = storage.reports_store()
-        html_key = publish_page(reports, model.name, date, MODEL_PERFORMANCE, page)
-        link = storage.report_link(reports, html_key)
-        metrics = [
-            *(Metric(f"baseline_{name}", value) for name, value in result.baseline.items()),
-            *(
-                Metric(f"{name}_{end}", value)
-                for name, interval in result.intervals.items()
-                for end, value in zip(("low", "high"), interval, strict=True)
-            ),
-            Metric("predictions_scored", result.predictions),
-            Metric("labeled", result.labeled),
-            Metric("label_coverage", result.coverage),
-            *(Metric(name, value) for name, value in result.metrics.items()),
-            *gaps,
-        ]
-        for model_version, values in result.by_version.items():
-            metrics += [
-                Metric(name, value, dims={"model_version": model_version})
-                for name, value in values.items()
-            ]
-        store.replace_metrics(model.name, date, key.path[-1], metrics, run_id=context.run.run_id)
-        window_closed = not missing
-        yield MaterializeResult(
-            metadata={
-                "report": MetadataValue.url(link),
-                "predictions_scored": result.predictions,
-                "labeled": result.labeled,
-                "label_coverage": result.coverage,
-                **{name: value for name, value in result.metrics.items()},
-                "intervals": MetadataValue.json(
-                    {k: [round(lo, 6), round(hi, 6)] for k, (lo, hi) in result.intervals.items()}
-                ),
-                "baseline": MetadataValue.json(result.baseline),
-                "by_model_version": MetadataValue.json(result.by_version),
-                "label_days_received": MetadataValue.json(found),
-                "label_days_pending": MetadataValue.json(missing),
-                "evidently_version": version("evidently"),
-            }
-        )
-        yield from performance_check_results(
-            context, store, key, model, result, window_closed, link
-        )
+        pages = page_publisher(storage, model.name, day)
+        result = performance_stage.model_performance(model, day, storage.lake_store(), store, pages)
+        yield from publish(context, store, key, result)
 
     return [labels, model_performance_report]
-
-
-def _reference_quality(lake_store, model: ModelConfig, date: dt.date) -> dict[str, float]:
-    """The quality of the reference window's predictions, from the labels received so far."""
-    days = reference_dates(model, date)
-    predictions, _, _ = lake.read_partitions(
-        lake_store, lake.ACCEPTED, model.name, days, ["request_id", "prediction", "model_version"]
-    )
-    if predictions is None:
-        return {}
-    arrivals = sorted({d for day in days for d in label_days(model, day)})
-    received, _, _ = lake.read_partitions(
-        lake_store, labels_lib.ACCEPTED, model.name, arrivals, ["request_id", "label", "labeled_at"]
-    )
-    if received is None:
-        return {}
-    result = evaluate(model, predictions.to_pandas(), received.to_pandas(), render_html=False)
-    return result.metrics if result.labeled >= model.thresholds.quality.min_labeled_rows else {}
