@@ -14,6 +14,7 @@ from monitoring_platform.config import ModelConfig
 from monitoring_platform.lib import labels as labels_lib
 from monitoring_platform.lib import lake
 from monitoring_platform.lib.estimation_report import realized_against_estimate
+from monitoring_platform.lib.intake import LABEL_QUARANTINE_SHARE, quarantine_share_verdict
 from monitoring_platform.lib.metric_store import Metric, MetricStore
 from monitoring_platform.lib.performance import (
     PerformanceResult,
@@ -66,6 +67,16 @@ def labels(
             "labels": Location(lake_store.uri(accepted)),
             "dagster/row_count": result.accepted,
         },
+        verdicts=[
+            quarantine_share_verdict(
+                LABEL_QUARANTINE_SHARE,
+                "labels",
+                result.quarantined,
+                result.rows_in,
+                result.reasons,
+                model,
+            )
+        ],
     )
 
 

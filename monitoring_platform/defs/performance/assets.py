@@ -16,6 +16,7 @@ from dagster import (
 )
 
 from monitoring_platform.config import ModelConfig, MonitoringConfig
+from monitoring_platform.defs.ingestion.checks import quarantine_share_check_spec
 from monitoring_platform.defs.keys import (
     ESTIMATED_PERFORMANCE,
     INFERENCE_LOGS,
@@ -28,6 +29,7 @@ from monitoring_platform.defs.performance.checks import performance_check_specs
 from monitoring_platform.defs.publish import partition_day, publish
 from monitoring_platform.defs.resources import MetricStoreResource, StorageResource
 from monitoring_platform.lib import performance_stage
+from monitoring_platform.lib.intake import LABEL_QUARANTINE_SHARE
 
 GROUP = "performance"
 
@@ -69,6 +71,9 @@ def build_performance_assets(
         partitions_def=partitions,
         group_name=GROUP,
         kinds={"duckdb", "parquet"},
+        check_specs=[
+            quarantine_share_check_spec(LABEL_QUARANTINE_SHARE, "labels", key_labels, partitions)
+        ],
         metadata={"model": model.name, "location": location},
     )
     def labels(
