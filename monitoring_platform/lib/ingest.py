@@ -94,7 +94,7 @@ WHERE n > 1
 def _split_sql(contract: RecordContract, accepted_path: Path, quarantine_path: Path) -> list[str]:
     """Statements quarantining the duplicates, then writing the two Parquet files.
 
-    The raw text of the duplicates is read into ``duplicate_raw`` beforehand.
+    Both are ordered by object key and line: the accepted rows as they were inserted. The raw text of the duplicates is read into ``duplicate_raw`` beforehand.
     """
     accepted_cols = ", ".join(contract.columns)
     return [
@@ -105,7 +105,7 @@ FROM (SELECT d.object_key, d.line_no, d.reason, coalesce(r.raw, '') AS raw
 WHERE parsed.object_key = found.object_key AND parsed.line_no = found.line_no
 """,
         f"""
-COPY (SELECT {accepted_cols} FROM parsed WHERE reason IS NULL ORDER BY object_key, line_no)
+COPY (SELECT {accepted_cols} FROM parsed WHERE reason IS NULL)
 TO '{_sql_path(accepted_path)}' (FORMAT PARQUET, COMPRESSION ZSTD)
 """,  # noqa: S608 -- configured identifiers and a path this module made
         f"""
@@ -149,7 +149,9 @@ def ingest_partition(
             con.execute("SET TimeZone = 'UTC'")
             con.execute(f"SET memory_limit = '{memory_limit}'")
             con.execute(f"SET temp_directory = '{_sql_path(Path(tmp) / 'spill')}'")
-            con.execute("SET preserve_insertion_order = false")
+            # Rows stay in the order they are inserted (objects by key, lines in order): the
+            # accepted rows are written in that order without sorting them.
+            con.execute("SET preserve_insertion_order = true")
             con.register("batch", LINES_SCHEMA.empty_table())
             con.execute(
                 f"CREATE TABLE parsed AS SELECT ''::VARCHAR AS object_key, * FROM ({parse})"  # noqa: S608
@@ -160,7 +162,8 @@ def ingest_partition(
             con.unregister("batch")
             # The raw text is kept for quarantined lines only (empty for the others).
             insert = f"INSERT INTO parsed SELECT $key, * FROM ({parse})"  # noqa: S608
-            objects = list_partition_objects(store, model.name, date)
+            # By key: the order of the accepted rows (code points sort as DuckDB's bytes do).
+            objects = sorted(list_partition_objects(store, model.name, date), key=lambda o: o.key)
             for obj in objects:
                 for batch in read_object(con, store, obj, result, Path(tmp), max_line_bytes):
                     _run_on_batch(con, batch, insert, obj.key)
