@@ -11,21 +11,18 @@ import pytest
 from monitoring_platform.cli import main
 from monitoring_platform.config import ConfigError, load_config
 from monitoring_platform.lib.alerting.outbox import AlertStore
-from monitoring_platform.lib.digest import (
-    Digest,
-    ModelDigest,
-    alert_episodes,
-    digest_key,
+from monitoring_platform.lib.digest.episodes import alert_episodes
+from monitoring_platform.lib.digest.publish import (
     gather_digest,
     model_infos,
     publish_digest,
     refresh_digest_navigation,
-    week_days,
-    week_of,
 )
+from monitoring_platform.lib.digest.statements import Digest, ModelDigest
+from monitoring_platform.lib.digest.weeks import digest_key, week_days, week_of
 from monitoring_platform.lib.metric_store import Metric, MetricStore
 from monitoring_platform.lib.reports import publish_site_page
-from monitoring_platform.lib.reports_site import render_index
+from monitoring_platform.lib.reports_site.index import render_index
 from monitoring_platform.lib.storage import LocalObjectStore
 from monitoring_platform_tests.browser import visit
 from monitoring_platform_tests.conftest import small_config_dict, write_config

@@ -10,19 +10,20 @@ import urllib.request
 import pytest
 
 from monitoring_platform.lib.charts import Limit, line_chart
-from monitoring_platform.lib.reports import publish_page, publish_site_page, refresh_navigation
-from monitoring_platform.lib.reports_site import (
-    STALE_NOTE,
-    ModelInfo,
-    day_statuses,
+from monitoring_platform.lib.reports import (
+    parse_report_keys,
+    publish_page,
+    publish_site_page,
+    refresh_navigation,
+)
+from monitoring_platform.lib.reports_site.headlines import ModelInfo, model_limits
+from monitoring_platform.lib.reports_site.index import render_index
+from monitoring_platform.lib.reports_site.series import (
     drifted_columns,
     metric_series,
-    model_limits,
-    parse_report_keys,
     quality_overlay,
-    render_index,
-    stale_steps,
 )
+from monitoring_platform.lib.reports_site.status import STALE_NOTE, day_statuses, stale_steps
 from monitoring_platform.lib.storage import LocalObjectStore, open_store
 from monitoring_platform.lib.validation import ValidationOutcome
 from monitoring_platform.lib.validation_page import render_validation_page
