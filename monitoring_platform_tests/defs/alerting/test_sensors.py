@@ -383,7 +383,8 @@ def expected_transitions(instance, min_severity: str) -> Counter:
     entries = instance.event_log_storage.get_logs_for_all_runs_by_log_id(
         after_cursor=-1, dagster_event_type=DagsterEventType.ASSET_CHECK_EVALUATION
     )
-    open_keys, out = set(), Counter()
+    open_keys: set[str] = set()
+    out: Counter[tuple[str, str]] = Counter()
     for _id, entry in sorted(entries.items()):
         evaluation = entry.dagster_event.event_specific_data
         evaluated = evaluation.metadata.get("evaluated")

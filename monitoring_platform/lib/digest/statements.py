@@ -1,41 +1,34 @@
-"""The weekly digest: for each model and for the fleet, the week's health in plain words.
+"""The weekly digest's content: for each model and for the fleet, the week's health in words.
 
 Pure logic: the caller passes the metric store's check results and metric values (this week and
-the one before) and the alert outbox's messages; :func:`build_digest` states what happened —
+the one before) and the alerts the outbox raised; :func:`build_digest` states what happened —
 checks that failed, alerts raised and resolved (with how long they lasted), key figures and
 model quality against the week before, episodes of unusual input data, label coverage — each
-statement with links to the days behind it. :func:`render_digest_page`,
-:func:`render_digest_email` turn it into the site page and an e-mail with a plain-text part.
+statement with links to the days behind it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
 from statistics import mean
 from typing import Any
 
 from monitoring_platform.lib.business_metrics import as_date as _as_date
-from monitoring_platform.lib.html import render, site_css
+from monitoring_platform.lib.digest.episodes import AlertEpisode, alert_episodes, duration_words
+from monitoring_platform.lib.digest.weeks import week_days
 from monitoring_platform.lib.reports import (
     BUSINESS_METRICS,
     DATA_DRIFT,
     MODEL_PERFORMANCE,
     VALIDATION,
-    Navigation,
-    NavLink,
     report_href,
 )
-from monitoring_platform.lib.reports_site import HEADLINES, Headline, ModelInfo
+from monitoring_platform.lib.reports_site.headlines import HEADLINES, Headline, ModelInfo
+from monitoring_platform.lib.reports_site.series import metric_series
 
-DIGEST_PREFIX = "digest/"
-_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 # Where a failed check's evidence is: the report of the asset it checks.
 ASSET_REPORTS = {
     "inference_logs": VALIDATION,
@@ -55,6 +48,7 @@ CHECK_WORDS = {
     "model_quality_within_threshold": "the model's accuracy stayed within its limits",
     "label_coverage_sufficient": "enough true outcomes arrived to judge the model",
     "event_quarantine_share_within_limit": "few enough malformed business events",
+    "label_quarantine_share_within_limit": "few enough malformed labels",
     "latency_p95_within_slo": "the service answered fast enough",
     "error_rate_within_budget": "the service failed rarely enough",
 }
@@ -70,29 +64,6 @@ WEEKLY = (
     "latency_p95_ms",
     "error_rate",
 )
-
-
-def week_days(week: str) -> list[dt.date]:
-    """The seven days (Monday first) of an ISO week written ``YYYY-Www``."""
-    match = _WEEK.match(week)
-    if not match:
-        raise ValueError(f"week {week!r} is not of the form YYYY-Www (for example 2026-W47)")
-    try:
-        monday = dt.date.fromisocalendar(int(match.group(1)), int(match.group(2)), 1)
-    except ValueError as exc:
-        raise ValueError(f"week {week!r}: {exc}") from None
-    return [monday + dt.timedelta(days=n) for n in range(7)]
-
-
-def week_of(day: dt.date) -> str:
-    """The ISO week of ``day`` as ``YYYY-Www``."""
-    year, number, _ = day.isocalendar()
-    return f"{year}-W{number:02d}"
-
-
-def digest_key(week: str) -> str:
-    """The key of ``week``'s digest page in the reports storage."""
-    return f"{DIGEST_PREFIX}{week}.html"
 
 
 @dataclass
@@ -134,71 +105,6 @@ class Digest:
         return f"Weekly digest · {self.week} · {self.days[0]} to {self.days[-1]}"
 
 
-@dataclass(frozen=True)
-class AlertEpisode:
-    """An alert from its first trigger to its resolve (``resolved`` None while still open)."""
-
-    key: str
-    model: str | None
-    subject: str
-    day: dt.date | None
-    raised: dt.datetime
-    resolved: dt.datetime | None
-
-    @property
-    def duration(self) -> dt.timedelta | None:
-        return None if self.resolved is None else self.resolved - self.raised
-
-
-def alert_episodes(messages: Iterable[Mapping[str, Any]]) -> list[AlertEpisode]:
-    """Alerts from the outbox's messages: each alert key's trigger and resolve, over all routes.
-
-    A message per route says the same: the earliest trigger and the earliest resolve count.
-    """
-    raised: dict[str, tuple[dt.datetime, dict]] = {}
-    resolved: dict[str, dt.datetime] = {}
-    episodes = []
-    for row in sorted(messages, key=lambda r: (r["created_at"], r.get("id", 0))):
-        at = dt.datetime.fromtimestamp(float(row["created_at"]), dt.UTC)
-        for item in json.loads(row["items"]):
-            finding, action = item["finding"], item["action"]
-            key = f"{finding['kind']}:{finding.get('model') or '-'}:{finding['subject']}:{finding.get('day') or '-'}"
-            if action == "trigger" and key not in raised:
-                raised[key] = (at, finding)
-            elif action == "resolve" and key in raised and key not in resolved:
-                resolved[key] = at
-            elif action == "trigger" and key in resolved:
-                # Raised again after a resolve: the first episode ends, a new one starts.
-                episodes.append(_episode(key, *raised[key], resolved.pop(key)))
-                raised[key] = (at, finding)
-    for key, (at, finding) in raised.items():
-        episodes.append(_episode(key, at, finding, resolved.get(key)))
-    return sorted(episodes, key=lambda e: (e.raised, e.key))
-
-
-def _episode(key, at, finding, end) -> AlertEpisode:
-    day = finding.get("day")
-    return AlertEpisode(
-        key=key,
-        model=finding.get("model"),
-        subject=str(finding["subject"]),
-        day=dt.date.fromisoformat(day) if day else None,
-        raised=at,
-        resolved=end,
-    )
-
-
-def duration_words(delta: dt.timedelta) -> str:
-    """``delta`` in words: minutes below an hour, hours below two days, else days."""
-    minutes = round(delta.total_seconds() / 60)
-    if minutes < 60:
-        return f"{minutes} minute{'s' if minutes != 1 else ''}"
-    hours = minutes / 60
-    if hours < 48:
-        return f"{hours:.1f} hours"
-    return f"{hours / 24:.1f} days"
-
-
 def _day_words(day: dt.date) -> str:
     return day.strftime("%a %d %b").replace(" 0", " ")
 
@@ -225,8 +131,6 @@ def _values(
 
     Latency is the slowest version's.
     """
-    from monitoring_platform.lib.reports_site import metric_series
-
     wanted = set(days)
     out: dict[str, dict[dt.date, float]] = defaultdict(dict)
     for series in metric_series(metrics).values():
@@ -516,177 +420,3 @@ def build_digest(
         )
     )
     return Digest(week=week, days=days, models=digests, fleet=fleet)
-
-
-def _context(digest: Digest, link_base: str) -> dict[str, Any]:
-    previous = week_of(digest.days[0] - dt.timedelta(days=7))
-    following = week_of(digest.days[0] + dt.timedelta(days=7))
-    return {
-        "title": digest.title,
-        "heading": f"Weekly digest for {digest.week} ({digest.days[0]} to {digest.days[-1]})",
-        "digest": digest,
-        "link_base": link_base,
-        "previous_week": previous,
-        "next_week": following,
-    }
-
-
-def digest_navigation(week: str, weeks: Sequence[str], models: Sequence[str]) -> Navigation:
-    """The navigation bar of ``week``'s digest page.
-
-    It links the neighbouring digests among ``weeks`` (those that exist) and the models on the
-    index.
-    """
-    earlier = [w for w in weeks if w < week]
-    later = [w for w in weeks if w > week]
-    return Navigation(
-        root="../",
-        previous=NavLink(f"previous week {max(earlier)}", f"{max(earlier)}.html")
-        if earlier
-        else None,
-        next=NavLink(f"next week {min(later)}", f"{min(later)}.html") if later else None,
-        extra=tuple(NavLink(name, f"../index.html#model-{name}") for name in models),
-    )
-
-
-def render_digest_page(digest: Digest, weeks: Sequence[str] = ()) -> str:
-    """The digest as a page of the site (``digest/<week>.html``).
-
-    ``weeks`` are the digests that exist, for the previous/next links.
-    """
-    nav = digest_navigation(digest.week, weeks, [m.name for m in digest.models])
-    return render("digest.html", nav=nav, **_context(digest, "../"))
-
-
-def render_digest_email(
-    digest: Digest, *, sender: str, to: Sequence[str], link_base: str
-) -> EmailMessage:
-    """The digest as an e-mail: a plain-text part and an HTML part.
-
-    The HTML part has inline style and absolute links under ``link_base``, the reports site's
-    address.
-    """
-    base = link_base.rstrip("/") + "/"
-    context = _context(digest, base)
-    message = EmailMessage()
-    message["Subject"] = f"Model monitoring: {digest.title}"
-    message["From"] = sender
-    message["To"] = ", ".join(to)
-    message["Date"] = formatdate(usegmt=True)
-    message["Message-ID"] = make_msgid(idstring=f"digest-{digest.week}")
-    message.set_content(render("digest.txt", **context))
-    html = render(
-        "digest.html", nav=Navigation(root=base), inline_css=site_css(), email=True, **context
-    )
-    message.add_alternative(html, subtype="html")
-    return message
-
-
-# -- producing one -------------------------------------------------------------------------
-
-
-def model_infos(config) -> list[ModelInfo]:
-    """What the digest and the index show of each configured model: name, task and limits."""
-    from monitoring_platform.lib.reports_site import model_limits
-
-    return [ModelInfo(m.name, m.description, m.task.value, model_limits(m)) for m in config.models]
-
-
-def gather_digest(config, week: str, metric_store, alert_store, reports_store) -> Digest:
-    """The digest of ``week`` from the metric store, the alert outbox and the reports there."""
-    from monitoring_platform.lib.reports import parse_report_keys
-
-    models = model_infos(config)
-    days = week_days(week)
-    wanted = set(days) | {d - dt.timedelta(days=7) for d in days}
-    checks, metrics, keys = [], [], []
-    for m in models:
-        checks += [
-            c for c in metric_store.checks(model=m.name) if _as_date(c["partition_date"]) in wanted
-        ]
-        metrics += [
-            r for r in metric_store.metrics(model=m.name) if _as_date(r["partition_date"]) in wanted
-        ]
-        keys += [o.key for o in reports_store.list(m.name + "/")]
-    return build_digest(
-        week, models, checks, metrics, alert_store.messages(), parse_report_keys(keys)
-    )
-
-
-def digest_weeks(reports_store) -> list[str]:
-    """The weeks whose digest page the reports store holds, oldest first."""
-    found = []
-    for o in reports_store.list(DIGEST_PREFIX):
-        name = o.key[len(DIGEST_PREFIX) :]
-        if name.endswith(".html") and _WEEK.match(name[: -len(".html")]):
-            found.append(name[: -len(".html")])
-    return sorted(found)
-
-
-def publish_digest(reports_store, digest: Digest) -> str:
-    """Write the digest's page and refresh the bars of its neighbours; return its key.
-
-    The week before gains a "next week", the week after a new "previous week".
-    """
-    from monitoring_platform.lib.reports import publish_site_page
-
-    weeks = sorted(set(digest_weeks(reports_store)) | {digest.week})
-    key = publish_site_page(
-        reports_store, digest_key(digest.week), render_digest_page(digest, weeks)
-    )
-    earlier = [w for w in weeks if w < digest.week]
-    later = [w for w in weeks if w > digest.week]
-    neighbours = ([max(earlier)] if earlier else []) + ([min(later)] if later else [])
-    refresh_digest_navigation(reports_store, [m.name for m in digest.models], neighbours, weeks)
-    return key
-
-
-def refresh_digest_navigation(
-    reports_store,
-    models: Sequence[str],
-    pages: Sequence[str] | None = None,
-    weeks: Sequence[str] | None = None,
-) -> int:
-    """Rewrite the stale navigation bars of digest pages; return the number of pages rewritten.
-
-    A page of ``pages`` (every digest when None) is rewritten when its previous or next week is
-    stale given the digests of ``weeks`` (those in the store when None). A page older than the
-    navigation markers is left as it is.
-    """
-    from monitoring_platform.lib.reports import (
-        HTML_CONTENT_TYPE,
-        NAV_END,
-        NAV_START,
-        navigation_html,
-        read_text,
-        with_navigation,
-    )
-
-    weeks = sorted(weeks if weeks is not None else digest_weeks(reports_store))
-    rewritten = 0
-    for week in weeks if pages is None else pages:
-        key = digest_key(week)
-        page = read_text(reports_store, key)
-        nav = digest_navigation(week, weeks, models)
-        start, end = page.find(NAV_START), page.find(NAV_END)
-        if start < 0 or end < start or page[start + len(NAV_START) : end] == navigation_html(nav):
-            continue
-        data = with_navigation(page, nav).encode("utf-8")
-        reports_store.put_bytes(key, data, content_type=HTML_CONTENT_TYPE)
-        rewritten += 1
-    return rewritten
-
-
-def send_digest(config, digest: Digest, link_base: str, environ=None, timeout: float = 30) -> str:
-    """E-mail the digest through the configured route; return what the server said."""
-    from monitoring_platform.lib.alerting.senders import send_message
-
-    if config.digest.route is None:
-        raise ValueError(
-            "no digest.route in the configuration: name an alerts route of kind email to send "
-            "the digest through"
-        )
-    route = config.alerts.route(config.digest.route)
-    to = list(config.digest.to or route.to)
-    message = render_digest_email(digest, sender=route.from_address, to=to, link_base=link_base)
-    return send_message(route, message, timeout=timeout, environ=environ)

@@ -3,7 +3,7 @@
 import threading
 
 from monitoring_platform.defs.resources import LOCAL_REPORTS_BASE_URL, StorageResource
-from monitoring_platform.lib.reports_site import reports_server
+from monitoring_platform.lib.reports_site.server import reports_server
 from monitoring_platform.lib.storage import open_store
 from monitoring_platform_tests.browser import visit
 

@@ -209,7 +209,7 @@ def _text(path):
 @pytest.mark.slow
 def test_a_step_that_failed_on_a_rerun_is_shown_as_from_an_earlier_evaluation(tmp_path):
     from monitoring_platform.lib import lake
-    from monitoring_platform.lib.reports_site import STALE_NOTE
+    from monitoring_platform.lib.reports_site.status import STALE_NOTE
 
     everything, resources, store = _setup(tmp_path, seed=3)
 

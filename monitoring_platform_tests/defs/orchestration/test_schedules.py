@@ -1,0 +1,133 @@
+"""The daily schedules, evaluated with Dagster's own test context, and their configuration."""
+
+import datetime as dt
+
+import pytest
+from dagster import (
+    AssetKey,
+    DagsterInstance,
+    build_schedule_context,
+)
+
+from monitoring_platform.config import load_config
+from monitoring_platform.defs.orchestration.jobs import MODEL_TAG, TRIGGER_TAG
+from monitoring_platform_tests.conftest import small_config_dict, write_config
+from monitoring_platform_tests.defs.orchestration.conftest import (
+    MODELS,
+    definitions_for,
+    model_keys,
+)
+
+
+def test_schedule_requests_yesterday_for_every_model(tmp_path):
+    config, defs = definitions_for(tmp_path)
+    when = dt.datetime(2026, 11, 21, 6, 0, tzinfo=dt.UTC)
+    for model in MODELS:
+        schedule = defs.resolve_schedule_def(f"{model}_daily_schedule")
+        assert schedule.cron_schedule == "0 6 * * *" and schedule.execution_timezone == "UTC"
+        # The model's own job: the one the demo and a UI backfill run.
+        assert schedule.job_name == f"{model}_monitoring_job"
+        job_keys = defs.resolve_job_def(schedule.job_name).asset_layer.executable_asset_keys
+        assert set(job_keys) == model_keys(defs, model)
+        assert AssetKey(["reports_index"]) not in job_keys
+        with DagsterInstance.ephemeral() as instance:
+            context = build_schedule_context(
+                instance=instance,
+                scheduled_execution_time=when,
+                repository_def=defs.get_repository_def(),
+            )
+            data = schedule.evaluate_tick(context)
+        (request,) = data.run_requests
+        assert request.partition_key == "2026-11-20"
+        assert request.run_key == f"{model}:2026-11-20"
+        assert request.tags[MODEL_TAG] == model
+        assert request.tags[TRIGGER_TAG] == "schedule"
+
+
+def test_schedule_reads_cron_and_timezone_from_the_config(tmp_path):
+    _config, defs = definitions_for(
+        tmp_path, schedule={"cron": "30 2 * * *", "timezone": "America/Los_Angeles"}
+    )
+    schedule = defs.resolve_schedule_def("ctr_ranker_daily_schedule")
+    assert schedule.cron_schedule == "30 2 * * *"
+    assert schedule.execution_timezone == "America/Los_Angeles"
+    # 02:30 in Los Angeles on 21 November is 10:30 UTC: yesterday there is the 20th.
+    when = dt.datetime(2026, 11, 21, 10, 30, tzinfo=dt.UTC)
+    with DagsterInstance.ephemeral() as instance:
+        data = schedule.evaluate_tick(
+            build_schedule_context(
+                instance=instance,
+                scheduled_execution_time=when,
+                repository_def=defs.get_repository_def(),
+            )
+        )
+    assert {r.partition_key for r in data.run_requests} == {"2026-11-20"}
+    # 01:00 UTC on the 21st is still the 20th in Los Angeles: yesterday is the 19th.
+    early = dt.datetime(2026, 11, 21, 1, 0, tzinfo=dt.UTC)
+    with DagsterInstance.ephemeral() as instance:
+        data = schedule.evaluate_tick(
+            build_schedule_context(
+                instance=instance,
+                scheduled_execution_time=early,
+                repository_def=defs.get_repository_def(),
+            )
+        )
+    assert {r.partition_key for r in data.run_requests} == {"2026-11-19"}
+
+
+def test_schedule_skips_days_before_the_first_partition(tmp_path):
+    _config, defs = definitions_for(tmp_path)
+    schedule = defs.resolve_schedule_def("ctr_ranker_daily_schedule")
+    when = dt.datetime(2026, 1, 1, 6, 0, tzinfo=dt.UTC)
+    with DagsterInstance.ephemeral() as instance:
+        data = schedule.evaluate_tick(
+            build_schedule_context(
+                instance=instance,
+                scheduled_execution_time=when,
+                repository_def=defs.get_repository_def(),
+            )
+        )
+    assert not data.run_requests and "before the first partition" in data.skip_message
+
+
+def test_config_rejects_a_bad_cron_and_timezone(tmp_path):
+    from monitoring_platform.config import ConfigError
+
+    raw = small_config_dict(tmp_path)
+    raw["schedule"] = {"cron": "every day", "timezone": "Mars/Olympus"}
+    with pytest.raises(ConfigError) as err:
+        load_config(write_config(tmp_path, raw))
+    assert "schedule.cron" in str(err.value) and "schedule.timezone" in str(err.value)
+
+
+def test_autostart_runs_the_schedule_and_sensors_by_default(tmp_path):
+    from dagster import DefaultScheduleStatus, DefaultSensorStatus
+
+    _config, defs = definitions_for(tmp_path)
+    assert (
+        defs.resolve_schedule_def("ctr_ranker_daily_schedule").default_status
+        == DefaultScheduleStatus.STOPPED
+    )
+    _config, defs = definitions_for(tmp_path, schedule={"autostart": True})
+    assert (
+        defs.resolve_schedule_def("ctr_ranker_daily_schedule").default_status
+        == DefaultScheduleStatus.RUNNING
+    )
+    for name in ("logs_arrival_sensor", "reports_index_sensor"):
+        assert defs.resolve_sensor_def(name).default_status == DefaultSensorStatus.RUNNING
+
+
+@pytest.mark.parametrize("cron", ["@daily", "0 6 * * *", "30 2 * * 1-5"])
+def test_cron_accepts_what_dagster_runs(tmp_path, cron):
+    config, defs = definitions_for(tmp_path, schedule={"cron": cron})
+    assert defs.resolve_schedule_def("ctr_ranker_daily_schedule").cron_schedule == cron
+
+
+@pytest.mark.parametrize("cron", ["99 6 * * *", "0 6 31 2 *", "0 6 * *", "*/5 * * * * *"])
+def test_cron_rejects_what_dagster_would_not_run(tmp_path, cron):
+    from monitoring_platform.config import ConfigError
+
+    raw = small_config_dict(tmp_path)
+    raw["schedule"] = {"cron": cron}
+    with pytest.raises(ConfigError, match="schedule.cron"):
+        load_config(write_config(tmp_path, raw))
