@@ -51,7 +51,8 @@ class Kind(StrEnum):
 class RequiredWhen:
     """A field is required only when the integer of field ``field`` lies in ``[low, high]``.
 
-    A record whose ``field`` is not an integer needs the field too.
+    ``field`` names an integer field of the same contract; a record whose ``field`` has no
+    integer value needs the field too.
     """
 
     field: str
