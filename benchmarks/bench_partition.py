@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -151,7 +152,8 @@ def _scores(snapshot) -> dict[str, dict]:
     return drift
 
 
-def _materialize(config, stages: list[str], day: dt.date):
+def _materialize(config, stages: list[str], day: dt.date) -> tuple[Any, dict, dict]:
+    """The run of ``stages`` for ``day``, each step's seconds and each step's peak RSS (MB)."""
     from dagster import AssetKey, AssetSelection, DagsterInstance, materialize
 
     from monitoring_platform.definitions import build_definitions
@@ -159,27 +161,28 @@ def _materialize(config, stages: list[str], day: dt.date):
 
     defs = build_definitions(config)
     keys = [AssetKey([MODEL, stage]) for stage in stages]
+    definitions: list[Any] = [*(defs.assets or []), *(defs.asset_checks or [])]
     with DagsterInstance.ephemeral() as instance:
         result = materialize(
-            [*defs.assets, *defs.asset_checks],
+            definitions,
             selection=AssetSelection.assets(*keys) | AssetSelection.checks_for_assets(*keys),
             partition_key=day.isoformat(),
             instance=instance,
-            resources=dict(defs.resources),
+            resources=dict(defs.resources or {}),
             raise_on_error=False,
             run_config=QUIET_RUN_CONFIG,
         )
-        stats = [
-            s for s in instance.get_run_step_stats(result.run_id) if s.end_time and s.start_time
+        spans = [
+            (s.step_key, s.start_time, s.end_time)
+            for s in instance.get_run_step_stats(result.run_id)
+            if s.end_time is not None and s.start_time is not None
         ]
-        result.step_seconds = {s.step_key: round(s.end_time - s.start_time, 2) for s in stats}
-        result.step_peak_mb = {
-            s.step_key: max(
-                (mb for t, mb in _RSS_SAMPLES if s.start_time <= t <= s.end_time), default=None
-            )
-            for s in stats
+        seconds = {key: round(end - start, 2) for key, start, end in spans}
+        peak_mb = {
+            key: max((mb for t, mb in _RSS_SAMPLES if start <= t <= end), default=None)
+            for key, start, end in spans
         }
-        return result
+        return result, seconds, peak_mb
 
 
 _RSS_SAMPLES: list[tuple[float, float]] = []
@@ -192,9 +195,9 @@ def _sample_rss(every: float = 0.25) -> None:
     def run() -> None:
         status = Path("/proc/self/status")
         while True:
-            for line in status.read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    _RSS_SAMPLES.append((time.time(), int(line.split()[1]) / 1024))
+            lines = status.read_text().splitlines()
+            rss = [int(line.split()[1]) / 1024 for line in lines if line.startswith("VmRSS:")]
+            _RSS_SAMPLES.extend((time.time(), mb) for mb in rss)
             time.sleep(every)
 
     threading.Thread(target=run, daemon=True).start()
@@ -204,7 +207,7 @@ def step_prepare(workdir: Path, name: str) -> dict:
     """Ingest the reference days (not timed)."""
     config = _load(workdir, name)
     for n in range(REFERENCE_DAYS, 0, -1):
-        result = _materialize(config, ["inference_logs"], DAY - dt.timedelta(days=n))
+        result, _, _ = _materialize(config, ["inference_logs"], DAY - dt.timedelta(days=n))
         if not result.success:
             raise SystemExit(f"ingesting reference day {DAY - dt.timedelta(days=n)} failed")
     return {}
@@ -216,7 +219,8 @@ def step_platform(workdir: Path, name: str) -> dict:
 
     config = _load(workdir, name)
     _sample_rss()
-    result = _materialize(config, ["inference_logs", "reference_window", "data_drift_report"], DAY)
+    stages = ["inference_logs", "reference_window", "data_drift_report"]
+    result, step_seconds, step_peak_mb = _materialize(config, stages, DAY)
     checks = {e.check_name: bool(e.passed) for e in result.get_asset_check_evaluations()}
     store = MetricStore(config.metric_store_url())
     rows = store.metrics(model=MODEL, partition_date=DAY, asset="data_drift_report")
@@ -249,8 +253,8 @@ def step_platform(workdir: Path, name: str) -> dict:
         "checks": checks,
         "drift": drift,
         "segments": segments,
-        "step_seconds": result.step_seconds,
-        "step_peak_mb": result.step_peak_mb,
+        "step_seconds": step_seconds,
+        "step_peak_mb": step_peak_mb,
     }
 
 
@@ -393,7 +397,7 @@ def main() -> None:
         env["MONITORING_S3_ENDPOINT_URL"] = endpoint
 
     holder = None if args.keep else tempfile.TemporaryDirectory(prefix="bench-partition-")
-    workdir = Path(args.keep or holder.name)
+    workdir = Path(args.keep) if holder is None else Path(holder.name)
     workdir.mkdir(parents=True, exist_ok=True)
     try:
         began = time.perf_counter()
@@ -441,10 +445,10 @@ def report(results: dict[str, dict], rows: int) -> None:
     c = results["floor"]
     if "naive" in results:
         a = results["naive"]
-        print(f"(a)/(b) wall time: {a['seconds'] / b['seconds']:.1f}x (target >= 5x)")
+        print(f"(a)/(b) wall time: {a['seconds'] / b['seconds']:.1f}x (target >= 8x)")
         print(f"(a)/(b) peak RSS:  {a['peak_mb'] / b['peak_mb']:.1f}x")
-    print(f"(b)/(c) wall time: {b['seconds'] / c['seconds']:.1f}x")
-    print(f"(b) peak RSS {b['peak_mb'] / 1024:.2f} GB (target <= 2 GB at 1M rows, 6 GB at 10M)")
+    print(f"(b)/(c) wall time: {b['seconds'] / c['seconds']:.1f}x (target <= 6x)")
+    print(f"(b) peak RSS {b['peak_mb'] / 1024:.2f} GB (target <= 1.5 GB at 1M rows, 6 GB at 10M)")
     print(f"(b) run succeeded: {b['success']}; checks: {b['checks']}")
     steps = ", ".join(
         f"{k.split('__')[-1]} {v:.1f} s (peak RSS {b['step_peak_mb'].get(k) or 0:,.0f} MB)"

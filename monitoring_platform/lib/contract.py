@@ -51,7 +51,8 @@ class Kind(StrEnum):
 class RequiredWhen:
     """A field is required only when the integer of field ``field`` lies in ``[low, high]``.
 
-    A record whose ``field`` is not an integer needs the field too.
+    ``field`` names an integer field of the same contract; a record whose ``field`` has no
+    integer value needs the field too.
     """
 
     field: str
@@ -248,7 +249,8 @@ def _repeated_key_sql(paths: list[str]) -> tuple[str, str, str]:
     expression of the key lists of the objects read (``__keys``, one more pass over the line),
     the condition that one of those keys repeats, and the first such key, dotted as
     ``features.country``. Keys the contract does not read may repeat: nothing is taken from
-    them. Counting (no set per row) keeps the check cheap.
+    them. Counting (no set per row) keeps the check cheap, and an object with no more keys
+    than the read names it holds is not looked at again.
     """
     objects: dict[str, list[str]] = {}
     for path in paths:
@@ -263,7 +265,12 @@ def _repeated_key_sql(paths: list[str]) -> tuple[str, str, str]:
     for i, (path, names) in enumerate(objects.items(), start=1):
         listed = ", ".join(f"'{n}'" for n in names)
         present = " + ".join(f"list_contains(__keys[{i}], '{n}')::INT" for n in names)
-        repeats.append(f"len(list_filter(__keys[{i}], lambda x: x IN ({listed}))) > {present}")
+        # A repeat needs more keys than the names present: most objects are filtered no further.
+        repeats.append(
+            f"CASE WHEN len(__keys[{i}]) > {present} "
+            f"THEN len(list_filter(__keys[{i}], lambda x: x IN ({listed}))) > {present} "
+            "ELSE FALSE END"
+        )
         prefix = path[2:] + "." if path != "$" else ""
         firsts.append(
             f"'{prefix}' || list_filter([{listed}], "

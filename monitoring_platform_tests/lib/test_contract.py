@@ -161,3 +161,16 @@ models:
     assert missing["reason"] == "missing feature price"
     assert contract.columns[-2:] == ("object_key", "line_no")
     assert set(contract.columns) == {r.name for r in contract.fields} | {"object_key", "line_no"}
+
+
+def test_only_a_repeated_key_the_contract_reads_makes_a_record_ambiguous():
+    base = '"n": 3, "tag": "t", "out": "o"'
+    extra_repeated, read_repeated, nested = parse(
+        CONTRACT,
+        '{"id": "a", "zz": 1, "zz": 2, ' + base + "}",
+        '{"id": "a", "zz": 1, "n": 4, ' + base + "}",
+        '{"id": "a", "inner": {"tag": "x", "q": 1, "tag": "y"}, "n": 3, "out": "o"}',
+    )
+    assert extra_repeated["reason"] is None
+    assert read_repeated["reason"] == "ambiguous record: a key appears more than once (n)"
+    assert nested["reason"] == "ambiguous record: a key appears more than once (inner.tag)"
