@@ -6,12 +6,11 @@ for one day through dbt vars. Steps that touch the warehouse share the ``warehou
 allows one writing process at a time.
 """
 
-import contextlib
 import datetime as dt
-import io
 import json
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from dagster import (
@@ -33,6 +32,8 @@ from dagster_dbt import (
     DbtCliResource,
     dbt_assets,
 )
+from dagster_dbt.asset_utils import get_updated_cli_invocation_params_for_context
+from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 
 from monitoring_platform.config import ModelConfig, MonitoringConfig
 from monitoring_platform.defs.keys import (
@@ -52,6 +53,7 @@ from monitoring_platform.defs.metrics.resources import (
 from monitoring_platform.defs.orchestration.jobs import MODEL_TAG
 from monitoring_platform.defs.partitions import partitioned_check_spec
 from monitoring_platform.defs.resources import StorageResource
+from monitoring_platform.lib import dbt as dbt_lib
 from monitoring_platform.lib.warehouse import dbt_failure_cause, load_model_day
 
 GROUP = "metrics"
@@ -157,21 +159,80 @@ class MetricsDbtTranslator(DagsterDbtTranslator):
         )
 
 
-def _dbt_build(context, dbt: DbtCliResource, warehouse: WarehouseResource, dbt_vars: dict):
-    """Run ``dbt build`` with the vars; its events, and the last lines of its console output."""
-    # dbt's own log lines go to the run's log, not to this process's console.
-    output = io.StringIO()
-    try:
-        with warehouse.dbt_environ(), contextlib.redirect_stdout(output):
-            invocation = dbt.cli(
-                ["build", "--vars", json.dumps(dbt_vars)], context=context, raise_on_error=False
-            )
-            events = list(invocation.stream())
-    finally:
-        lines = output.getvalue().splitlines()[-DBT_LOG_LINES:]
-        if lines:
-            context.log.info("dbt:\n" + "\n".join(lines))
-    return invocation, events, lines
+def _dbt_vars(context: AssetExecutionContext, raw_schema: str, models: set[str]) -> dict[str, Any]:
+    """The window of days and the models a run's dbt build covers, as dbt vars.
+
+    The models are those whose warehouse tables the run loaded (or the run's model tag): the
+    other models' mart rows stay as they are. A run that loaded none rebuilds every model's.
+    """
+    window = context.partition_time_window
+    loaded = sorted(
+        {
+            key.path[0]
+            for key in (context.run.asset_selection or set())
+            if key.path[-1] == WAREHOUSE_TABLES and key.path[0] in models
+        }
+    )
+    if not loaded and context.run.tags.get(MODEL_TAG) in models:
+        loaded = [context.run.tags[MODEL_TAG]]  # a run of <model>_monitoring_job
+    dbt_vars: dict[str, Any] = {
+        "start_date": window.start.date().isoformat(),
+        "end_date": window.end.date().isoformat(),
+        "raw_schema": raw_schema,
+    }
+    if loaded:
+        dbt_vars["models"] = loaded
+    return dbt_vars
+
+
+def _dbt_build(
+    context: AssetExecutionContext,
+    dbt: DbtCliResource,
+    warehouse: WarehouseResource,
+    dbt_vars: dict[str, Any],
+) -> Iterator[Any]:
+    """Run ``dbt build`` for the run's selection in this process; its Dagster events.
+
+    dbt runs inside the step's process on a project parsed once per process, so a process that
+    evaluates many model-days pays dbt's start-up and parse once. Raises :class:`Failure` with
+    the cause's line when the build fails.
+    """
+    params = get_updated_cli_invocation_params_for_context(
+        context=context, manifest={}, dagster_dbt_translator=DagsterDbtTranslator()
+    )
+    args = ["build", "--vars", json.dumps(dbt_vars), *params.selection_args]
+    if params.indirect_selection:
+        args += ["--indirect-selection", params.indirect_selection]
+    wh = warehouse.get()
+    # The warehouse pool keeps Dagster's own steps apart; the lock also waits for any other
+    # process on the file (a command-line backfill beside the daemon, a DuckDB shell).
+    with wh.exclusive():
+        wh.wait_until_openable()
+        run = dbt_lib.invoke(
+            Path(dbt.project_dir),
+            dbt.target or warehouse.kind,
+            args,
+            warehouse.dbt_environment(),
+            keep_target=True,
+        )
+    lines = run.lines[-DBT_LOG_LINES:]
+    if lines:
+        context.log.info("dbt:\n" + "\n".join(lines))
+    for event in run.events:
+        message = DbtCoreCliEventMessage(raw_event=event, event_history_metadata={})
+        yield from message.to_default_asset_events(
+            manifest=params.manifest,
+            dagster_dbt_translator=params.dagster_dbt_translator,
+            context=context,
+            target_path=run.target_path,
+        )
+    if not run.success:
+        raise Failure(
+            description=f"dbt build for {dbt_vars['start_date']} failed: {dbt_failure_cause(lines)}",
+            metadata={"dbt_output": MetadataValue.md("```\n" + "\n".join(lines) + "\n```")},
+        )
+    # Artifacts of a good run are in the run's events; keep only a failed run's.
+    shutil.rmtree(run.target_path or "", ignore_errors=True)
 
 
 def build_dbt_assets(
@@ -193,40 +254,8 @@ def build_dbt_assets(
     def warehouse_dbt_models(
         context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
     ):
-        window = context.partition_time_window
-        loaded = sorted(
-            {
-                key.path[0]
-                for key in (context.run.asset_selection or set())
-                if key.path[-1] == "warehouse_tables" and key.path[0] in model_names
-            }
-        )
-        if not loaded and context.run.tags.get(MODEL_TAG) in model_names:
-            loaded = [context.run.tags[MODEL_TAG]]  # a run of <model>_monitoring_job
-        dbt_vars: dict[str, Any] = {
-            "start_date": window.start.date().isoformat(),
-            "end_date": window.end.date().isoformat(),
-            "raw_schema": warehouse.raw_schema,
-        }
-        if loaded:
-            # Replace only the rows of the models this run loaded; other models keep theirs.
-            dbt_vars["models"] = loaded
+        dbt_vars = _dbt_vars(context, warehouse.raw_schema, model_names)
         context.log.info(f"dbt vars: {json.dumps(dbt_vars)}")
-        day = window.start.date()
-        wh = warehouse.get()
-        # The warehouse pool keeps Dagster's own steps apart; the lock also waits for any other
-        # process on the file (a command-line backfill beside the daemon, a DuckDB shell).
-        with wh.exclusive():
-            wh.wait_until_openable()
-            invocation, events, lines = _dbt_build(context, dbt, warehouse, dbt_vars)
-        yield from events
-        if invocation.is_successful():
-            # Artifacts of a good run are in the run's events; keep only a failed run's.
-            shutil.rmtree(invocation.target_path, ignore_errors=True)
-        else:
-            raise Failure(
-                description=f"dbt build for {day} failed: {dbt_failure_cause(lines)}",
-                metadata={"dbt_output": MetadataValue.md("```\n" + "\n".join(lines) + "\n```")},
-            )
+        yield from _dbt_build(context, dbt, warehouse, dbt_vars)
 
     return [warehouse_dbt_models]
