@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -25,6 +26,32 @@ from typing import Any
 _LOCK = threading.Lock()
 _PARSED: dict[tuple[str, str], Any] = {}
 _LEVELS = {"info", "warn", "error"}
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# Lines of dbt's output that name a failure's cause: an exception's last line, dbt's own headings.
+_EXCEPTION_LINE = re.compile(r"^(?:[\w.]+\.)?(\w*(?:Error|Exception)): (.+)$")
+_DBT_ERROR_HEADING = re.compile(
+    r"^(?:\S+\s+)?((?:Runtime|Database|Compilation|Parsing) Error in .+|Failure in test .+)$"
+)
+_TIMESTAMP = re.compile(r"^\d{2}:\d{2}:\d{2}(?:\.\d+)?\s+")
+
+
+def dbt_failure_cause(lines: Sequence[str]) -> str:
+    """The one line that says why a dbt invocation failed, from its console output.
+
+    An exception's own last line wins (a traceback ends with it, e.g. DuckDB's lock conflict);
+    else dbt's error heading with the message line under it; else the last line printed.
+    """
+    text = [_TIMESTAMP.sub("", line).strip() for line in lines]
+    for line in reversed(text):
+        match = _EXCEPTION_LINE.match(line)
+        if match:
+            return f"{match.group(1)}: {match.group(2)}"
+    for i, line in enumerate(text):
+        match = _DBT_ERROR_HEADING.match(line)
+        if match:
+            detail = next((t for t in text[i + 1 :] if t), "")
+            return f"{match.group(1)}: {detail}" if detail else match.group(1)
+    return next((t for t in reversed(text) if t), "dbt printed nothing")
 
 
 @dataclass
@@ -124,7 +151,7 @@ def invoke(
         events.append(event)
         info = event.get("info", {})
         if info.get("level") in _LEVELS and info.get("msg"):
-            lines.append(str(info["msg"]))
+            lines.extend(_ANSI.sub("", str(info["msg"])).splitlines())
 
     (project_dir / "target").mkdir(parents=True, exist_ok=True)
     target_path = Path(tempfile.mkdtemp(prefix="run-", dir=project_dir / "target"))

@@ -54,7 +54,8 @@ from monitoring_platform.defs.orchestration.jobs import MODEL_TAG
 from monitoring_platform.defs.partitions import partitioned_check_spec
 from monitoring_platform.defs.resources import StorageResource
 from monitoring_platform.lib import dbt as dbt_lib
-from monitoring_platform.lib.warehouse import dbt_failure_cause, load_model_day
+from monitoring_platform.lib.dbt import dbt_failure_cause
+from monitoring_platform.lib.warehouse import load_model_day
 
 GROUP = "metrics"
 DBT_LOG_LINES = 200
