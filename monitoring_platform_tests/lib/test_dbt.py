@@ -4,11 +4,12 @@ import datetime as dt
 import json
 
 import pyarrow as pa
+import pytest
 
 from monitoring_platform.config import parse_config
-from monitoring_platform.defs.metrics.resources import DBT_PROJECT_DIR
+from monitoring_platform.defs.metrics.resources import DBT_PROJECT_DIR, WarehouseResource
 from monitoring_platform.lib import dbt as dbt_lib
-from monitoring_platform.lib.warehouse import SYSTEM_MART, DuckDBWarehouse, inference_rows
+from monitoring_platform.lib.warehouse import SYSTEM_MART, inference_rows
 
 CONFIG = """
 models:
@@ -36,25 +37,30 @@ def calls(statuses: list[int]) -> pa.Table:
     )
 
 
-def env(path) -> dict[str, str]:
-    return {"MONITORING_DBT_TARGET": "duckdb", "MONITORING_WAREHOUSE_PATH": str(path)}
+@pytest.fixture(params=["duckdb", "postgres"])
+def warehouse(request, tmp_path, monkeypatch) -> WarehouseResource:
+    if request.param == "duckdb":
+        return WarehouseResource(kind="duckdb", path=str(tmp_path / "w.duckdb"))
+    monkeypatch.setenv("TEST_DBT_WAREHOUSE_URL", request.getfixturevalue("postgres_url"))
+    return WarehouseResource(kind="postgres", url_env="TEST_DBT_WAREHOUSE_URL")
 
 
-def build(path, start: str, end: str) -> dbt_lib.DbtRun:
+def build(resource: WarehouseResource, start: str, end: str) -> dbt_lib.DbtRun:
     window = json.dumps({"start_date": start, "end_date": end, "models": ["shop"]})
-    return dbt_lib.invoke(DBT_PROJECT_DIR, "duckdb", ["build", "--vars", window], env(path))
+    return dbt_lib.invoke(
+        DBT_PROJECT_DIR, resource.kind, ["build", "--vars", window], resource.dbt_environment()
+    )
 
 
-def test_builds_the_marts_twice_in_one_process_and_names_a_failures_cause(tmp_path):
-    path = tmp_path / "w.duckdb"
-    warehouse = DuckDBWarehouse(path)
+def test_builds_the_marts_twice_in_one_process_and_names_a_failures_cause(warehouse):
+    resource, warehouse = warehouse, warehouse.get()
     shop = parse_config(CONFIG).model("shop")
     statuses = [200] * 17 + [500] * 3
     warehouse.replace_partitions(
         "shop", DAY, {"inference_logs": inference_rows(shop, DAY, calls(statuses))}
     )
 
-    first = build(path, "2026-11-03", "2026-11-04")
+    first = build(resource, "2026-11-03", "2026-11-04")
     assert first.success, first.lines[-5:]
     [row] = warehouse.mart_rows(SYSTEM_MART, "shop", DAY, DAY)
     assert row["requests"] == len(statuses) and row["server_errors"] == 3
@@ -65,12 +71,12 @@ def test_builds_the_marts_twice_in_one_process_and_names_a_failures_cause(tmp_pa
     warehouse.replace_partitions(
         "shop", DAY, {"inference_logs": inference_rows(shop, DAY, calls([200] * 4))}
     )
-    second = build(path, "2026-11-03", "2026-11-04")
+    second = build(resource, "2026-11-03", "2026-11-04")
     assert second.success
     [row] = warehouse.mart_rows(SYSTEM_MART, "shop", DAY, DAY)
     assert row["requests"] == 4 and row["server_errors"] == 0
 
-    failed = build(path, "3 November", "2026-11-04")
+    failed = build(resource, "3 November", "2026-11-04")
     assert not failed.success
     assert "expected an ISO date" in dbt_lib.dbt_failure_cause(failed.lines)
     assert failed.target_path is not None and failed.target_path.exists()
