@@ -156,7 +156,9 @@ def invoke(
     (project_dir / "target").mkdir(parents=True, exist_ok=True)
     target_path = Path(tempfile.mkdtemp(prefix="run-", dir=project_dir / "target"))
     full = [*args, *_common_args(project_dir, target)]
-    full += ["--target-path", str(target_path), "--log-path", str(target_path), "--quiet"]
+    full += ["--target-path", str(target_path), "--log-path", str(target_path)]
+    # No manifest.json or run_results.json: the events carry every result the caller reads.
+    full += ["--quiet", "--no-write-json"]
     with _LOCK, _environ({**env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}):
         try:
             result = dbtRunner(manifest=manifest, callbacks=[collect]).invoke(full)
