@@ -83,8 +83,14 @@ def write_config(workdir: Path, rows: int) -> Path:
     return path
 
 
-def prepare_data(workdir: Path, rows: int, first: dt.date, last: dt.date, schema_bug: bool):
-    """Generate the reference days and the backfill's days, and ingest the reference days."""
+def prepare_data(
+    workdir: Path, rows: int, first: dt.date, last: dt.date, schema_bug: bool, clean: bool = False
+):
+    """Generate the reference days and the backfill's days, and ingest the reference days.
+
+    ``clean`` leaves out malformed and duplicate lines, so that a naive pandas reader parses
+    every line.
+    """
     from monitoring_platform.config import load_config
     from monitoring_platform.simulation import default_scenario, generate_traffic
 
@@ -95,6 +101,8 @@ def prepare_data(workdir: Path, rows: int, first: dt.date, last: dt.date, schema
     scenario = default_scenario(first, last)
     if not schema_bug:
         scenario = dataclasses.replace(scenario, schema_bug_day=None)
+    if clean:
+        scenario = dataclasses.replace(scenario, malformed_rate=0.0, duplicate_rate=0.0)
     began = time.perf_counter()
     summary = generate_traffic(config, reference_start, last, scenario=scenario)
     print(

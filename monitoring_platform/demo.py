@@ -6,6 +6,7 @@ project-local ``DAGSTER_HOME``, so ``dagster dev`` shows the history afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import sys
@@ -25,6 +26,8 @@ QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}
 
 @dataclass
 class DayOutcome:
+    """One model-day's run as the demo reports it."""
+
     model: str
     date: dt.date
     run_id: str
@@ -90,6 +93,7 @@ def run_demo(
     generate: bool = True,
     out: TextIO = sys.stdout,
 ) -> int:
+    """Generate the traffic, evaluate every model-day through Dagster, print what came out."""
     from monitoring_platform.defs.orchestration.instance import write_embedded_instance
 
     home = dagster_home(config)
@@ -140,19 +144,19 @@ def run_demo(
 
 
 def start_partitions_at(config: MonitoringConfig, start: dt.date) -> MonitoringConfig:
-    """Make the partitions begin where the demo's traffic begins (``partitions.start_date_file``),
-    so the UI shows the generated days, not months of empty ones. An earlier start already
-    written (an earlier demo's data) is kept."""
+    """Make the partitions begin where the demo's traffic begins (``partitions.start_date_file``).
+
+    The UI then shows the generated days, not months of empty ones. An earlier start already
+    written (an earlier demo's data) is kept.
+    """
     from monitoring_platform.config import load_config, partitions_start_path
 
     path = partitions_start_path(config)
     if path is None or config.source_file is None:
         return config
     if path.exists():
-        try:
+        with contextlib.suppress(ValueError):  # not a date: replaced below
             start = min(start, dt.date.fromisoformat(path.read_text().strip()))
-        except ValueError:
-            pass  # not a date: replaced below
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(start.isoformat() + "\n")
     return load_config(config.source_file)
@@ -172,7 +176,7 @@ def apply_late_labels(config: MonitoringConfig, say) -> int:
 
     defs = build_definitions(config)
     instance = DagsterInstance.get()
-    store = defs.resources["metric_store"].get()
+    store = dict(defs.resources or {})["metric_store"].get()
     result = build_late_labels_sensor(config)(build_sensor_context(instance=instance))
     requests = list(result) if isinstance(result, list) else []
     latest = {}
@@ -190,7 +194,7 @@ def apply_late_labels(config: MonitoringConfig, say) -> int:
     for (model, day), request in sorted(latest.items()):
         before = quality(model, day)
         materialize(
-            [*(defs.assets or []), *(defs.asset_checks or [])],
+            [*(defs.assets or []), *(defs.asset_checks or [])],  # type: ignore[list-item]
             selection=request.asset_selection,
             partition_key=day,
             instance=instance,
@@ -253,7 +257,7 @@ def evaluate_partitions(
                 run_config=QUIET_RUN_CONFIG,
             )
             failures = [
-                (e.step_key, _error_text(e.event_specific_data.error))
+                (e.step_key, _error_text(getattr(e.event_specific_data, "error", None)))
                 for e in result.all_events
                 if e.event_type_value == "STEP_FAILURE" and e.step_key
             ]
@@ -306,6 +310,7 @@ def _drift_report_path(result, key, reports_root: str) -> str | None:
 
 
 def progress_line(o: DayOutcome) -> str:
+    """One line of progress: a model-day's rows, drift, time and failed checks."""
     m = o.metrics
     parts = [f"{o.date} {o.model:<14}"]
     if "rows_in" in m:
@@ -330,6 +335,7 @@ def progress_line(o: DayOutcome) -> str:
 
 
 def summary_table(outcomes: list[DayOutcome]) -> str:
+    """Every model-day's rows, drift and failed checks, by model and day."""
     header = (
         f"{'model':<14} {'day':<10} {'rows in':>9} {'accepted':>9} {'quarant.':>8} "
         f"{'drift':>6}  failed checks"

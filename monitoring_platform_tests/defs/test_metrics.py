@@ -16,8 +16,8 @@ from monitoring_platform.defs.resources import LOCAL_REPORTS_BASE_URL
 from monitoring_platform.demo import QUIET_RUN_CONFIG
 from monitoring_platform.lib.metric_store import MetricStore
 from monitoring_platform.lib.storage import LocalObjectStore, partition_prefix
+from monitoring_platform.lib.warehouse import BUSINESS_MART, SYSTEM_MART, DuckDBWarehouse
 from monitoring_platform.simulation import Scenario, generate_traffic
-from monitoring_platform.lib.warehouse import BUSINESS_MART, SYSTEM_MART, Warehouse
 from monitoring_platform_tests.browser import visit
 from monitoring_platform_tests.conftest import small_config_dict, write_config
 
@@ -190,7 +190,7 @@ def test_calm_days_pass_and_the_bad_day_fails_with_its_numbers(evaluated):
 def test_metric_store_and_warehouse_agree_and_a_rerun_replaces(evaluated):
     config, results, run, _tmp = evaluated
     store = MetricStore(config.metric_store_url())
-    warehouse = Warehouse("duckdb", path=config.warehouse_path())
+    warehouse = DuckDBWarehouse(config.warehouse_path())
     day = START + dt.timedelta(days=2)
     marts = warehouse.mart_rows(SYSTEM_MART, MODEL, day, day)
     assert len(marts) == 2  # the canary day: both versions

@@ -28,7 +28,7 @@ from monitoring_platform.lib.html import escape
 from monitoring_platform.lib.ingest import ingest_partition
 from monitoring_platform.lib.performance import join_labels
 from monitoring_platform.lib.storage import LocalObjectStore
-from monitoring_platform.lib.warehouse import Warehouse, inference_rows
+from monitoring_platform.lib.warehouse import PostgresWarehouse, inference_rows
 
 _SLOW_OK = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large]
 settings.register_profile(
@@ -153,7 +153,7 @@ def warehouse():
     with admin.cursor() as cur:
         cur.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield Warehouse("postgres", url=f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}")
+        yield PostgresWarehouse(f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}")
     finally:
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -9,7 +9,8 @@ import pytest
 
 from monitoring_platform.config import parse_config
 from monitoring_platform.lib.warehouse import (
-    Warehouse,
+    DuckDBWarehouse,
+    PostgresWarehouse,
     WarehouseError,
     event_rows,
     inference_rows,
@@ -66,8 +67,8 @@ def events(n: int) -> pa.Table:
 @pytest.fixture(params=["duckdb", "postgres"])
 def warehouse(request, tmp_path):
     if request.param == "duckdb":
-        return Warehouse("duckdb", path=tmp_path / "w.duckdb")
-    return Warehouse("postgres", url=request.getfixturevalue("postgres_url"))
+        return DuckDBWarehouse(tmp_path / "w.duckdb")
+    return PostgresWarehouse(request.getfixturevalue("postgres_url"))
 
 
 def test_rows_for_the_source_tables():
@@ -130,15 +131,15 @@ def test_marts_read_as_empty_before_dbt_ran(warehouse):
 
 def test_identifiers_are_checked():
     with pytest.raises(WarehouseError, match="not an SQL identifier"):
-        Warehouse("duckdb", path="w.duckdb", raw_schema="raw; drop table x")
+        DuckDBWarehouse("w.duckdb", raw_schema="raw; drop table x")
     with pytest.raises(WarehouseError, match="unknown source table"):
-        Warehouse("duckdb", path="w.duckdb").count("users", "shop", DAY)
+        DuckDBWarehouse("w.duckdb").count("users", "shop", DAY)
 
 
 def test_a_duckdb_writer_waits_for_another_process_to_let_go(tmp_path):
     path = tmp_path / "w.duckdb"
     shop = parse_config(CONFIG).model("shop")
-    Warehouse("duckdb", path=path).ensure_tables()
+    DuckDBWarehouse(path).ensure_tables()
     holder = subprocess.Popen(
         [
             sys.executable,
@@ -153,10 +154,10 @@ def test_a_duckdb_writer_waits_for_another_process_to_let_go(tmp_path):
     )
     try:
         assert holder.stdout.readline().strip() == "ready"
-        impatient = Warehouse("duckdb", path=path, lock_wait_seconds=0.5)
+        impatient = DuckDBWarehouse(path, lock_wait_seconds=0.5)
         with pytest.raises(WarehouseError, match="cannot open the warehouse"):
             impatient.count("inference_logs", "shop", DAY)
-        patient = Warehouse("duckdb", path=path, lock_wait_seconds=120)
+        patient = DuckDBWarehouse(path, lock_wait_seconds=120)
         holder.stdin.close()
         patient.replace_partitions(
             "shop", DAY, {"inference_logs": inference_rows(shop, DAY, calls(3))}
@@ -204,7 +205,7 @@ DBT_TEST_OUTPUT = """\
 
 
 def test_the_cause_of_a_dbt_failure_is_one_line():
-    from monitoring_platform.lib.warehouse import dbt_failure_cause
+    from monitoring_platform.lib.dbt import dbt_failure_cause
 
     assert dbt_failure_cause(DBT_LOCK_OUTPUT.splitlines()) == (
         'IOException: IO Error: Could not set lock on file "/var/warehouse.duckdb": Conflicting '
@@ -219,10 +220,10 @@ def test_the_cause_of_a_dbt_failure_is_one_line():
 
 HOLD = """
 import sys, time
-from monitoring_platform.lib.warehouse import Warehouse
+from monitoring_platform.lib.warehouse import DuckDBWarehouse
 kind, path, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
 if kind == "platform":
-    with Warehouse("duckdb", path=path).exclusive():
+    with DuckDBWarehouse(path).exclusive():
         print("held", flush=True)
         time.sleep(seconds)
 else:  # a process outside the platform with the DuckDB file open
@@ -244,11 +245,11 @@ def test_warehouse_writers_wait_for_a_held_warehouse(tmp_path, holder):
     )
     try:
         assert held.stdout.readline().strip() == "held"
-        impatient = Warehouse("duckdb", path=path, lock_wait_seconds=0.3)
+        impatient = DuckDBWarehouse(path, lock_wait_seconds=0.3)
         with pytest.raises(WarehouseError, match="warehouse.duckdb"):
             impatient.wait_until_openable()
         began = time.monotonic()
-        warehouse = Warehouse("duckdb", path=path)
+        warehouse = DuckDBWarehouse(path)
         with warehouse.exclusive():
             warehouse.wait_until_openable()
             waited = time.monotonic() - began

@@ -18,7 +18,12 @@ from dagster import ConfigurableResource
 from dagster_dbt import DbtCliResource
 
 from monitoring_platform.config import MonitoringConfig
-from monitoring_platform.lib.warehouse import Warehouse
+from monitoring_platform.lib.warehouse import (
+    DuckDBWarehouse,
+    PostgresWarehouse,
+    Warehouse,
+    WarehouseError,
+)
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_project"
 WAREHOUSE_POOL = "warehouse"
@@ -44,13 +49,14 @@ class WarehouseResource(ConfigurableResource):
         return url
 
     def get(self) -> Warehouse:
-        return Warehouse(
-            self.kind,
-            path=self.path,
-            url=self._url(),
-            raw_schema=self.raw_schema,
-            dbt_schema=self.dbt_schema,
-        )
+        """The warehouse of the configured type."""
+        if self.kind == "postgres":
+            return PostgresWarehouse(
+                self._url() or "", raw_schema=self.raw_schema, dbt_schema=self.dbt_schema
+            )
+        if self.kind != "duckdb" or not self.path:
+            raise WarehouseError(f"unknown warehouse type {self.kind!r} or no DuckDB file path")
+        return DuckDBWarehouse(self.path, raw_schema=self.raw_schema, dbt_schema=self.dbt_schema)
 
     def dbt_environment(self) -> dict[str, str]:
         """The variables ``profiles.yml`` reads for this warehouse (the password among them)."""
@@ -87,6 +93,7 @@ class WarehouseResource(ConfigurableResource):
 
 
 def warehouse_resource(config: MonitoringConfig) -> WarehouseResource:
+    """The warehouse resource of ``warehouse:`` in the config."""
     settings = config.warehouse
     return WarehouseResource(
         kind=settings.type,
@@ -104,6 +111,7 @@ def dbt_executable() -> str:
 
 
 def dbt_resource(config: MonitoringConfig) -> DbtCliResource:
+    """The dbt project, its profile's target the configured warehouse type."""
     return DbtCliResource(
         project_dir=str(DBT_PROJECT_DIR),
         profiles_dir=str(DBT_PROJECT_DIR),
@@ -113,6 +121,7 @@ def dbt_resource(config: MonitoringConfig) -> DbtCliResource:
 
 
 def build_metrics_resources(config: MonitoringConfig) -> dict[str, ConfigurableResource]:
+    """The resources of the warehouse stage: ``warehouse`` and ``dbt``."""
     return {"warehouse": warehouse_resource(config), "dbt": dbt_resource(config)}
 
 
@@ -128,6 +137,7 @@ def _project_files(project_dir: Path) -> Iterator[Path]:
 
 
 def manifest_path(project_dir: Path = DBT_PROJECT_DIR) -> Path:
+    """Where the project's parsed manifest is kept."""
     return project_dir / "target" / "manifest.json"
 
 

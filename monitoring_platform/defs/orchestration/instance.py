@@ -23,8 +23,10 @@ _LEGACY = "telemetry:\n  enabled: false\n"
 
 
 def embedded_instance_settings(source: Path = INFRA_INSTANCE) -> dict[str, Any]:
-    """``infra/dagster.yaml`` without its PostgreSQL storage (Dagster then keeps SQLite files
-    under ``$DAGSTER_HOME``)."""
+    """``infra/dagster.yaml`` without its PostgreSQL storage.
+
+    Dagster then keeps SQLite files under ``$DAGSTER_HOME``.
+    """
     settings = yaml.safe_load(source.read_text())
     settings.pop("storage", None)
     return settings

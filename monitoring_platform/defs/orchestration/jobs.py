@@ -39,6 +39,7 @@ BACKFILL_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=1)
 
 
 def model_job_name(model: str) -> str:
+    """The name of a model's evaluation job."""
     return f"{model}_monitoring_job"
 
 
@@ -71,7 +72,7 @@ def daily_asset_keys(
             else:
                 shared.append(key)
     return {
-        m.name: sorted([*keys.get(m.name, []), *shared], key=lambda k: k.path)
+        m.name: sorted([*keys.get(m.name, []), *shared], key=lambda k: list(k.path))
         for m in config.models
     }
 

@@ -23,24 +23,30 @@ if TYPE_CHECKING:
 
 
 def schedule_run_key(model: str, day: dt.date) -> str:
+    """The run key of a model-day's scheduled run: one run per model and day."""
     return f"{model}:{day.isoformat()}"
 
 
 def daily_schedule_name(model: str) -> str:
+    """The name of a model's daily schedule."""
     return f"{model}_daily_schedule"
 
 
 def build_daily_schedules(
     config: MonitoringConfig, jobs_by_model: dict[str, "UnresolvedAssetJobDefinition"]
 ) -> list[ScheduleDefinition]:
-    """One schedule per model over ``<model>_monitoring_job``: the runs the demo and a UI
-    backfill make too, so a job's page holds its whole history."""
+    """One schedule per model over ``<model>_monitoring_job``.
+
+    Its runs are the runs the demo and a UI backfill make too, so a job's page holds its whole
+    history.
+    """
     return [build_daily_schedule(config, model, job) for model, job in jobs_by_model.items()]
 
 
 def build_daily_schedule(
     config: MonitoringConfig, model: str, job: "UnresolvedAssetJobDefinition"
 ) -> ScheduleDefinition:
+    """``<model>_daily_schedule``: yesterday's partition (in the configured zone) of ``job``."""
     settings = config.schedule
     first_day = config.partitions.start_date
     zone = ZoneInfo(settings.timezone)

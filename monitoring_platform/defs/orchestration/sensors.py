@@ -52,6 +52,7 @@ def build_logs_arrival_sensor(
     jobs_by_model: dict[str, "UnresolvedAssetJobDefinition"],
     today=last_complete_day,
 ) -> SensorDefinition:
+    """``logs_arrival_sensor``: a run of a model-day's job when its log objects are new or changed."""
     settings = config.schedule
     locations = {m.name: config.logs_root(m) for m in config.models if m.name in jobs_by_model}
 
@@ -102,7 +103,7 @@ def build_reports_index_sensor(
     job: "UnresolvedAssetJobDefinition",
     keys_by_model: dict[str, list[AssetKey]],
 ) -> SensorDefinition:
-
+    """``reports_index_sensor``: the index rebuilt after new materializations of daily assets."""
     watched = [k for keys in keys_by_model.values() for k in keys]
 
     @sensor(

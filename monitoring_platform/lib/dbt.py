@@ -1,0 +1,178 @@
+"""dbt run inside the calling process: imported and parsed once, then invoked per run.
+
+Starting dbt as a command costs seconds before any SQL runs (importing dbt, asking its version,
+parsing the project). A process that evaluates many model-days (the demo, a backfill command on
+the synchronous launcher, a run worker) pays that once here: the project is parsed on first use
+(partial parsing keeps its state beside the project's target folder, so later processes parse
+only what changed) and every later invocation reuses the parsed project.
+
+Each invocation returns dbt's structured events as the dictionaries dbt writes as JSON log lines,
+and its console lines, so callers turn them into whatever they report.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+_LOCK = threading.Lock()
+_PARSED: dict[tuple[str, str], Any] = {}
+_LEVELS = {"info", "warn", "error"}
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# Lines of dbt's output that name a failure's cause: an exception's last line, dbt's own headings.
+_EXCEPTION_LINE = re.compile(r"^(?:[\w.]+\.)?(\w*(?:Error|Exception)): (.+)$")
+_DBT_ERROR_HEADING = re.compile(
+    r"^(?:\S+\s+)?((?:Runtime|Database|Compilation|Parsing) Error in .+|Failure in test .+)$"
+)
+_TIMESTAMP = re.compile(r"^\d{2}:\d{2}:\d{2}(?:\.\d+)?\s+")
+
+
+def dbt_failure_cause(lines: Sequence[str]) -> str:
+    """The one line that says why a dbt invocation failed, from its console output.
+
+    An exception's own last line wins (a traceback ends with it, e.g. DuckDB's lock conflict);
+    else dbt's error heading with the message line under it; else the last line printed.
+    """
+    text = [_TIMESTAMP.sub("", line).strip() for line in lines]
+    for line in reversed(text):
+        match = _EXCEPTION_LINE.match(line)
+        if match:
+            return f"{match.group(1)}: {match.group(2)}"
+    for i, line in enumerate(text):
+        match = _DBT_ERROR_HEADING.match(line)
+        if match:
+            detail = next((t for t in text[i + 1 :] if t), "")
+            return f"{match.group(1)}: {detail}" if detail else match.group(1)
+    return next((t for t in reversed(text) if t), "dbt printed nothing")
+
+
+@dataclass
+class DbtRun:
+    """What one dbt invocation did: success, its structured events and its console lines."""
+
+    success: bool
+    events: list[dict[str, Any]] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+    target_path: Path | None = None
+
+
+@contextmanager
+def _environ(env: Mapping[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _common_args(project_dir: Path, target: str) -> list[str]:
+    return [
+        "--project-dir",
+        str(project_dir),
+        "--profiles-dir",
+        str(project_dir),
+        "--target",
+        target,
+    ]
+
+
+def parsed_project(project_dir: Path, target: str, env: Mapping[str, str]) -> Any:
+    """The project's parsed manifest for ``target``, parsed once per process.
+
+    The parse state lives in ``target/parse-<target>`` under the project so the next process
+    re-parses only changed files; an OS lock keeps two processes from writing it at once.
+    """
+    key = (str(project_dir), target)
+    with _LOCK:
+        if key in _PARSED:
+            return _PARSED[key]
+        from dbt.cli.main import dbtRunner
+
+        state = project_dir / "target" / f"parse-{target}"
+        state.mkdir(parents=True, exist_ok=True)
+        with (
+            _environ({**env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}),
+            open(state / ".lock", "w") as lock,
+        ):
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            args = ["parse", "--quiet", *_common_args(project_dir, target)]
+            args += ["--target-path", str(state), "--log-path", str(state)]
+            result = dbtRunner().invoke(args)
+        if not result.success or result.result is None:
+            raise RuntimeError(f"dbt parse of {project_dir} failed: {result.exception}")
+        _PARSED[key] = result.result
+        return result.result
+
+
+def _close_connections() -> None:
+    """Release the warehouse: dbt-duckdb keeps its database open for the process otherwise."""
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # pragma: no cover - the DuckDB adapter is installed with the platform
+        return
+    DuckDBConnectionManager.close_all_connections()
+
+
+def invoke(
+    project_dir: Path,
+    target: str,
+    args: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    keep_target: bool = False,
+) -> DbtRun:
+    """Run ``dbt <args>`` in this process against the parsed project, with ``env`` set.
+
+    ``env`` holds what ``profiles.yml`` reads. The run's artifacts go to a fresh folder under the
+    project's target folder, removed afterwards unless the run failed or ``keep_target``.
+    """
+    from dbt.cli.main import dbtRunner
+    from dbt_common.events.functions import msg_to_dict
+
+    manifest = parsed_project(project_dir, target, env)
+    events: list[dict[str, Any]] = []
+    lines: list[str] = []
+
+    def collect(msg: Any) -> None:
+        event = msg_to_dict(msg)
+        events.append(event)
+        info = event.get("info", {})
+        if info.get("level") in _LEVELS and info.get("msg"):
+            lines.extend(_ANSI.sub("", str(info["msg"])).splitlines())
+
+    (project_dir / "target").mkdir(parents=True, exist_ok=True)
+    target_path = Path(tempfile.mkdtemp(prefix="run-", dir=project_dir / "target"))
+    full = [*args, *_common_args(project_dir, target)]
+    full += ["--target-path", str(target_path), "--log-path", str(target_path)]
+    # No manifest.json or run_results.json: the events carry every result the caller reads.
+    full += ["--quiet", "--no-write-json"]
+    with _LOCK, _environ({**env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}):
+        try:
+            result = dbtRunner(manifest=manifest, callbacks=[collect]).invoke(full)
+        finally:
+            _close_connections()
+    if result.exception is not None:
+        lines.append(f"{type(result.exception).__name__}: {result.exception}")
+    run = DbtRun(bool(result.success), events, lines, target_path)
+    if run.success and not keep_target:
+        _remove(target_path)
+    return run
+
+
+def _remove(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)

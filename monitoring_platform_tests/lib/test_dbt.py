@@ -1,0 +1,82 @@
+"""dbt inside the process: builds the marts from the loaded rows, reports a failure's cause."""
+
+import datetime as dt
+import json
+
+import pyarrow as pa
+import pytest
+
+from monitoring_platform.config import parse_config
+from monitoring_platform.defs.metrics.resources import DBT_PROJECT_DIR, WarehouseResource
+from monitoring_platform.lib import dbt as dbt_lib
+from monitoring_platform.lib.warehouse import SYSTEM_MART, inference_rows
+
+CONFIG = """
+models:
+  - name: shop
+    task: binary_classification
+    features: [{name: price, type: numerical}]
+"""
+DAY = dt.date(2026, 11, 3)
+
+
+def calls(statuses: list[int]) -> pa.Table:
+    n = len(statuses)
+    return pa.table(
+        {
+            "request_id": [f"r{i}" for i in range(n)],
+            "timestamp": pa.array(
+                [dt.datetime(2026, 11, 3, 10, i % 60, tzinfo=dt.UTC) for i in range(n)],
+                pa.timestamp("us", tz="UTC"),
+            ),
+            "model_version": ["v1"] * n,
+            "prediction": [0.5] * n,
+            "latency_ms": [float(i) for i in range(n)],
+            "status_code": pa.array(statuses, pa.int32()),
+        }
+    )
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def warehouse(request, tmp_path, monkeypatch) -> WarehouseResource:
+    if request.param == "duckdb":
+        return WarehouseResource(kind="duckdb", path=str(tmp_path / "w.duckdb"))
+    monkeypatch.setenv("TEST_DBT_WAREHOUSE_URL", request.getfixturevalue("postgres_url"))
+    return WarehouseResource(kind="postgres", url_env="TEST_DBT_WAREHOUSE_URL")
+
+
+def build(resource: WarehouseResource, start: str, end: str) -> dbt_lib.DbtRun:
+    window = json.dumps({"start_date": start, "end_date": end, "models": ["shop"]})
+    return dbt_lib.invoke(
+        DBT_PROJECT_DIR, resource.kind, ["build", "--vars", window], resource.dbt_environment()
+    )
+
+
+def test_builds_the_marts_twice_in_one_process_and_names_a_failures_cause(warehouse):
+    resource, warehouse = warehouse, warehouse.get()
+    shop = parse_config(CONFIG).model("shop")
+    statuses = [200] * 17 + [500] * 3
+    warehouse.replace_partitions(
+        "shop", DAY, {"inference_logs": inference_rows(shop, DAY, calls(statuses))}
+    )
+
+    first = build(resource, "2026-11-03", "2026-11-04")
+    assert first.success, first.lines[-5:]
+    [row] = warehouse.mart_rows(SYSTEM_MART, "shop", DAY, DAY)
+    assert row["requests"] == len(statuses) and row["server_errors"] == 3
+    tests = [e for e in first.events if e["info"]["name"] == "LogTestResult"]
+    assert tests and all(e["data"]["status"] == "pass" for e in tests)
+    assert first.target_path is not None and not first.target_path.exists()
+
+    warehouse.replace_partitions(
+        "shop", DAY, {"inference_logs": inference_rows(shop, DAY, calls([200] * 4))}
+    )
+    second = build(resource, "2026-11-03", "2026-11-04")
+    assert second.success
+    [row] = warehouse.mart_rows(SYSTEM_MART, "shop", DAY, DAY)
+    assert row["requests"] == 4 and row["server_errors"] == 0
+
+    failed = build(resource, "3 November", "2026-11-04")
+    assert not failed.success
+    assert "expected an ISO date" in dbt_lib.dbt_failure_cause(failed.lines)
+    assert failed.target_path is not None and failed.target_path.exists()
