@@ -19,7 +19,6 @@ from monitoring_platform.lib import events as events_lib
 from monitoring_platform.lib import lake
 from monitoring_platform.lib.ingest import ingest_partition
 from monitoring_platform.lib.storage import LocalObjectStore
-from monitoring_platform.simulation import generate_traffic
 from monitoring_platform.lib.warehouse import (
     BUSINESS_MART,
     SYSTEM_MART,
@@ -27,6 +26,7 @@ from monitoring_platform.lib.warehouse import (
     inference_rows,
     load_model_day,
 )
+from monitoring_platform.simulation import generate_traffic
 from monitoring_platform_tests.conftest import small_config_dict, write_config
 
 START = dt.date(2026, 11, 2)

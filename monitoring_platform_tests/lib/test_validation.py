@@ -1,7 +1,6 @@
 """Each kind of expectation catches its break and passes clean data; user files merge or fail clearly."""
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest

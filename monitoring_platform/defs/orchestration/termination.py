@@ -1,7 +1,8 @@
-"""SIGTERM to a process that executes runs itself (``dagster job backfill`` on an instance with the
-synchronous launcher, see ``infra/dagster-sequential.yaml``): its runs end CANCELED and the
-process stops, instead of the run ending as a failure (or left STARTED) and the command going on
-with the next day.
+"""SIGTERM to a process that executes runs itself: its runs end CANCELED and the process stops.
+
+That is ``dagster job backfill`` on an instance with the synchronous launcher (see
+``infra/dagster-sequential.yaml``); without this, the run would end as a failure (or be left
+STARTED) and the command would go on with the next day.
 
 Dagster treats SIGTERM as Ctrl-C while it executes a run. When the instance executes runs in the
 launching process, the handler installed here first marks the runs this process executes
@@ -94,8 +95,10 @@ def _on_sigterm(signum, frame) -> None:
 
 
 def _exit_once_canceled(instance, backfills: set[str]) -> None:
-    """Leave the process once its runs have ended, so the command starts no further run; a run
-    of the same backfill it created meanwhile is marked canceled first."""
+    """Leave the process once its runs have ended, so the command starts no further run.
+
+    A run of the same backfill it created meanwhile is marked canceled first.
+    """
     from dagster import DagsterRunStatus, RunsFilter
 
     live = [

@@ -21,8 +21,8 @@ from monitoring_platform.defs.pages import page_publisher
 from monitoring_platform.defs.publish import partition_day, record_verdict
 from monitoring_platform.defs.resources import MetricStoreResource, StorageResource
 from monitoring_platform.lib import lake
-from monitoring_platform.lib.reference import reference_dates
 from monitoring_platform.lib.memory import release_unused_memory
+from monitoring_platform.lib.reference import reference_dates
 from monitoring_platform.lib.storage import ObjectStore
 from monitoring_platform.lib.validation import load_expectations_file
 from monitoring_platform.lib.validation_stage import (
