@@ -23,6 +23,7 @@ from monitoring_platform.defs.orchestration.jobs import (
 )
 from monitoring_platform.defs.resources import StorageResource
 from monitoring_platform.lib.arrivals import (
+    Arrival,
     detect_arrivals,
     dump_cursor,
     parse_cursor,
@@ -70,32 +71,36 @@ def build_logs_arrival_sensor(
             store = storage.store(location)
             listings[model] = {d: store.list(partition_prefix(model, d.isoformat())) for d in days}
         arrivals, state = detect_arrivals(parse_cursor(context.cursor), listings)
-        cursor = dump_cursor(state)
-        if not arrivals:
-            return SensorResult(
-                skip_reason=SkipReason(f"no new log objects for {days[0]}..{days[-1]}")
-                if days
-                else SkipReason("no partition to watch yet"),
-                cursor=cursor,
-            )
-        return SensorResult(
-            run_requests=[
-                RunRequest(
-                    run_key=a.run_key,
-                    job_name=model_job_name(a.model),
-                    partition_key=a.day.isoformat(),
-                    tags={
-                        **model_run_tags(a.model, "logs_arrival"),
-                        "monitoring_platform/objects": str(a.objects),
-                        "monitoring_platform/bytes": str(a.bytes),
-                    },
-                )
-                for a in arrivals
-            ],
-            cursor=cursor,
-        )
+        return arrival_requests(arrivals, days, dump_cursor(state))
 
     return logs_arrival_sensor
+
+
+def arrival_requests(arrivals: list[Arrival], days: list[dt.date], cursor: str) -> SensorResult:
+    """One run of the model-day's job per arrival, tagged with what arrived; else why not."""
+    if not arrivals:
+        return SensorResult(
+            skip_reason=SkipReason(f"no new log objects for {days[0]}..{days[-1]}")
+            if days
+            else SkipReason("no partition to watch yet"),
+            cursor=cursor,
+        )
+    return SensorResult(
+        run_requests=[
+            RunRequest(
+                run_key=a.run_key,
+                job_name=model_job_name(a.model),
+                partition_key=a.day.isoformat(),
+                tags={
+                    **model_run_tags(a.model, "logs_arrival"),
+                    "monitoring_platform/objects": str(a.objects),
+                    "monitoring_platform/bytes": str(a.bytes),
+                },
+            )
+            for a in arrivals
+        ],
+        cursor=cursor,
+    )
 
 
 def build_reports_index_sensor(
