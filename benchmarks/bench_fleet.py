@@ -82,9 +82,8 @@ def _trailing_days(model: Any) -> int:
 
 def prepare_fleet(workdir: Path, models: int, rows: int, day: dt.date) -> Path:
     """Generate the reference days and the day for every model; ingest the reference days."""
-    from monitoring_platform.lib.traffic import default_scenario, generate_traffic
-
     from monitoring_platform.config import load_config
+    from monitoring_platform.simulation import default_scenario, generate_traffic
 
     config_path = fleet_config(workdir, models, rows)
     config = load_config(config_path)
