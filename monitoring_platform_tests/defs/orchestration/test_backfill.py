@@ -83,6 +83,7 @@ def assert_same(old, new):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # a CLI backfill of 2 models x 3 days, one run per model-day
 def test_backfill_of_both_models(tmp_path):
     raw = small_config_dict(tmp_path, requests_per_day=100)
     config_path = write_config(tmp_path, raw)
