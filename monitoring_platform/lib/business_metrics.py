@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from monitoring_platform.config import ModelConfig
+from monitoring_platform.lib.database import as_date
 from monitoring_platform.lib.metric_store import Metric
 from monitoring_platform.lib.stage import Verdict
 
@@ -56,15 +57,6 @@ def checked_kpis(model: ModelConfig) -> list[str]:
         return []  # a model without business events has no KPIs to check
     drops = model.thresholds.kpi_drop
     return [kpi for kpi in KPIS if getattr(drops, kpi) is not None]
-
-
-def as_date(value: Any) -> dt.date:
-    """A mart's date value (a date, a timestamp or ISO text) as a date."""
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value)[:10])
 
 
 def _float(value: Any) -> float | None:
