@@ -7,6 +7,7 @@ takes precedence over what the capture hooks read from the request and response 
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import inspect
@@ -14,7 +15,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
@@ -246,6 +247,13 @@ class RecordingMiddleware:
         return self.collector.metrics if path == self.metrics_path else None
 
 
+@dataclass
+class _Outcome:
+    """What a function recorded by :func:`monitored` returned, once it has."""
+
+    result: Any = None
+
+
 def monitored(
     model: str | None = None,
     *,
@@ -271,10 +279,6 @@ def monitored(
         return kwargs
 
     def decorate(fn):
-        def open_call() -> tuple[Call, contextvars.Token, float, float]:
-            call = Call(new_request_id(), model, model_version)
-            return call, _current.set(call), time.time(), time.perf_counter()
-
         def close_call(call, token, started, began, args, kwargs, result, exc) -> None:
             _current.reset(token)
             latency_ms = (time.perf_counter() - began) * 1000.0
@@ -294,6 +298,19 @@ def monitored(
                 error=error,
             )
 
+        @contextlib.contextmanager
+        def one_call(args, kwargs) -> Iterator[_Outcome]:
+            """A call current while the body runs, then recorded with its result or exception."""
+            call = Call(new_request_id(), model, model_version)
+            token, started, began = _current.set(call), time.time(), time.perf_counter()
+            outcome = _Outcome()
+            try:
+                yield outcome
+            except Exception as exc:
+                close_call(call, token, started, began, args, kwargs, None, exc)
+                raise
+            close_call(call, token, started, began, args, kwargs, outcome.result, None)
+
         if prediction is not None:
             capture.prediction = prediction
         else:
@@ -303,27 +320,17 @@ def monitored(
 
             @functools.wraps(fn)
             async def run_async(*args, **kwargs):
-                call, token, started, began = open_call()
-                try:
-                    result = await fn(*args, **kwargs)
-                except Exception as exc:
-                    close_call(call, token, started, began, args, kwargs, None, exc)
-                    raise
-                close_call(call, token, started, began, args, kwargs, result, None)
-                return result
+                with one_call(args, kwargs) as outcome:
+                    outcome.result = await fn(*args, **kwargs)
+                return outcome.result
 
             return run_async
 
         @functools.wraps(fn)
         def run(*args, **kwargs):
-            call, token, started, began = open_call()
-            try:
-                result = fn(*args, **kwargs)
-            except Exception as exc:
-                close_call(call, token, started, began, args, kwargs, None, exc)
-                raise
-            close_call(call, token, started, began, args, kwargs, result, None)
-            return result
+            with one_call(args, kwargs) as outcome:
+                outcome.result = fn(*args, **kwargs)
+            return outcome.result
 
         return run
 
