@@ -6,6 +6,7 @@ One partition per UTC day.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from dagster import AssetCheckSpec, AssetKey, DailyPartitionsDefinition, PartitionsDefinition
@@ -40,3 +41,26 @@ def partitioned_check_spec(
         return AssetCheckSpec(
             name, asset=asset, description=description, partitions_def=partitions, **kwargs
         )
+
+
+def partitioned_check_specs(
+    asset_key: AssetKey,
+    partitions: PartitionsDefinition | None,
+    descriptions: Mapping[str, str],
+    *,
+    blocking: Collection[str] = (),
+) -> list[AssetCheckSpec]:
+    """One partitioned check of ``asset_key`` per name in ``descriptions``, in their order.
+
+    The checks named in ``blocking`` stop the asset's downstream steps when they fail.
+    """
+    return [
+        partitioned_check_spec(
+            name,
+            asset=asset_key,
+            partitions=partitions,
+            description=description,
+            **({"blocking": True} if name in blocking else {}),
+        )
+        for name, description in descriptions.items()
+    ]

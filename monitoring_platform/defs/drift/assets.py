@@ -16,7 +16,7 @@ from dagster import (
 )
 
 from monitoring_platform.config import ModelConfig, MonitoringConfig, TrailingReference
-from monitoring_platform.defs.drift.checks import drift_check_specs
+from monitoring_platform.defs.drift.checks import DRIFT_CHECKS
 from monitoring_platform.defs.keys import (
     DATA_DRIFT_REPORT,
     INFERENCE_LOGS,
@@ -24,6 +24,7 @@ from monitoring_platform.defs.keys import (
     model_asset_key,
 )
 from monitoring_platform.defs.pages import page_publisher
+from monitoring_platform.defs.partitions import partitioned_check_specs
 from monitoring_platform.defs.publish import partition_day, publish
 from monitoring_platform.defs.resources import MetricStoreResource, StorageResource
 from monitoring_platform.lib import reference
@@ -85,7 +86,7 @@ def build_drift_assets(
         code_version=reference.reference_code_version(model),
         group_name=GROUP,
         kinds={"evidently", "html"},
-        check_specs=drift_check_specs(key, partitions),
+        check_specs=partitioned_check_specs(key, partitions, DRIFT_CHECKS),
         metadata=described,
     )
     def data_drift_report(

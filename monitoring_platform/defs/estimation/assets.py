@@ -15,7 +15,7 @@ from dagster import (
 )
 
 from monitoring_platform.config import ModelConfig, MonitoringConfig, TrailingReference
-from monitoring_platform.defs.estimation.checks import estimation_check_specs
+from monitoring_platform.defs.estimation.checks import ESTIMATION_CHECKS
 from monitoring_platform.defs.keys import (
     ESTIMATED_PERFORMANCE,
     INFERENCE_LOGS,
@@ -23,6 +23,7 @@ from monitoring_platform.defs.keys import (
     REFERENCE_WINDOW,
     model_asset_key,
 )
+from monitoring_platform.defs.partitions import partitioned_check_specs
 from monitoring_platform.defs.publish import partition_day, publish
 from monitoring_platform.defs.resources import MetricStoreResource, StorageResource
 from monitoring_platform.lib.estimation_stage import estimated_performance as estimate_day
@@ -66,7 +67,7 @@ def build_estimation_assets(
         code_version=reference_code_version(model),
         group_name=GROUP,
         kinds={"scikitlearn", "parquet"},
-        check_specs=estimation_check_specs(key, partitions),
+        check_specs=partitioned_check_specs(key, partitions, ESTIMATION_CHECKS),
         metadata={"model": model.name, "task": model.task.value},
     )
     def estimated_performance(

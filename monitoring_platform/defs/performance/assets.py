@@ -25,7 +25,8 @@ from monitoring_platform.defs.keys import (
     model_asset_key,
 )
 from monitoring_platform.defs.pages import page_publisher
-from monitoring_platform.defs.performance.checks import performance_check_specs
+from monitoring_platform.defs.partitions import partitioned_check_specs
+from monitoring_platform.defs.performance.checks import PERFORMANCE_CHECKS
 from monitoring_platform.defs.publish import partition_day, publish
 from monitoring_platform.defs.resources import MetricStoreResource, StorageResource
 from monitoring_platform.lib import performance_stage
@@ -95,7 +96,7 @@ def build_performance_assets(
         ],
         group_name=GROUP,
         kinds={"evidently", "html"},
-        check_specs=performance_check_specs(key, partitions),
+        check_specs=partitioned_check_specs(key, partitions, PERFORMANCE_CHECKS),
         metadata={"model": model.name, "task": model.task.value},
     )
     def model_performance_report(
