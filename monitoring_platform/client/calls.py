@@ -202,6 +202,34 @@ def finish_call(
     )
 
 
+def exception_text(exc: BaseException) -> str:
+    """How a call that raised is recorded: the exception's type and message."""
+    return f"{type(exc).__name__}: {exc}"
+
+
+class BoundedBody:
+    """A body's chunks as they pass, kept while they total at most ``limit`` bytes.
+
+    Past the limit nothing is kept (the body is not parsed): a large body costs no memory.
+    """
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.parts: list[bytes] = []
+        self.size = 0  # bytes seen; -1 past the limit
+
+    def add(self, chunk: bytes) -> None:
+        """Keep ``chunk`` unless the body has gone past the limit or goes past it now."""
+        if self.size < 0 or not chunk:
+            return
+        self.size += len(chunk)
+        if self.size > self.limit:
+            self.size = -1
+            self.parts.clear()
+        else:
+            self.parts.append(chunk)
+
+
 def _hook_failed(which: str, exc: Exception) -> str:
     log.warning("choosing the %s of a model call failed", which, exc_info=exc)
     return f"recording the {which} failed: {type(exc).__name__}"
@@ -246,6 +274,21 @@ class RecordingMiddleware:
         """The collector's metrics when ``path`` is where they are served, else None."""
         return self.collector.metrics if path == self.metrics_path else None
 
+    def finish(self, call: Call, *, began: float, status: int, **recorded: Any) -> None:
+        """Record ``call``, served since ``began`` (``perf_counter``); no status sent is a 500.
+
+        ``recorded``: :func:`finish_call`'s ``started``, ``request``, ``response`` and ``error``.
+        """
+        latency_ms = (time.perf_counter() - began) * 1000.0
+        finish_call(
+            self.collector,
+            call,
+            self.capture,
+            latency_ms=latency_ms,
+            status=status or 500,
+            **recorded,
+        )
+
 
 @dataclass
 class _Outcome:
@@ -283,7 +326,7 @@ def monitored(
             _current.reset(token)
             latency_ms = (time.perf_counter() - began) * 1000.0
             if exc is not None:
-                status, error = 500, f"{type(exc).__name__}: {exc}"
+                status, error = 500, exception_text(exc)
             else:
                 status, error = 200, None
             finish_call(

@@ -10,12 +10,14 @@ import pytest
 
 from monitoring_platform.client import Collector, monitored
 from monitoring_platform.client.calls import (
+    BoundedBody,
     Call,
     Capture,
     _current,
     annotate,
     current_call,
     error_text,
+    exception_text,
     parse_json,
     request_id_from,
 )
@@ -126,3 +128,14 @@ def test_an_async_function_is_recorded_like_a_plain_one(tmp_path):
     )
     assert failed["error"] == "ValueError: position out of range"
     assert ok["request_id"] != failed["request_id"]
+
+
+def test_a_body_is_kept_up_to_its_limit_and_dropped_whole_past_it():
+    body = BoundedBody(limit=5)
+    for chunk in (b"ab", b"", b"cde"):
+        body.add(chunk)
+    assert b"".join(body.parts) == b"abcde"
+    body.add(b"f")
+    body.add(b"g")
+    assert body.parts == []
+    assert exception_text(ValueError("bad row")) == "ValueError: bad row"
