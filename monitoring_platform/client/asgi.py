@@ -17,10 +17,11 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from monitoring_platform.client.calls import (
+    BoundedBody,
     Call,
     RecordingMiddleware,
     _current,
-    finish_call,
+    exception_text,
     parse_json,
     request_id_from,
 )
@@ -86,42 +87,28 @@ class CollectionMiddleware(RecordingMiddleware):
                 given = value
                 break
         call = Call(request_id_from(given), self.model, self.model_version)
-        limit = self.max_body_bytes
-        request_parts: list[bytes] = []
-        response_parts: list[bytes] = []
-        sizes = [0, 0]  # bytes seen of the request and of the response; past the limit: -1
+        request_body = BoundedBody(self.max_body_bytes)
+        response_body = BoundedBody(self.max_body_bytes)
         status = 0
         recorded = False
-
-        def keep(parts: list[bytes], which: int, chunk: bytes) -> None:
-            if sizes[which] < 0 or not chunk:
-                return
-            sizes[which] += len(chunk)
-            if sizes[which] > limit:
-                sizes[which] = -1
-                parts.clear()
-            else:
-                parts.append(chunk)
 
         def record(error: str | None = None) -> None:
             nonlocal recorded
             recorded = True
-            finish_call(
-                self.collector,
+            self.finish(
                 call,
-                self.capture,
                 started=started,
-                latency_ms=(time.perf_counter() - began) * 1000.0,
-                status=status or 500,
-                request=lambda: parse_json(b"".join(request_parts)),
-                response=lambda: parse_json(b"".join(response_parts)),
+                began=began,
+                status=status,
+                request=lambda: parse_json(b"".join(request_body.parts)),
+                response=lambda: parse_json(b"".join(response_body.parts)),
                 error=error,
             )
 
         async def receive_body():
             message = await receive()
             if message["type"] == "http.request":
-                keep(request_parts, 0, message.get("body", b""))
+                request_body.add(message.get("body", b""))
             return message
 
         async def send_recorded(message) -> None:
@@ -134,7 +121,7 @@ class CollectionMiddleware(RecordingMiddleware):
                     headers.append((b"x-request-id", call.request_id.encode()))
                 message = {**message, "headers": headers}
             elif kind == "http.response.body":
-                keep(response_parts, 1, message.get("body", b""))
+                response_body.add(message.get("body", b""))
                 if not message.get("more_body", False):
                     await send(message)
                     if not recorded:
@@ -148,7 +135,7 @@ class CollectionMiddleware(RecordingMiddleware):
         except Exception as exc:
             if not recorded:
                 status = 500
-                record(f"{type(exc).__name__}: {exc}")
+                record(exception_text(exc))
             raise
         finally:
             _current.reset(token)

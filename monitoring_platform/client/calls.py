@@ -7,6 +7,7 @@ takes precedence over what the capture hooks read from the request and response 
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import inspect
@@ -14,7 +15,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
@@ -201,6 +202,34 @@ def finish_call(
     )
 
 
+def exception_text(exc: BaseException) -> str:
+    """How a call that raised is recorded: the exception's type and message."""
+    return f"{type(exc).__name__}: {exc}"
+
+
+class BoundedBody:
+    """A body's chunks as they pass, kept while they total at most ``limit`` bytes.
+
+    Past the limit nothing is kept (the body is not parsed): a large body costs no memory.
+    """
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.parts: list[bytes] = []
+        self.size = 0  # bytes seen; -1 past the limit
+
+    def add(self, chunk: bytes) -> None:
+        """Keep ``chunk`` unless the body has gone past the limit or goes past it now."""
+        if self.size < 0 or not chunk:
+            return
+        self.size += len(chunk)
+        if self.size > self.limit:
+            self.size = -1
+            self.parts.clear()
+        else:
+            self.parts.append(chunk)
+
+
 def _hook_failed(which: str, exc: Exception) -> str:
     log.warning("choosing the %s of a model call failed", which, exc_info=exc)
     return f"recording the {which} failed: {type(exc).__name__}"
@@ -245,6 +274,28 @@ class RecordingMiddleware:
         """The collector's metrics when ``path`` is where they are served, else None."""
         return self.collector.metrics if path == self.metrics_path else None
 
+    def finish(self, call: Call, *, began: float, status: int, **recorded: Any) -> None:
+        """Record ``call``, served since ``began`` (``perf_counter``); no status sent is a 500.
+
+        ``recorded``: :func:`finish_call`'s ``started``, ``request``, ``response`` and ``error``.
+        """
+        latency_ms = (time.perf_counter() - began) * 1000.0
+        finish_call(
+            self.collector,
+            call,
+            self.capture,
+            latency_ms=latency_ms,
+            status=status or 500,
+            **recorded,
+        )
+
+
+@dataclass
+class _Outcome:
+    """What a function recorded by :func:`monitored` returned, once it has."""
+
+    result: Any = None
+
 
 def monitored(
     model: str | None = None,
@@ -271,15 +322,11 @@ def monitored(
         return kwargs
 
     def decorate(fn):
-        def open_call() -> tuple[Call, contextvars.Token, float, float]:
-            call = Call(new_request_id(), model, model_version)
-            return call, _current.set(call), time.time(), time.perf_counter()
-
         def close_call(call, token, started, began, args, kwargs, result, exc) -> None:
             _current.reset(token)
             latency_ms = (time.perf_counter() - began) * 1000.0
             if exc is not None:
-                status, error = 500, f"{type(exc).__name__}: {exc}"
+                status, error = 500, exception_text(exc)
             else:
                 status, error = 200, None
             finish_call(
@@ -294,6 +341,19 @@ def monitored(
                 error=error,
             )
 
+        @contextlib.contextmanager
+        def one_call(args, kwargs) -> Iterator[_Outcome]:
+            """A call current while the body runs, then recorded with its result or exception."""
+            call = Call(new_request_id(), model, model_version)
+            token, started, began = _current.set(call), time.time(), time.perf_counter()
+            outcome = _Outcome()
+            try:
+                yield outcome
+            except Exception as exc:
+                close_call(call, token, started, began, args, kwargs, None, exc)
+                raise
+            close_call(call, token, started, began, args, kwargs, outcome.result, None)
+
         if prediction is not None:
             capture.prediction = prediction
         else:
@@ -303,27 +363,17 @@ def monitored(
 
             @functools.wraps(fn)
             async def run_async(*args, **kwargs):
-                call, token, started, began = open_call()
-                try:
-                    result = await fn(*args, **kwargs)
-                except Exception as exc:
-                    close_call(call, token, started, began, args, kwargs, None, exc)
-                    raise
-                close_call(call, token, started, began, args, kwargs, result, None)
-                return result
+                with one_call(args, kwargs) as outcome:
+                    outcome.result = await fn(*args, **kwargs)
+                return outcome.result
 
             return run_async
 
         @functools.wraps(fn)
         def run(*args, **kwargs):
-            call, token, started, began = open_call()
-            try:
-                result = fn(*args, **kwargs)
-            except Exception as exc:
-                close_call(call, token, started, began, args, kwargs, None, exc)
-                raise
-            close_call(call, token, started, began, args, kwargs, result, None)
-            return result
+            with one_call(args, kwargs) as outcome:
+                outcome.result = fn(*args, **kwargs)
+            return outcome.result
 
         return run
 

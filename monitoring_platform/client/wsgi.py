@@ -13,10 +13,11 @@ import time
 from collections.abc import Iterable
 
 from monitoring_platform.client.calls import (
+    BoundedBody,
     Call,
     RecordingMiddleware,
     _current,
-    finish_call,
+    exception_text,
     parse_json,
     request_id_from,
 )
@@ -67,13 +68,11 @@ class WSGICollectionMiddleware(RecordingMiddleware):
             return start_response(status, headers, exc_info)
 
         def record(response_parts: list[bytes], error: str | None) -> None:
-            finish_call(
-                self.collector,
+            self.finish(
                 call,
-                self.capture,
                 started=started,
-                latency_ms=(time.perf_counter() - began) * 1000.0,
-                status=state["status"] or 500,
+                began=began,
+                status=state["status"],
                 request=lambda: parse_json(request_body),
                 response=lambda: parse_json(b"".join(response_parts)),
                 error=error,
@@ -85,7 +84,7 @@ class WSGICollectionMiddleware(RecordingMiddleware):
         except Exception as exc:
             _current.reset(token)
             state["status"] = 500
-            record([], f"{type(exc).__name__}: {exc}")
+            record([], exception_text(exc))
             raise
         _current.reset(token)
         return _RecordedBody(result, self.max_body_bytes, record)
@@ -96,26 +95,18 @@ class _RecordedBody:
 
     def __init__(self, result: Iterable[bytes], limit: int, record):
         self._result = result
-        self._limit = limit
         self._record = record
-        self._parts: list[bytes] = []
-        self._size = 0
+        self._body = BoundedBody(limit)
         self._error: str | None = None
         self._done = False
 
     def __iter__(self):
         try:
             for chunk in self._result:
-                if self._size >= 0 and chunk:
-                    self._size += len(chunk)
-                    if self._size > self._limit:
-                        self._size = -1
-                        self._parts.clear()
-                    else:
-                        self._parts.append(chunk)
+                self._body.add(chunk)
                 yield chunk
         except Exception as exc:
-            self._error = f"{type(exc).__name__}: {exc}"
+            self._error = exception_text(exc)
             raise
 
     def close(self) -> None:
@@ -126,4 +117,4 @@ class _RecordedBody:
         finally:
             if not self._done:
                 self._done = True
-                self._record(self._parts, self._error)
+                self._record(self._body.parts, self._error)

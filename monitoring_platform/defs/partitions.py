@@ -6,9 +6,17 @@ One partition per UTC day.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Collection, Mapping
 from typing import Any
 
-from dagster import AssetCheckSpec, AssetKey, DailyPartitionsDefinition, PartitionsDefinition
+from dagster import (
+    AssetCheckSpec,
+    AssetDep,
+    AssetKey,
+    DailyPartitionsDefinition,
+    PartitionsDefinition,
+    TimeWindowPartitionMapping,
+)
 
 from monitoring_platform.config import MonitoringConfig
 
@@ -19,6 +27,21 @@ def daily_partitions(config: MonitoringConfig) -> DailyPartitionsDefinition:
         start_date=config.partitions.start_date.isoformat(),
         timezone=config.partitions.timezone,
     )
+
+
+def window_dep(asset_key: AssetKey, start_offset: int, end_offset: int) -> AssetDep:
+    """A dependency on the days ``start_offset`` to ``end_offset`` from each partition's day.
+
+    Days before the first partition are left out rather than waited for.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the option is marked beta; its behaviour is relied on
+        mapping = TimeWindowPartitionMapping(
+            start_offset=start_offset,
+            end_offset=end_offset,
+            allow_nonexistent_upstream_partitions=True,
+        )
+    return AssetDep(asset_key, partition_mapping=mapping)
 
 
 def partitioned_check_spec(
@@ -40,3 +63,26 @@ def partitioned_check_spec(
         return AssetCheckSpec(
             name, asset=asset, description=description, partitions_def=partitions, **kwargs
         )
+
+
+def partitioned_check_specs(
+    asset_key: AssetKey,
+    partitions: PartitionsDefinition | None,
+    descriptions: Mapping[str, str],
+    *,
+    blocking: Collection[str] = (),
+) -> list[AssetCheckSpec]:
+    """One partitioned check of ``asset_key`` per name in ``descriptions``, in their order.
+
+    The checks named in ``blocking`` stop the asset's downstream steps when they fail.
+    """
+    return [
+        partitioned_check_spec(
+            name,
+            asset=asset_key,
+            partitions=partitions,
+            description=description,
+            **({"blocking": True} if name in blocking else {}),
+        )
+        for name, description in descriptions.items()
+    ]

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from monitoring_platform.config import ModelConfig
+from monitoring_platform.lib.database import as_date
 from monitoring_platform.lib.metric_store import Metric
 from monitoring_platform.lib.stage import Verdict
 
@@ -56,15 +58,6 @@ def checked_kpis(model: ModelConfig) -> list[str]:
         return []  # a model without business events has no KPIs to check
     drops = model.thresholds.kpi_drop
     return [kpi for kpi in KPIS if getattr(drops, kpi) is not None]
-
-
-def as_date(value: Any) -> dt.date:
-    """A mart's date value (a date, a timestamp or ISO text) as a date."""
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value)[:10])
 
 
 def _float(value: Any) -> float | None:
@@ -138,80 +131,74 @@ def _fmt_kpi(kpi: str, value: float | None) -> str:
     return f"{value:,.2f}" if kpi == "revenue_per_1k_predictions" else f"{value:.2%}"
 
 
-def check_latency(day_rows: Sequence[Mapping[str, Any]], slo_ms: float) -> Verdict:
-    """Latency p95 of every model version within ``slo_ms``."""
+@dataclass(frozen=True)
+class _VersionLimit:
+    """A limit every model version's value of a column must stay within, and its wording."""
+
+    check: str
+    fmt: Callable[[float], str]
+    title: str
+    limit_name: str
+    missing: str  # what a day without values lacks
+
+
+_VERSION_LIMITS = {
+    "latency_p95_ms": _VersionLimit(
+        LATENCY_CHECK, _fmt_ms, "Latency p95", "SLO", "latency measured"
+    ),
+    "error_rate": _VersionLimit(
+        ERROR_RATE_CHECK, _fmt_share, "5xx error rate", "budget", "requests"
+    ),
+}
+
+
+def _check_each_version(
+    column: str, day_rows: Sequence[Mapping[str, Any]], limit: float
+) -> Verdict:
+    """``column`` of every model version at most ``limit``; the worst version is the observed value."""
+    spec = _VERSION_LIMITS[column]
     measured = {
-        str(r["model_version"]): float(r["latency_p95_ms"])
-        for r in day_rows
-        if r.get("latency_p95_ms") is not None
+        str(r["model_version"]): float(r[column]) for r in day_rows if r.get(column) is not None
     }
     if not measured:
         return Verdict(
-            LATENCY_CHECK,
+            spec.check,
             True,
-            "Not evaluated: no latency measured for the day (no accepted calls loaded).",
-            {"threshold": slo_ms, **NOT_EVALUATED},
+            f"Not evaluated: no {spec.missing} for the day (no accepted calls loaded).",
+            {"threshold": limit, **NOT_EVALUATED},
             severity="WARN",
         )
-    worst = max(measured, key=lambda version: measured[version])
-    over = {v: p95 for v, p95 in measured.items() if p95 > slo_ms}
-    by_version = ", ".join(f"{v}: {_fmt_ms(p95)}" for v, p95 in sorted(measured.items()))
+    fmt, worst = spec.fmt, max(measured, key=lambda version: measured[version])
+    over = {v: value for v, value in measured.items() if value > limit}
+    by_version = ", ".join(f"{v}: {fmt(value)}" for v, value in sorted(measured.items()))
     if over:
         text = (
-            f"Latency p95 of {', '.join(sorted(over))} above the SLO of {_fmt_ms(slo_ms)}: "
-            f"worst {worst} at {_fmt_ms(measured[worst])} ({by_version})."
+            f"{spec.title} of {', '.join(sorted(over))} above the {spec.limit_name} of "
+            f"{fmt(limit)}: worst {worst} at {fmt(measured[worst])} ({by_version})."
         )
     else:
-        text = f"Latency p95 within the SLO of {_fmt_ms(slo_ms)} ({by_version})."
+        text = f"{spec.title} within the {spec.limit_name} of {fmt(limit)} ({by_version})."
     return Verdict(
-        LATENCY_CHECK,
+        spec.check,
         not over,
         text,
         {
             "observed": measured[worst],
-            "threshold": slo_ms,
+            "threshold": limit,
             "worst_version": worst,
-            "latency_p95_ms_by_version": measured,
+            f"{column}_by_version": measured,
         },
     )
+
+
+def check_latency(day_rows: Sequence[Mapping[str, Any]], slo_ms: float) -> Verdict:
+    """Latency p95 of every model version within ``slo_ms``."""
+    return _check_each_version("latency_p95_ms", day_rows, slo_ms)
 
 
 def check_error_rate(day_rows: Sequence[Mapping[str, Any]], budget: float) -> Verdict:
     """The 5xx rate of every model version within ``budget``."""
-    measured = {
-        str(r["model_version"]): float(r["error_rate"])
-        for r in day_rows
-        if r.get("error_rate") is not None
-    }
-    if not measured:
-        return Verdict(
-            ERROR_RATE_CHECK,
-            True,
-            "Not evaluated: no requests for the day (no accepted calls loaded).",
-            {"threshold": budget, **NOT_EVALUATED},
-            severity="WARN",
-        )
-    worst = max(measured, key=lambda version: measured[version])
-    over = {v: rate for v, rate in measured.items() if rate > budget}
-    by_version = ", ".join(f"{v}: {_fmt_share(rate)}" for v, rate in sorted(measured.items()))
-    if over:
-        text = (
-            f"5xx error rate of {', '.join(sorted(over))} above the budget of "
-            f"{_fmt_share(budget)}: worst {worst} at {_fmt_share(measured[worst])} ({by_version})."
-        )
-    else:
-        text = f"5xx error rate within the budget of {_fmt_share(budget)} ({by_version})."
-    return Verdict(
-        ERROR_RATE_CHECK,
-        not over,
-        text,
-        {
-            "observed": measured[worst],
-            "threshold": budget,
-            "worst_version": worst,
-            "error_rate_by_version": measured,
-        },
-    )
+    return _check_each_version("error_rate", day_rows, budget)
 
 
 def baseline_dates(date: dt.date, days: int) -> list[dt.date]:

@@ -18,7 +18,6 @@ from monitoring_platform.config import ModelConfig
 from monitoring_platform.lib.business_metrics import (
     KPI_TITLES,
     KPIS,
-    as_date,
     check_error_rate,
     check_kpi_drop,
     check_latency,
@@ -29,6 +28,7 @@ from monitoring_platform.lib.business_metrics import (
     system_totals,
 )
 from monitoring_platform.lib.charts import Limit, line_chart
+from monitoring_platform.lib.database import as_date
 from monitoring_platform.lib.html import milliseconds as _ms
 from monitoring_platform.lib.html import money as _money
 from monitoring_platform.lib.html import percent, render

@@ -13,7 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
@@ -55,13 +56,18 @@ class LakeError(RuntimeError):
     """A lake file cannot be read; the message names the file and the partition to re-run."""
 
 
-def _unreadable(store: ObjectStore, dataset: str, model: str, date, exc: Exception) -> LakeError:
-    key = partition_key(dataset, model, date)
-    writer = WRITERS.get(dataset, dataset)
-    return LakeError(
-        f"lake file {store.uri(key)} is damaged and cannot be read ({type(exc).__name__}: "
-        f"{str(exc)[:200]}); re-run partition {date} of {model}/{writer} to rewrite it"
-    )
+@contextmanager
+def _reading(store: ObjectStore, dataset: str, model: str, date: str | dt.date) -> Iterator[None]:
+    """Raise a :class:`LakeError` naming the file and its writer when reading a partition fails."""
+    try:
+        yield
+    except (pa.ArrowException, OSError) as exc:
+        key = partition_key(dataset, model, date)
+        writer = WRITERS.get(dataset, dataset)
+        raise LakeError(
+            f"lake file {store.uri(key)} is damaged and cannot be read ({type(exc).__name__}: "
+            f"{str(exc)[:200]}); re-run partition {date} of {model}/{writer} to rewrite it"
+        ) from exc
 
 
 def open_partition(
@@ -73,15 +79,13 @@ def open_partition(
     """
     key = partition_key(dataset, model, date)
     local = store.local_path(key)
-    try:
+    with _reading(store, dataset, model, date):
         if local is not None:
             return pq.ParquetFile(local) if local.is_file() else None
         if not store.exists(key):
             return None
         with store.open(key) as stream:
             return pq.ParquetFile(pa.BufferReader(stream.read()))
-    except (pa.ArrowException, OSError) as exc:
-        raise _unreadable(store, dataset, model, date, exc) from exc
 
 
 def read_partition(
@@ -95,10 +99,8 @@ def read_partition(
     parquet = open_partition(store, dataset, model, date)
     if parquet is None:
         return None
-    try:
+    with _reading(store, dataset, model, date):
         return parquet.read(columns=columns)
-    except (pa.ArrowException, OSError) as exc:
-        raise _unreadable(store, dataset, model, date, exc) from exc
 
 
 def read_partitions(

@@ -1,18 +1,23 @@
 """What a recorded call keeps: features and prediction chosen from request and response, redacted
 names removed, the caller's request id when it is a plain token, the error of a failed call."""
 
+import asyncio
+import gzip
 import json
 import uuid
 
 import pytest
 
+from monitoring_platform.client import Collector, monitored
 from monitoring_platform.client.calls import (
+    BoundedBody,
     Call,
     Capture,
     _current,
     annotate,
     current_call,
     error_text,
+    exception_text,
     parse_json,
     request_id_from,
 )
@@ -88,3 +93,49 @@ def test_annotate_changes_the_current_call_only_inside_one():
         True,
     )
     assert current_call() is None
+
+
+def test_an_async_function_is_recorded_like_a_plain_one(tmp_path):
+    collector = Collector(tmp_path, model="ctr_ranker", model_version="v1", metrics=False)
+    seen = []
+
+    @monitored(collector=collector, prediction=lambda result: result["score"])
+    async def score(features: dict) -> dict:
+        seen.append(current_call())
+        await asyncio.sleep(0)
+        if features["position"] > 40:
+            raise ValueError("position out of range")
+        annotate(model_version="v2")
+        return {"score": 0.25}
+
+    assert asyncio.run(score({"position": 2})) == {"score": 0.25}
+    with pytest.raises(ValueError):
+        asyncio.run(score({"position": 45}))
+    collector.close(5)
+    assert current_call() is None and all(isinstance(call, Call) for call in seen)
+    records = [
+        json.loads(line)
+        for path in sorted(tmp_path.glob("**/*.jsonl.gz"))
+        for line in gzip.decompress(path.read_bytes()).splitlines()
+    ]
+    ok, failed = sorted(records, key=lambda r: r["status_code"])
+    assert (ok["status_code"], ok["prediction"], ok["model_version"]) == (200, 0.25, "v2")
+    assert ok["features"] == {"position": 2} and ok["error"] is None
+    assert (failed["status_code"], failed["prediction"], failed["model_version"]) == (
+        500,
+        None,
+        "v1",
+    )
+    assert failed["error"] == "ValueError: position out of range"
+    assert ok["request_id"] != failed["request_id"]
+
+
+def test_a_body_is_kept_up_to_its_limit_and_dropped_whole_past_it():
+    body = BoundedBody(limit=5)
+    for chunk in (b"ab", b"", b"cde"):
+        body.add(chunk)
+    assert b"".join(body.parts) == b"abcde"
+    body.add(b"f")
+    body.add(b"g")
+    assert body.parts == []
+    assert exception_text(ValueError("bad row")) == "ValueError: bad row"

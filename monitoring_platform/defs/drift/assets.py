@@ -1,6 +1,5 @@
 """Per-model drift assets: the reference window of each day, and its data drift report."""
 
-import warnings
 from collections.abc import Iterator
 
 from dagster import (
@@ -11,12 +10,11 @@ from dagster import (
     AssetsDefinition,
     MaterializeResult,
     PartitionsDefinition,
-    TimeWindowPartitionMapping,
     asset,
 )
 
 from monitoring_platform.config import ModelConfig, MonitoringConfig, TrailingReference
-from monitoring_platform.defs.drift.checks import drift_check_specs
+from monitoring_platform.defs.drift.checks import DRIFT_CHECKS
 from monitoring_platform.defs.keys import (
     DATA_DRIFT_REPORT,
     INFERENCE_LOGS,
@@ -24,6 +22,7 @@ from monitoring_platform.defs.keys import (
     model_asset_key,
 )
 from monitoring_platform.defs.pages import page_publisher
+from monitoring_platform.defs.partitions import partitioned_check_specs, window_dep
 from monitoring_platform.defs.publish import partition_day, publish
 from monitoring_platform.defs.resources import MetricStoreResource, StorageResource
 from monitoring_platform.lib import reference
@@ -41,14 +40,7 @@ def _reference_deps(model: ModelConfig) -> list[AssetDep]:
     reference = model.reference
     if not isinstance(reference, TrailingReference):
         return []  # pinned days: the window is the same for every partition
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the option is marked beta; its behaviour is relied on
-        mapping = TimeWindowPartitionMapping(
-            start_offset=-reference.trailing_days,
-            end_offset=-1,
-            allow_nonexistent_upstream_partitions=True,
-        )
-    return [AssetDep(model_asset_key(model.name, INFERENCE_LOGS), partition_mapping=mapping)]
+    return [window_dep(model_asset_key(model.name, INFERENCE_LOGS), -reference.trailing_days, -1)]
 
 
 def build_drift_assets(
@@ -85,7 +77,7 @@ def build_drift_assets(
         code_version=reference.reference_code_version(model),
         group_name=GROUP,
         kinds={"evidently", "html"},
-        check_specs=drift_check_specs(key, partitions),
+        check_specs=partitioned_check_specs(key, partitions, DRIFT_CHECKS),
         metadata=described,
     )
     def data_drift_report(

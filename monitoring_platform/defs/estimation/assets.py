@@ -1,6 +1,5 @@
 """Per-model estimation asset: the day's quality estimated from its predictions alone."""
 
-import warnings
 from collections.abc import Iterator
 
 from dagster import (
@@ -10,12 +9,11 @@ from dagster import (
     AssetsDefinition,
     MaterializeResult,
     PartitionsDefinition,
-    TimeWindowPartitionMapping,
     asset,
 )
 
 from monitoring_platform.config import ModelConfig, MonitoringConfig, TrailingReference
-from monitoring_platform.defs.estimation.checks import estimation_check_specs
+from monitoring_platform.defs.estimation.checks import ESTIMATION_CHECKS
 from monitoring_platform.defs.keys import (
     ESTIMATED_PERFORMANCE,
     INFERENCE_LOGS,
@@ -23,6 +21,7 @@ from monitoring_platform.defs.keys import (
     REFERENCE_WINDOW,
     model_asset_key,
 )
+from monitoring_platform.defs.partitions import partitioned_check_specs, window_dep
 from monitoring_platform.defs.publish import partition_day, publish
 from monitoring_platform.defs.resources import MetricStoreResource, StorageResource
 from monitoring_platform.lib.estimation_stage import estimated_performance as estimate_day
@@ -36,14 +35,7 @@ def _label_deps(model: ModelConfig) -> list[AssetDep]:
     reference = model.reference
     if not isinstance(reference, TrailingReference):
         return []  # pinned days: their labels are read from the lake as they are
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the option is marked beta; its behaviour is relied on
-        mapping = TimeWindowPartitionMapping(
-            start_offset=-reference.trailing_days,
-            end_offset=0,
-            allow_nonexistent_upstream_partitions=True,
-        )
-    return [AssetDep(model_asset_key(model.name, LABELS), partition_mapping=mapping)]
+    return [window_dep(model_asset_key(model.name, LABELS), -reference.trailing_days, 0)]
 
 
 def build_estimation_assets(
@@ -66,7 +58,7 @@ def build_estimation_assets(
         code_version=reference_code_version(model),
         group_name=GROUP,
         kinds={"scikitlearn", "parquet"},
-        check_specs=estimation_check_specs(key, partitions),
+        check_specs=partitioned_check_specs(key, partitions, ESTIMATION_CHECKS),
         metadata={"model": model.name, "task": model.task.value},
     )
     def estimated_performance(

@@ -6,7 +6,7 @@ from dagster import AssetCheckSpec, AssetKey, PartitionsDefinition
 
 from monitoring_platform.config import ModelConfig
 from monitoring_platform.defs.ingestion.checks import quarantine_share_check_spec
-from monitoring_platform.defs.partitions import partitioned_check_spec
+from monitoring_platform.defs.partitions import partitioned_check_specs
 from monitoring_platform.lib.business_metrics import (
     ERROR_RATE_CHECK,
     KPI_TITLES,
@@ -33,31 +33,16 @@ def metrics_check_specs(
 ) -> list[AssetCheckSpec]:
     """The checks of a model's business report: latency, errors and each checked KPI's drop."""
     limits = model.thresholds
-    specs = [
-        partitioned_check_spec(
-            LATENCY_CHECK,
-            asset=asset_key,
-            partitions=partitions,
-            description=f"Latency p95 of every model version is within {limits.latency_p95_slo_ms:g} ms.",
-        ),
-        partitioned_check_spec(
-            ERROR_RATE_CHECK,
-            asset=asset_key,
-            partitions=partitions,
-            description=f"The 5xx rate of every model version is within {limits.error_rate_budget:.1%}.",
-        ),
-    ]
-    specs += [
-        partitioned_check_spec(
-            kpi_check_name(kpi),
-            asset=asset_key,
-            partitions=partitions,
-            description=(
-                f"The {KPI_TITLES[kpi]} has not dropped more than "
-                f"{getattr(limits.kpi_drop, kpi):.0%} below its trailing "
-                f"{limits.kpi_drop.baseline_days}-day mean."
-            ),
+    descriptions = {
+        LATENCY_CHECK: f"Latency p95 of every model version is within {limits.latency_p95_slo_ms:g} ms.",
+        ERROR_RATE_CHECK: f"The 5xx rate of every model version is within {limits.error_rate_budget:.1%}.",
+    }
+    descriptions |= {
+        kpi_check_name(kpi): (
+            f"The {KPI_TITLES[kpi]} has not dropped more than "
+            f"{getattr(limits.kpi_drop, kpi):.0%} below its trailing "
+            f"{limits.kpi_drop.baseline_days}-day mean."
         )
         for kpi in checked_kpis(model)
-    ]
-    return specs
+    }
+    return partitioned_check_specs(asset_key, partitions, descriptions)

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -75,21 +74,6 @@ class WarehouseResource(ConfigurableResource):
             }
         )
         return env
-
-    @contextmanager
-    def dbt_environ(self) -> Iterator[None]:
-        """Set :meth:`dbt_environment` in this process while dbt runs, then restore it."""
-        env = self.dbt_environment()
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        try:
-            yield
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
 
 
 def warehouse_resource(config: MonitoringConfig) -> WarehouseResource:

@@ -1,17 +1,14 @@
 """Per-model performance assets: labels per arrival day, quality per prediction day."""
 
-import warnings
 from collections.abc import Iterator
 
 from dagster import (
     AssetCheckResult,
     AssetDep,
     AssetExecutionContext,
-    AssetKey,
     AssetsDefinition,
     MaterializeResult,
     PartitionsDefinition,
-    TimeWindowPartitionMapping,
     asset,
 )
 
@@ -25,29 +22,14 @@ from monitoring_platform.defs.keys import (
     model_asset_key,
 )
 from monitoring_platform.defs.pages import page_publisher
-from monitoring_platform.defs.performance.checks import performance_check_specs
+from monitoring_platform.defs.partitions import partitioned_check_specs, window_dep
+from monitoring_platform.defs.performance.checks import PERFORMANCE_CHECKS
 from monitoring_platform.defs.publish import partition_day, publish
 from monitoring_platform.defs.resources import MetricStoreResource, StorageResource
 from monitoring_platform.lib import performance_stage
 from monitoring_platform.lib.intake import LABEL_QUARANTINE_SHARE
 
 GROUP = "performance"
-
-
-def labels_key(model: ModelConfig) -> AssetKey:
-    """The key of a model's labels (see ``defs/keys.py``)."""
-    return model_asset_key(model.name, LABELS)
-
-
-def _labels_dep(model: ModelConfig) -> AssetDep:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the option is marked beta; its behaviour is relied on
-        mapping = TimeWindowPartitionMapping(
-            start_offset=0,
-            end_offset=model.labels.max_delay_days,
-            allow_nonexistent_upstream_partitions=True,
-        )
-    return AssetDep(model_asset_key(model.name, LABELS), partition_mapping=mapping)
 
 
 def _estimate_deps(model: ModelConfig) -> list[AssetDep]:
@@ -90,12 +72,12 @@ def build_performance_assets(
         partitions_def=partitions,
         deps=[
             AssetDep(model_asset_key(model.name, INFERENCE_LOGS)),
-            _labels_dep(model),
+            window_dep(key_labels, 0, model.labels.max_delay_days),
             *_estimate_deps(model),
         ],
         group_name=GROUP,
         kinds={"evidently", "html"},
-        check_specs=performance_check_specs(key, partitions),
+        check_specs=partitioned_check_specs(key, partitions, PERFORMANCE_CHECKS),
         metadata={"model": model.name, "task": model.task.value},
     )
     def model_performance_report(

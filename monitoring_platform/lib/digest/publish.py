@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from monitoring_platform.lib.business_metrics import as_date as _as_date
+from monitoring_platform.lib.database import as_date as _as_date
 from monitoring_platform.lib.digest.render import (
     digest_navigation,
     render_digest_email,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from statistics import mean
 from typing import Any
 
-from monitoring_platform.lib.business_metrics import as_date as _as_date
+from monitoring_platform.lib.database import as_date as _as_date
 from monitoring_platform.lib.digest.episodes import AlertEpisode, alert_episodes, duration_words
 from monitoring_platform.lib.digest.weeks import week_days
 from monitoring_platform.lib.reports import (

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitoring_platform.lib.business_metrics import as_date as _as_date
+from monitoring_platform.lib.database import as_date as _as_date
 from monitoring_platform.lib.reports import (
     BUSINESS_METRICS,
     DATA_DRIFT,
