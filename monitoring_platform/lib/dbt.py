@@ -13,6 +13,8 @@ and its console lines, so callers turn them into whatever they report.
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import json
 import os
 import re
 import tempfile
@@ -24,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 _LOCK = threading.Lock()
-_PARSED: dict[tuple[str, str], Any] = {}
+_PARSED: dict[tuple[str, str, str], Any] = {}
 _LEVELS = {"info", "warn", "error"}
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # Lines of dbt's output that name a failure's cause: an exception's last line, dbt's own headings.
@@ -90,12 +92,16 @@ def _common_args(project_dir: Path, target: str) -> list[str]:
 
 
 def parsed_project(project_dir: Path, target: str, env: Mapping[str, str]) -> Any:
-    """The project's parsed manifest for ``target``, parsed once per process.
+    """The project's parsed manifest for ``target`` and its connection, parsed once per process.
 
+    A manifest names the database it was parsed for (DuckDB's catalog is the file's name), so it
+    is kept per connection settings ``env``: a process that opens a second warehouse parses again.
     The parse state lives in ``target/parse-<target>`` under the project so the next process
-    re-parses only changed files; an OS lock keeps two processes from writing it at once.
+    re-parses only changed files (dbt re-parses when the profile changed); an OS lock keeps two
+    processes from writing it at once.
     """
-    key = (str(project_dir), target)
+    settings = hashlib.sha256(json.dumps(sorted(env.items())).encode()).hexdigest()
+    key = (str(project_dir), target, settings)
     with _LOCK:
         if key in _PARSED:
             return _PARSED[key]

@@ -80,3 +80,17 @@ def test_builds_the_marts_twice_in_one_process_and_names_a_failures_cause(wareho
     assert not failed.success
     assert "expected an ISO date" in dbt_lib.dbt_failure_cause(failed.lines)
     assert failed.target_path is not None and failed.target_path.exists()
+
+
+def test_a_second_warehouse_in_the_same_process_gets_its_own_parse(tmp_path):
+    """DuckDB's catalog is the file's name: a manifest parsed for one file cannot build another."""
+    shop = parse_config(CONFIG).model("shop")
+    for name in ("first.duckdb", "second.duckdb"):
+        resource = WarehouseResource(kind="duckdb", path=str(tmp_path / name))
+        resource.get().replace_partitions(
+            "shop", DAY, {"inference_logs": inference_rows(shop, DAY, calls([200] * 5))}
+        )
+        run = build(resource, "2026-11-03", "2026-11-04")
+        assert run.success, (name, run.lines[-5:])
+        [row] = resource.get().mart_rows(SYSTEM_MART, "shop", DAY, DAY)
+        assert row["requests"] == 5
