@@ -19,6 +19,18 @@ from monitoring_platform_tests.defs.orchestration.conftest import (
 )
 
 
+def tick(defs, schedule, when: dt.datetime):
+    """The schedule's tick at ``when`` on an ephemeral instance."""
+    with DagsterInstance.ephemeral() as instance:
+        return schedule.evaluate_tick(
+            build_schedule_context(
+                instance=instance,
+                scheduled_execution_time=when,
+                repository_def=defs.get_repository_def(),
+            )
+        )
+
+
 def test_schedule_requests_yesterday_for_every_model(tmp_path):
     config, defs = definitions_for(tmp_path)
     when = dt.datetime(2026, 11, 21, 6, 0, tzinfo=dt.UTC)
@@ -30,13 +42,7 @@ def test_schedule_requests_yesterday_for_every_model(tmp_path):
         job_keys = defs.resolve_job_def(schedule.job_name).asset_layer.executable_asset_keys
         assert set(job_keys) == model_keys(defs, model)
         assert AssetKey(["reports_index"]) not in job_keys
-        with DagsterInstance.ephemeral() as instance:
-            context = build_schedule_context(
-                instance=instance,
-                scheduled_execution_time=when,
-                repository_def=defs.get_repository_def(),
-            )
-            data = schedule.evaluate_tick(context)
+        data = tick(defs, schedule, when)
         (request,) = data.run_requests
         assert request.partition_key == "2026-11-20"
         assert request.run_key == f"{model}:2026-11-20"
@@ -53,25 +59,11 @@ def test_schedule_reads_cron_and_timezone_from_the_config(tmp_path):
     assert schedule.execution_timezone == "America/Los_Angeles"
     # 02:30 in Los Angeles on 21 November is 10:30 UTC: yesterday there is the 20th.
     when = dt.datetime(2026, 11, 21, 10, 30, tzinfo=dt.UTC)
-    with DagsterInstance.ephemeral() as instance:
-        data = schedule.evaluate_tick(
-            build_schedule_context(
-                instance=instance,
-                scheduled_execution_time=when,
-                repository_def=defs.get_repository_def(),
-            )
-        )
+    data = tick(defs, schedule, when)
     assert {r.partition_key for r in data.run_requests} == {"2026-11-20"}
     # 01:00 UTC on the 21st is still the 20th in Los Angeles: yesterday is the 19th.
     early = dt.datetime(2026, 11, 21, 1, 0, tzinfo=dt.UTC)
-    with DagsterInstance.ephemeral() as instance:
-        data = schedule.evaluate_tick(
-            build_schedule_context(
-                instance=instance,
-                scheduled_execution_time=early,
-                repository_def=defs.get_repository_def(),
-            )
-        )
+    data = tick(defs, schedule, early)
     assert {r.partition_key for r in data.run_requests} == {"2026-11-19"}
 
 
@@ -79,14 +71,7 @@ def test_schedule_skips_days_before_the_first_partition(tmp_path):
     _config, defs = definitions_for(tmp_path)
     schedule = defs.resolve_schedule_def("ctr_ranker_daily_schedule")
     when = dt.datetime(2026, 1, 1, 6, 0, tzinfo=dt.UTC)
-    with DagsterInstance.ephemeral() as instance:
-        data = schedule.evaluate_tick(
-            build_schedule_context(
-                instance=instance,
-                scheduled_execution_time=when,
-                repository_def=defs.get_repository_def(),
-            )
-        )
+    data = tick(defs, schedule, when)
     assert not data.run_requests and "before the first partition" in data.skip_message
 
 
