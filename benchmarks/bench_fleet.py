@@ -3,10 +3,12 @@
 Two measurements, each against the naive loop over the same data in the same run:
 
 - fleet: ``--models`` copies of the demo model ``ctr_ranker`` for one day of ``--rows`` requests,
-  through the path the daily schedule takes: one run of ``<model>_monitoring_job`` per model,
-  tagged as the schedule tags it, executed one after another in one process (as the synchronous
-  launcher and the demo execute them). The reference days before the day are ingested beforehand
-  (not timed).
+  through the path the daily schedule takes: the configured schedules are ticked for the next
+  morning and the runs they request are executed one after another in one process (as the
+  synchronous launcher and the demo execute them). ``--runs per_day`` (the default here):
+  ``daily_schedule`` requests one run of ``monitoring_job`` for every model; ``--runs
+  per_model``: each ``<model>_daily_schedule`` one run of its model's job. The reference days
+  before the day are ingested beforehand (not timed).
 - backfill: ``ctr_ranker`` for ``--days`` days through the README's backfill command
   (``dagster job backfill -j ctr_ranker_monitoring_job --from .. --to ..``, synchronous launcher),
   set up and timed by ``bench_backfill.py``.
@@ -23,7 +25,7 @@ runs). ``--scale`` multiplies models, days and rows, for a machine where the ful
 long; the numbers printed are those measured at the size run.
 
 Usage: ``python benchmarks/bench_fleet.py [--models 50] [--days 60] [--rows 20000] [--scale 1]
-[--only fleet|backfill] [--keep DIR]``
+[--runs per_day|per_model] [--only fleet|backfill] [--keep DIR]``
 """
 
 from __future__ import annotations
@@ -58,9 +60,10 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 # Data
 
 
-def fleet_config(workdir: Path, models: int, rows: int) -> Path:
+def fleet_config(workdir: Path, models: int, rows: int, runs: str) -> Path:
     """The demo configuration with ``models`` copies of ``ctr_ranker``, every location inside."""
     raw = yaml.safe_load((REPO / "monitoring.yaml").read_text())
+    raw["schedule"] = {**(raw.get("schedule") or {}), "runs": runs}
     template = next(m for m in raw["models"] if m["name"] == MODEL)
     template["simulation"]["requests_per_day"] = rows
     raw["models"] = [{**template, "name": f"fleet_{n:03d}"} for n in range(models)]
@@ -80,12 +83,12 @@ def _trailing_days(model: Any) -> int:
     return int(getattr(model.reference, "trailing_days", 7))
 
 
-def prepare_fleet(workdir: Path, models: int, rows: int, day: dt.date) -> Path:
+def prepare_fleet(workdir: Path, models: int, rows: int, day: dt.date, runs: str) -> Path:
     """Generate the reference days and the day for every model; ingest the reference days."""
     from monitoring_platform.config import load_config
     from monitoring_platform.simulation import default_scenario, generate_traffic
 
-    config_path = fleet_config(workdir, models, rows)
+    config_path = fleet_config(workdir, models, rows, runs)
     config = load_config(config_path)
     first = day - dt.timedelta(days=_trailing_days(config.models[0]))
     # No schema-bug day; no malformed or duplicate lines, so the naive reader parses every line.
@@ -132,30 +135,44 @@ def step_ingest(config_path: Path, start: dt.date, stop: dt.date) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
-# The platform: the schedule's runs, one per model, in one process
+# The platform: the runs the daily schedules request, in one process
 
 
 def step_fleet(config_path: Path, day: dt.date, _unused: dt.date) -> dict:
-    """One run of each model's job for ``day``, as the schedule requests them; their timings."""
+    """The runs the configured daily schedules request for ``day``, executed; their timings."""
     began = time.perf_counter()
-    from dagster import DagsterInstance
+    from dagster import DagsterInstance, build_schedule_context
 
     from monitoring_platform.config import load_config
     from monitoring_platform.definitions import build_definitions
-    from monitoring_platform.defs.orchestration.jobs import model_job_name, model_run_tags
 
     config = load_config(config_path)
     defs = build_definitions(config)
     loaded = time.perf_counter() - began
+    morning = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(6), tzinfo=dt.UTC)
     runs = []
     with DagsterInstance.ephemeral() as instance:
-        for model in config.models:
+        requests = [
+            (schedule.job_name, request)
+            for schedule in defs.schedules or []
+            if schedule.name.endswith("daily_schedule")
+            for request in schedule.evaluate_tick(
+                build_schedule_context(
+                    instance=instance,
+                    scheduled_execution_time=morning,
+                    repository_def=defs.get_repository_def(),
+                )
+            ).run_requests
+            or []
+        ]
+        for job_name, request in requests:
+            assert request.partition_key == day.isoformat(), request
             t0 = time.perf_counter()
-            result = defs.resolve_job_def(model_job_name(model.name)).execute_in_process(
-                partition_key=day.isoformat(),
+            result = defs.resolve_job_def(job_name).execute_in_process(
+                partition_key=request.partition_key,
                 instance=instance,
                 raise_on_error=False,
-                tags=model_run_tags(model.name, "schedule"),
+                tags=request.tags,
                 run_config=QUIET,
             )
             wall = time.perf_counter() - t0
@@ -266,11 +283,11 @@ def run_step(name: str, config_path: Path, first: dt.date, last: dt.date) -> dic
 # The two measurements
 
 
-def fleet(workdir: Path, models: int, rows: int) -> dict:
+def fleet(workdir: Path, models: int, rows: int, runs_per: str) -> dict:
     """N models x 1 day through the schedule's runs, and the naive loop over the same."""
     workdir.mkdir(parents=True, exist_ok=True)
     day = dt.date(2026, 11, 20)
-    config_path = prepare_fleet(workdir, models, rows, day)
+    config_path = prepare_fleet(workdir, models, rows, day, runs_per)
     platform = run_step("fleet", config_path, day, day)
     naive = run_step("naive", config_path, day, day)
     runs = platform["runs"]
@@ -278,7 +295,7 @@ def fleet(workdir: Path, models: int, rows: int) -> dict:
     dbt = sum(r["steps"].get(DBT_STEP, 0.0) for r in runs)
     inside = sum(r["wall"] - sum(r["steps"].values()) for r in runs)
     return {
-        "path": f"fleet: {models} models x 1 day",
+        "path": f"fleet: {models} models x 1 day, {runs_per}",
         "model_days": models,
         "failed": sum(not r["ok"] for r in runs),
         "platform": platform["total"],
@@ -343,6 +360,9 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=60, help="days of the backfill")
     parser.add_argument("--rows", type=int, default=20_000, help="requests a model-day")
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies models, days, rows")
+    parser.add_argument(
+        "--runs", choices=["per_day", "per_model"], default="per_day", help="schedule.runs"
+    )
     parser.add_argument("--only", choices=["fleet", "backfill"], help="run one measurement")
     parser.add_argument("--keep", metavar="DIR", help="work in DIR and keep it")
     parser.add_argument("--step", nargs=5, help=argparse.SUPPRESS)
@@ -363,7 +383,7 @@ def main() -> None:
     results = []
     try:
         if args.only in (None, "fleet"):
-            results.append(fleet(workdir / "fleet", models, rows))
+            results.append(fleet(workdir / "fleet", models, rows, args.runs))
         if args.only in (None, "backfill"):
             results.append(backfill(workdir / "backfill", days, rows))
         report(rows, results)

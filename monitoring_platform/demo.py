@@ -17,7 +17,7 @@ from typing import TextIO
 from urllib.parse import unquote
 
 from monitoring_platform.config import MonitoringConfig
-from monitoring_platform.defs.orchestration.jobs import model_job_name
+from monitoring_platform.defs.orchestration.jobs import model_job_name, model_run_tags
 
 DAGSTER_HOME_DEFAULT = Path("var") / "dagster_home"
 # Progress is printed by the demo itself; Dagster's own per-event lines go to the instance only.
@@ -222,77 +222,98 @@ def apply_late_labels(config: MonitoringConfig, say) -> int:
 def evaluate_partitions(
     config: MonitoringConfig, start: dt.date, end: dt.date, say
 ) -> list[DayOutcome]:
-    """Run ``<model>_monitoring_job`` for every model and day, oldest day first.
+    """Evaluate every model and day through Dagster, oldest day first, as the schedule does.
 
-    The runs are those the daily schedule starts: the same jobs, one run per model-day, with the
-    same model tag, on an instance with the deployment's settings, so job pages show their
-    history and the run queue's per-model limit applies to them.
+    With ``schedule.runs: per_model`` one run of ``<model>_monitoring_job`` per model-day, with
+    the model's tag; with ``per_day`` one run of ``monitoring_job`` a day for every model. The
+    instance has the deployment's settings, so job pages show the history.
     """
-    from dagster import AssetCheckSeverity, DagsterInstance
+    from dagster import DagsterInstance
 
     from monitoring_platform.definitions import build_definitions
-    from monitoring_platform.defs.drift.assets import data_drift_report_key
-    from monitoring_platform.defs.orchestration.jobs import model_run_tags
-    from monitoring_platform.defs.resources import MetricStoreResource
+    from monitoring_platform.defs.orchestration.jobs import MONITORING_JOB, TRIGGER_TAG
 
     defs = build_definitions(config)
-    resources = dict(defs.resources or {})
-    metric_store = resources["metric_store"]
-    assert isinstance(metric_store, MetricStoreResource)
-    store = metric_store.get()
     instance = DagsterInstance.get()
-    reports_root = config.resolve_location(config.storage.reports)
     days = [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
     total = len(days) * len(config.models)
     outcomes: list[DayOutcome] = []
+    per_day = config.schedule.runs == "per_day"
     for day in days:
-        for model in config.models:
+        groups = [config.models] if per_day else [[m] for m in config.models]
+        for models in groups:
             t0 = time.monotonic()
-            job = defs.resolve_job_def(model_job_name(model.name))
-            result = job.execute_in_process(
+            if per_day:
+                job_name, tags = MONITORING_JOB, {TRIGGER_TAG: "demo"}
+            else:
+                job_name = model_job_name(models[0].name)
+                tags = model_run_tags(models[0].name, "demo")
+            result = defs.resolve_job_def(job_name).execute_in_process(
                 partition_key=day.isoformat(),
                 instance=instance,
                 raise_on_error=False,
-                tags={**model_run_tags(model.name, "demo"), "monitoring_platform/source": "demo"},
+                tags={**tags, "monitoring_platform/source": "demo"},
                 run_config=QUIET_RUN_CONFIG,
             )
-            failures = [
-                (e.step_key, _error_text(getattr(e.event_specific_data, "error", None)))
-                for e in result.all_events
-                if e.event_type_value == "STEP_FAILURE" and e.step_key
-            ]
-            failed_steps = [step for step, _ in failures]
-            blocked = [
-                e.check_name
-                for e in result.get_asset_check_evaluations()
-                if not e.passed and e.severity == AssetCheckSeverity.ERROR
-            ]
-            outcome = DayOutcome(
-                model=model.name,
-                date=day,
-                run_id=result.run_id,
-                run_ok=not failed_steps,
-                seconds=time.monotonic() - t0,
-                blocked_by=blocked if failed_steps else [],
-                crashed=crashed_steps(failures),
-            )
-            metrics, stale_metrics = of_run(
-                store.metrics(model=model.name, partition_date=day), result.run_id
-            )
-            checks, stale_checks = of_run(
-                store.checks(model=model.name, partition_date=day), result.run_id
-            )
-            outcome.stale = stale_metrics + stale_checks
-            for row in metrics:
-                if not row["dims"]:
-                    outcome.metrics[row["metric"]] = row["value"]
-            outcome.failed_checks = [
-                f"{c['check_name']}({c['severity']})" for c in checks if not c["passed"]
-            ]
-            outcome.report = _drift_report_path(result, data_drift_report_key(model), reports_root)
-            outcomes.append(outcome)
-            say(f"[{len(outcomes):>3}/{total}] {progress_line(outcome)}")
+            seconds = (time.monotonic() - t0) / len(models)
+            for model in models:
+                outcome = day_outcome(config, defs, model, day, result, seconds)
+                outcomes.append(outcome)
+                say(f"[{len(outcomes):>3}/{total}] {progress_line(outcome)}")
     return outcomes
+
+
+def day_outcome(config, defs, model, day: dt.date, result, seconds: float) -> DayOutcome:
+    """What a run did for one model-day: its steps (and the shared ones), checks and metrics.
+
+    ``seconds`` is the run's time, shared out among the models it evaluated.
+    """
+    from dagster import AssetCheckSeverity
+
+    from monitoring_platform.defs.drift.assets import data_drift_report_key
+    from monitoring_platform.defs.resources import MetricStoreResource
+
+    models = {m.name for m in config.models}
+
+    def owned(owner: str) -> bool:  # the model's steps and checks, and those models share
+        return owner == model.name or owner not in models
+
+    failures = [
+        (e.step_key, _error_text(getattr(e.event_specific_data, "error", None)))
+        for e in result.all_events
+        if e.event_type_value == "STEP_FAILURE" and e.step_key and owned(e.step_key.split("__")[0])
+    ]
+    blocked = [
+        e.check_name
+        for e in result.get_asset_check_evaluations()
+        if not e.passed and e.severity == AssetCheckSeverity.ERROR and owned(e.asset_key.path[0])
+    ]
+    outcome = DayOutcome(
+        model=model.name,
+        date=day,
+        run_id=result.run_id,
+        run_ok=not failures,
+        seconds=seconds,
+        blocked_by=blocked if failures else [],
+        crashed=crashed_steps(failures),
+    )
+    metric_store = dict(defs.resources or {})["metric_store"]
+    assert isinstance(metric_store, MetricStoreResource)
+    store = metric_store.get()
+    metrics, stale_metrics = of_run(
+        store.metrics(model=model.name, partition_date=day), result.run_id
+    )
+    checks, stale_checks = of_run(store.checks(model=model.name, partition_date=day), result.run_id)
+    outcome.stale = stale_metrics + stale_checks
+    for row in metrics:
+        if not row["dims"]:
+            outcome.metrics[row["metric"]] = row["value"]
+    outcome.failed_checks = [
+        f"{c['check_name']}({c['severity']})" for c in checks if not c["passed"]
+    ]
+    reports_root = config.resolve_location(config.storage.reports)
+    outcome.report = _drift_report_path(result, data_drift_report_key(model), reports_root)
+    return outcome
 
 
 def _drift_report_path(result, key, reports_root: str) -> str | None:

@@ -144,6 +144,15 @@ class Schedule(Strict):
         default=3, ge=1, le=90, description="Days back the arrival sensor watches for new objects."
     )
     sensor_interval_seconds: int = Field(default=60, ge=10, le=86_400)
+    runs: Literal["per_day", "per_model"] = Field(
+        default="per_model",
+        description=(
+            "per_model: one run per model-day (`<model>_daily_schedule`), run side by side by "
+            "the run queue; per_day: one run a day evaluates every model (`daily_schedule`, "
+            "`monitoring_job`), sharing the run's start-up and one dbt build, but a model-day "
+            "stopped by a blocking check then also stops that day's dbt build for every model."
+        ),
+    )
     autostart: bool = Field(
         default=False,
         description="Run the schedule and sensors as soon as the daemon loads the code location.",

@@ -18,6 +18,7 @@ from dagster import (
 from monitoring_platform.config import MonitoringConfig
 from monitoring_platform.defs.keys import REPORTS_INDEX_KEY
 from monitoring_platform.defs.orchestration.jobs import (
+    MONITORING_JOB,
     build_monitoring_jobs,
     daily_asset_keys,
     model_job_name,
@@ -87,6 +88,7 @@ def build_operations(
     jobs = build_monitoring_jobs(config, keys_by_model, partitions)
     names = {model_job_name(m.name): m.name for m in config.models}
     jobs_by_model = {names[job.name]: job for job in jobs if job.name in names}
+    (fleet_job,) = (job for job in jobs if job.name == MONITORING_JOB)
     index_job = define_asset_job(
         REPORTS_INDEX_JOB,
         selection=AssetSelection.assets(REPORTS_INDEX_KEY),
@@ -105,7 +107,7 @@ def build_operations(
             build_weekly_digest(config),
         ],
         jobs=[*jobs, index_job, digest_job],
-        schedules=[*build_daily_schedules(config, jobs_by_model), digest_schedule],
+        schedules=[*build_daily_schedules(config, fleet_job, jobs_by_model), digest_schedule],
         sensors=[
             build_logs_arrival_sensor(config, jobs_by_model),
             build_reports_index_sensor(config, index_job, keys_by_model),

@@ -1,9 +1,11 @@
 """The evaluation jobs, and the backfill policy that bounds the memory of a backfill.
 
 ``<model>_monitoring_job`` holds one model's daily assets (and the shared dbt models): the
-schedule, the arrival sensor, the demo and backfills from the UI or the command line all run it,
-one run per model-day tagged with the model. ``monitoring_job`` holds every model's, for a
-backfill of everything in one run per day.
+schedule (``schedule.runs: per_model``, the default), the arrival sensor, the demo and backfills
+from the UI or the command line run it, one run per model-day tagged with the model.
+``monitoring_job`` holds every model's: with ``schedule.runs: per_day`` the schedule and the demo
+run it once a day for every model, sharing one run's start-up and one dbt build; a backfill of it
+runs each day's models together.
 """
 
 from collections import defaultdict
@@ -107,7 +109,7 @@ def build_monitoring_jobs(
             selection=AssetSelection.assets(*all_keys),
             partitions_def=partitions,
             executor_def=in_process_executor,
-            description="Evaluates one day of every monitored model; runs select one model each.",
+            description="Evaluates one day of every monitored model in one run.",
         )
     ]
     for model in config.models:

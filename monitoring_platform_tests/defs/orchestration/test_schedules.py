@@ -116,3 +116,32 @@ def test_cron_rejects_what_dagster_would_not_run(tmp_path, cron):
     raw["schedule"] = {"cron": cron}
     with pytest.raises(ConfigError, match="schedule.cron"):
         load_config(write_config(tmp_path, raw))
+
+
+def test_per_day_runs_every_model_in_one_run_a_day(tmp_path):
+    _config, defs = definitions_for(tmp_path, schedule={"runs": "per_day"})
+    names = {s.name for s in defs.schedules or []}
+    assert "daily_schedule" in names
+    assert not {f"{m}_daily_schedule" for m in MODELS} & names
+    schedule = defs.resolve_schedule_def("daily_schedule")
+    assert schedule.job_name == "monitoring_job"
+    job_keys = defs.resolve_job_def("monitoring_job").asset_layer.executable_asset_keys
+    # Every model's daily assets, the dbt models once.
+    assert set(job_keys) == set().union(*(model_keys(defs, m) for m in MODELS))
+    data = tick(defs, schedule, dt.datetime(2026, 11, 21, 6, 0, tzinfo=dt.UTC))
+    (request,) = data.run_requests
+    assert request.partition_key == "2026-11-20" and request.run_key == "2026-11-20"
+    assert MODEL_TAG not in request.tags and request.tags[TRIGGER_TAG] == "schedule"
+
+
+def test_runs_per_model_by_default_and_nothing_else_is_accepted(tmp_path):
+    from monitoring_platform.config import ConfigError
+
+    config, defs = definitions_for(tmp_path)
+    assert config.schedule.runs == "per_model"
+    assert "daily_schedule" not in {s.name for s in defs.schedules or []}
+    raw = small_config_dict(tmp_path)
+    raw["schedule"] = {"runs": "per_week"}
+    with pytest.raises(ConfigError) as err:
+        load_config(write_config(tmp_path, raw))
+    assert "schedule.runs" in str(err.value)
