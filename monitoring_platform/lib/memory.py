@@ -23,7 +23,7 @@ import threading
 import pyarrow as pa
 
 COLLECT_AFTER_GROWTH = 256 * 2**20
-_state = {"baseline": None}
+_state: dict[str, int | None] = {"baseline": None}
 _lock = threading.Lock()
 
 
