@@ -7,7 +7,11 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from monitoring_platform.lib.database import as_date, open_engine
+from monitoring_platform.lib.database import (
+    as_date,
+    install_sqlite_commit_settings,
+    open_engine,
+)
 
 
 def _table(metadata: sa.MetaData) -> sa.Table:
@@ -23,9 +27,11 @@ def test_a_sqlite_file_gets_its_folder_tables_and_wal_journal(tmp_path):
         conn.execute(things.insert(), [{"day": dt.date(2026, 3, 1)}])
         mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
         timeout = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+        synchronous = conn.exec_driver_sql("PRAGMA synchronous").scalar()
     assert path.exists()
     assert mode == "wal"
     assert timeout == 30000
+    assert synchronous == 1  # NORMAL: a WAL commit does not wait for the disk
     # A second engine on the same file finds the table and the row.
     again = open_engine(f"sqlite:///{path}", metadata)
     with again.connect() as conn:
@@ -68,3 +74,20 @@ def test_a_date_reads_back_as_that_day_from_any_backend_form(value):
 def test_text_that_is_no_date_is_refused():
     with pytest.raises(ValueError):
         as_date("yesterday")
+
+
+def test_every_wal_sqlite_file_of_the_process_commits_without_fsync(tmp_path):
+    """Engines the platform does not make (Dagster's storage) get it too; rollback journals not."""
+    install_sqlite_commit_settings()
+    install_sqlite_commit_settings()  # once is enough; twice changes nothing
+
+    def synchronous(path, wal: bool) -> int:
+        engine = sa.create_engine(f"sqlite:///{path}", poolclass=sa.pool.NullPool)
+        if wal:
+            with engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+        with engine.connect() as conn:  # a new connection, as Dagster opens one per event
+            return conn.exec_driver_sql("PRAGMA synchronous").scalar()
+
+    assert synchronous(tmp_path / "events.db", wal=True) == 1
+    assert synchronous(tmp_path / "journal.db", wal=False) == 2  # FULL, SQLite's default

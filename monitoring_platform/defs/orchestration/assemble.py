@@ -32,6 +32,7 @@ from monitoring_platform.defs.orchestration.sensors import (
 from monitoring_platform.defs.orchestration.termination import install_termination_handler
 from monitoring_platform.defs.reports.assets import build_reports_index, build_weekly_digest
 from monitoring_platform.defs.reports.schedules import build_digest_job_and_schedule
+from monitoring_platform.lib.database import install_sqlite_commit_settings
 
 if TYPE_CHECKING:
     from dagster._core.definitions.unresolved_asset_job_definition import (
@@ -84,6 +85,7 @@ def build_operations(
 ) -> Operations:
     """The assets (with their backfill policy and the reports index) and what runs them."""
     install_termination_handler()
+    install_sqlite_commit_settings()  # the embedded instance's event log: no fsync per event
     keys_by_model = daily_asset_keys(config, assets, partitions)
     jobs = build_monitoring_jobs(config, keys_by_model, partitions)
     names = {model_job_name(m.name): m.name for m in config.models}
