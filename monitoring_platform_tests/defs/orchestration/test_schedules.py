@@ -31,8 +31,11 @@ def tick(defs, schedule, when: dt.datetime):
         )
 
 
+PER_MODEL = {"runs": "per_model"}
+
+
 def test_schedule_requests_yesterday_for_every_model(tmp_path):
-    config, defs = definitions_for(tmp_path)
+    config, defs = definitions_for(tmp_path, schedule=PER_MODEL)
     when = dt.datetime(2026, 11, 21, 6, 0, tzinfo=dt.UTC)
     for model in MODELS:
         schedule = defs.resolve_schedule_def(f"{model}_daily_schedule")
@@ -67,9 +70,11 @@ def test_schedule_reads_cron_and_timezone_from_the_config(tmp_path):
     assert {r.partition_key for r in data.run_requests} == {"2026-11-19"}
 
 
-def test_schedule_skips_days_before_the_first_partition(tmp_path):
-    _config, defs = definitions_for(tmp_path)
-    schedule = defs.resolve_schedule_def("ctr_ranker_daily_schedule")
+@pytest.mark.parametrize("runs", ["per_model", "per_day"])
+def test_schedule_skips_days_before_the_first_partition(tmp_path, runs):
+    _config, defs = definitions_for(tmp_path, schedule={"runs": runs})
+    name = "daily_schedule" if runs == "per_day" else "ctr_ranker_daily_schedule"
+    schedule = defs.resolve_schedule_def(name)
     when = dt.datetime(2026, 1, 1, 6, 0, tzinfo=dt.UTC)
     data = tick(defs, schedule, when)
     assert not data.run_requests and "before the first partition" in data.skip_message
@@ -88,12 +93,12 @@ def test_config_rejects_a_bad_cron_and_timezone(tmp_path):
 def test_autostart_runs_the_schedule_and_sensors_by_default(tmp_path):
     from dagster import DefaultScheduleStatus, DefaultSensorStatus
 
-    _config, defs = definitions_for(tmp_path)
+    _config, defs = definitions_for(tmp_path, schedule=PER_MODEL)
     assert (
         defs.resolve_schedule_def("ctr_ranker_daily_schedule").default_status
         == DefaultScheduleStatus.STOPPED
     )
-    _config, defs = definitions_for(tmp_path, schedule={"autostart": True})
+    _config, defs = definitions_for(tmp_path, schedule={"autostart": True, **PER_MODEL})
     assert (
         defs.resolve_schedule_def("ctr_ranker_daily_schedule").default_status
         == DefaultScheduleStatus.RUNNING
@@ -119,7 +124,9 @@ def test_cron_rejects_what_dagster_would_not_run(tmp_path, cron):
 
 
 def test_per_day_runs_every_model_in_one_run_a_day(tmp_path):
-    _config, defs = definitions_for(tmp_path, schedule={"runs": "per_day"})
+    # What the example configuration (monitoring.yaml) asks for.
+    config, defs = definitions_for(tmp_path)
+    assert config.schedule.runs == "per_day"
     names = {s.name for s in defs.schedules or []}
     assert "daily_schedule" in names
     assert not {f"{m}_daily_schedule" for m in MODELS} & names
@@ -137,7 +144,7 @@ def test_per_day_runs_every_model_in_one_run_a_day(tmp_path):
 def test_runs_per_model_by_default_and_nothing_else_is_accepted(tmp_path):
     from monitoring_platform.config import ConfigError
 
-    config, defs = definitions_for(tmp_path)
+    config, defs = definitions_for(tmp_path, schedule={})
     assert config.schedule.runs == "per_model"
     assert "daily_schedule" not in {s.name for s in defs.schedules or []}
     raw = small_config_dict(tmp_path)
