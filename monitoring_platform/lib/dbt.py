@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -51,7 +50,8 @@ def dbt_failure_cause(lines: Sequence[str]) -> str:
     for i, line in enumerate(text):
         match = _DBT_ERROR_HEADING.match(line)
         if match:
-            detail = next((t for t in text[i + 1 :] if t), "")
+            # The message is the first line under the headings (a failed test prints two).
+            detail = next((t for t in text[i + 1 :] if t and not _DBT_ERROR_HEADING.match(t)), "")
             return f"{match.group(1)}: {detail}" if detail else match.group(1)
     return next((t for t in reversed(text) if t), "dbt printed nothing")
 
@@ -132,18 +132,24 @@ def _close_connections() -> None:
     DuckDBConnectionManager.close_all_connections()
 
 
+# The events a caller turns into results (dagster-dbt's converter reads these); every other
+# event is read for its console line only, without converting it to a dictionary.
+RESULT_EVENTS = frozenset({"LogModelResult", "LogTestResult", "LogSeedResult", "LogSnapshotResult"})
+_SWEPT: set[Path] = set()
+
+
 def invoke(
     project_dir: Path,
     target: str,
     args: Sequence[str],
     env: Mapping[str, str],
-    *,
-    keep_target: bool = False,
 ) -> DbtRun:
     """Run ``dbt <args>`` in this process against the parsed project, with ``env`` set.
 
-    ``env`` holds what ``profiles.yml`` reads. The run's artifacts go to a fresh folder under the
-    project's target folder, removed afterwards unless the run failed or ``keep_target``.
+    ``env`` holds what ``profiles.yml`` reads. The run's events are those of
+    :data:`RESULT_EVENTS` (with their node) and the lines dbt printed. Its compiled SQL goes to
+    this process's run folder (``target/run-<pid>``), which the next invocation overwrites; a
+    failed run's folder is kept (``target/failed-<pid>-<n>``) and named in ``target_path``.
     """
     from dbt.cli.main import dbtRunner
     from dbt_common.events.functions import msg_to_dict
@@ -153,29 +159,64 @@ def invoke(
     lines: list[str] = []
 
     def collect(msg: Any) -> None:
-        event = msg_to_dict(msg)
-        events.append(event)
-        info = event.get("info", {})
-        if info.get("level") in _LEVELS and info.get("msg"):
-            lines.extend(_ANSI.sub("", str(info["msg"])).splitlines())
+        info = msg.info
+        if info.name in RESULT_EVENTS:
+            events.append(msg_to_dict(msg))
+        if info.level in _LEVELS and info.msg:
+            lines.extend(_ANSI.sub("", str(info.msg)).splitlines())
 
-    (project_dir / "target").mkdir(parents=True, exist_ok=True)
-    target_path = Path(tempfile.mkdtemp(prefix="run-", dir=project_dir / "target"))
     full = [*args, *_common_args(project_dir, target)]
-    full += ["--target-path", str(target_path), "--log-path", str(target_path)]
-    # No manifest.json or run_results.json: the events carry every result the caller reads.
-    full += ["--quiet", "--no-write-json"]
     with _LOCK, _environ({**env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}):
+        target_path = _run_folder(project_dir)
+        full += ["--target-path", str(target_path), "--log-path", str(target_path)]
+        # No manifest.json or run_results.json: the events carry every result the caller reads.
+        full += ["--quiet", "--no-write-json"]
         try:
             result = dbtRunner(manifest=manifest, callbacks=[collect]).invoke(full)
         finally:
             _close_connections()
-    if result.exception is not None:
-        lines.append(f"{type(result.exception).__name__}: {result.exception}")
-    run = DbtRun(bool(result.success), events, lines, target_path)
-    if run.success and not keep_target:
-        _remove(target_path)
-    return run
+        if result.exception is not None:
+            lines.append(f"{type(result.exception).__name__}: {result.exception}")
+        if not result.success:
+            target_path = _keep_failed(target_path)
+    return DbtRun(bool(result.success), events, lines, target_path)
+
+
+def _run_folder(project_dir: Path) -> Path:
+    """This process's folder for dbt's compiled SQL; the folders of ended processes removed.
+
+    Writing over the last run's files costs nothing extra; removing a run's folder of compiled
+    SQL after every run took a sixth of a small build.
+    """
+    base = project_dir / "target"
+    if base not in _SWEPT:
+        _SWEPT.add(base)
+        for folder in base.glob("run-*"):
+            pid = folder.name.removeprefix("run-")
+            if not pid.isdigit() or not _alive(int(pid)):
+                _remove(folder)
+    folder = base / f"run-{os.getpid()}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _keep_failed(folder: Path) -> Path:
+    """Move a failed run's folder aside, so the next run does not write over its files."""
+    n = 0
+    while (kept := folder.with_name(f"failed-{os.getpid()}-{n}")).exists():
+        n += 1
+    folder.rename(kept)
+    return kept
 
 
 def _remove(path: Path) -> None:

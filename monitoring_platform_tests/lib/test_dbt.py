@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+import os
 
 import pyarrow as pa
 import pytest
@@ -66,7 +67,10 @@ def test_builds_the_marts_twice_in_one_process_and_names_a_failures_cause(wareho
     assert row["requests"] == len(statuses) and row["server_errors"] == 3
     tests = [e for e in first.events if e["info"]["name"] == "LogTestResult"]
     assert tests and all(e["data"]["status"] == "pass" for e in tests)
-    assert first.target_path is not None and not first.target_path.exists()
+    # Only results (with their node) are kept as events; the run folder is this process's own.
+    assert {e["info"]["name"] for e in first.events} <= dbt_lib.RESULT_EVENTS
+    assert all("node_info" in e["data"] for e in first.events)
+    assert first.target_path is not None and first.target_path.name == f"run-{os.getpid()}"
 
     warehouse.replace_partitions(
         "shop", DAY, {"inference_logs": inference_rows(shop, DAY, calls([200] * 4))}
@@ -79,7 +83,10 @@ def test_builds_the_marts_twice_in_one_process_and_names_a_failures_cause(wareho
     failed = build(resource, "3 November", "2026-11-04")
     assert not failed.success
     assert "expected an ISO date" in dbt_lib.dbt_failure_cause(failed.lines)
-    assert failed.target_path is not None and failed.target_path.exists()
+    # A failed run's folder is kept aside; the next run gets the process's folder again.
+    assert failed.target_path is not None and failed.target_path.name.startswith("failed-")
+    assert failed.target_path.exists()
+    assert build(resource, "2026-11-03", "2026-11-04").target_path == first.target_path
 
 
 def test_a_second_warehouse_in_the_same_process_gets_its_own_parse(tmp_path):

@@ -8,7 +8,6 @@ allows one writing process at a time.
 
 import datetime as dt
 import json
-import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -214,7 +213,6 @@ def _dbt_build(
             dbt.target or warehouse.kind,
             args,
             warehouse.dbt_environment(),
-            keep_target=True,
         )
     lines = run.lines[-DBT_LOG_LINES:]
     if lines:
@@ -232,8 +230,6 @@ def _dbt_build(
             description=f"dbt build for {dbt_vars['start_date']} failed: {dbt_failure_cause(lines)}",
             metadata={"dbt_output": MetadataValue.md("```\n" + "\n".join(lines) + "\n```")},
         )
-    # Artifacts of a good run are in the run's events; keep only a failed run's.
-    shutil.rmtree(run.target_path or "", ignore_errors=True)
 
 
 def build_dbt_assets(
