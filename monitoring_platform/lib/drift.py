@@ -16,7 +16,7 @@ or the one configured for the column). The score is judged in one of two modes:
 from __future__ import annotations
 
 import math
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,13 +28,16 @@ from monitoring_platform.lib.stattests import (
     choose_test,
     drift_verdict,
     finite_values,
+    jensenshannon_codes,
     learned_bound,
     prepared_samples,
     registered_for_kind,
     registered_test,
+    run_ends,
     sample_score,
     spread_interval,
     stattest_name,
+    wasserstein_norm_split,
 )
 
 PREDICTION = "prediction"
@@ -174,15 +177,35 @@ def reference_day_scores(
     else:
         present = reference.notna().to_numpy()
         values, days = reference[present], days[present]
+    score_day = _day_scorer(test, values, kind, threshold)
     scores = []
     for day in np.unique(days):
         mine = days == day
         if mine.all():
             continue
-        score = sample_score(test, values[~mine], values[mine], kind, threshold)
+        score = score_day(mine)
         if math.isfinite(score):  # a test undefined on a day's values (one category) says nothing
             scores.append(score)
     return scores
+
+
+def _day_scorer(test, values, kind: str, threshold: float) -> Callable[[np.ndarray], float]:
+    """Scores the rows ``mine`` of the window's values against the rest.
+
+    The normed Wasserstein distance (sorted numerical values) and the Jensen-Shannon distance
+    (categories) reuse what every day shares: the window's order and runs of equal values, its
+    categories' codes. Either gives the same score as :func:`sample_score` on the two parts.
+    """
+    from evidently.legacy.calculations import stattests
+
+    if kind == "num" and test is stattests.wasserstein_stat_test and values.size:
+        ends = run_ends(values)
+        return lambda mine: wasserstein_norm_split(values, mine, ends)
+    if kind == "cat" and test is stattests.jensenshannon_stat_test:
+        codes, uniques = pd.factorize(values)
+        labels = list(uniques)
+        return lambda mine: jensenshannon_codes(codes[~mine], codes[mine], labels)
+    return lambda mine: sample_score(test, values[~mine], values[mine], kind, threshold)
 
 
 def calibrated(

@@ -194,6 +194,51 @@ def wasserstein_norm_sorted(reference: np.ndarray, current: np.ndarray) -> float
     return distance / max(float(np.std(reference)), 0.001)
 
 
+def wasserstein_norm_split(values: np.ndarray, mine: np.ndarray, run_ends: np.ndarray) -> float:
+    """:func:`wasserstein_norm_sorted` of ``values[~mine]`` against ``values[mine]``, in linear time.
+
+    ``values`` are sorted finite values; ``run_ends`` (from :func:`run_ends`) the index of the last
+    value equal to each value but the last. Both parts of a sorted array stay sorted and merge
+    back into it, so the merged values are ``values`` themselves, and each part's count of values
+    up to an edge is a running count up to the end of the edge's run of equal values: the same
+    counts, so the same distance, as sorting and searching each part.
+    """
+    current = np.cumsum(mine)[run_ends]
+    reference = run_ends + 1 - current
+    n_current = int(np.count_nonzero(mine))
+    n_reference = values.size - n_current
+    ref_cdf = reference / n_reference
+    cur_cdf = current / n_current
+    distance = float(np.dot(np.abs(ref_cdf - cur_cdf), np.diff(values)))
+    return distance / max(float(np.std(values[~mine])), 0.001)
+
+
+def run_ends(values: np.ndarray) -> np.ndarray:
+    """For each value of a sorted array but the last, the index of the last value equal to it."""
+    ends = np.append(np.flatnonzero(np.diff(values)), values.size - 1)
+    return np.repeat(ends, np.diff(ends, prepend=-1))[:-1]
+
+
+def jensenshannon_codes(reference: np.ndarray, current: np.ndarray, labels: Sequence) -> float:
+    """Evidently's Jensen-Shannon distance of two categorical samples given as codes of ``labels``.
+
+    The categories in the order Evidently's ``get_binned_data`` takes them (a set of each
+    sample's values in order of appearance, then their union) and each sample's share of each,
+    counted from the codes instead of hashing every value again.
+    """
+    from scipy.spatial import distance
+
+    def shares(codes: np.ndarray) -> dict:
+        counts = np.bincount(codes, minlength=len(labels))
+        return {labels[c]: counts[c] for c in range(len(labels))}
+
+    keys = list({labels[c] for c in pd.unique(reference)} | {labels[c] for c in pd.unique(current)})
+    ref, cur = shares(reference), shares(current)
+    ref_percents = np.array([ref[key] / reference.size for key in keys])
+    cur_percents = np.array([cur[key] / current.size for key in keys])
+    return float(distance.jensenshannon(ref_percents, cur_percents, None))
+
+
 def registered_test(name: str):
     """Evidently's ``StatTest`` of a registry name (or display name), whatever the column kind."""
     from evidently.legacy.calculations.stattests import registry
