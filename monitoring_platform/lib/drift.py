@@ -137,11 +137,13 @@ def column_drift(
     current: pd.Series | np.ndarray,
     kind: str,
     settings: ColumnDriftSettings | None = None,
+    merged: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> ColumnDrift:
     """One column's drift with the stat test and threshold Evidently's preset would use.
 
     ``reference`` and ``current`` are the column's values: a Series, or for a numerical column
-    its finite values already sorted (as ``segment_drift`` prepares them). ``settings`` may name
+    its finite values already sorted (as ``segment_drift`` prepares them); ``merged`` may give
+    those of both sorted together and which are the current ones. ``settings`` may name
     another stat test or threshold. The normed Wasserstein distance is computed from the sorted
     values; every other test is Evidently's own function. The verdict is Evidently's (fixed).
     """
@@ -153,7 +155,7 @@ def column_drift(
     threshold = test.default_threshold
     if settings is not None and settings.threshold is not None:
         threshold = settings.threshold
-    score = sample_score(test, ref, cur, kind, threshold)
+    score = sample_score(test, ref, cur, kind, threshold, merged)
     return ColumnDrift(
         column, test.display_name, score, threshold, drift_verdict(test.name, score, threshold)
     )

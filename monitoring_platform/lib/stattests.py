@@ -279,13 +279,27 @@ def prepared_samples(reference, current, kind: str):
     return ref, cur, lambda limit: _more_distinct_than(ref, cur, limit)
 
 
-def sample_score(test, reference, current, kind: str, threshold: float) -> float:
-    """The test's score for two prepared samples (numerical ones sorted)."""
+def sample_score(
+    test,
+    reference,
+    current,
+    kind: str,
+    threshold: float,
+    merged: tuple[np.ndarray, np.ndarray] | None = None,
+) -> float:
+    """The test's score for two prepared samples (numerical ones sorted).
+
+    ``merged``: a numerical column's samples as one sorted array, and which of its values are the
+    current sample's (:func:`wasserstein_norm_split` needs no merge then).
+    """
     from evidently.legacy.calculations import stattests
     from evidently.legacy.core import ColumnType
 
     if kind == "num":
         if test is stattests.wasserstein_stat_test:
+            if merged is not None:
+                values, mine = merged
+                return wasserstein_norm_split(values, mine, run_ends(values))
             return wasserstein_norm_sorted(reference, current)
         reference, current = pd.Series(reference), pd.Series(current)
     return float(test(reference, current, ColumnType(kind), threshold).drift_score)
