@@ -16,7 +16,7 @@ or the one configured for the column). The score is judged in one of two modes:
 from __future__ import annotations
 
 import math
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,13 +28,16 @@ from monitoring_platform.lib.stattests import (
     choose_test,
     drift_verdict,
     finite_values,
+    jensenshannon_codes,
     learned_bound,
     prepared_samples,
     registered_for_kind,
     registered_test,
+    run_ends,
     sample_score,
     spread_interval,
     stattest_name,
+    wasserstein_norm_split,
 )
 
 PREDICTION = "prediction"
@@ -134,11 +137,13 @@ def column_drift(
     current: pd.Series | np.ndarray,
     kind: str,
     settings: ColumnDriftSettings | None = None,
+    merged: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> ColumnDrift:
     """One column's drift with the stat test and threshold Evidently's preset would use.
 
     ``reference`` and ``current`` are the column's values: a Series, or for a numerical column
-    its finite values already sorted (as ``segment_drift`` prepares them). ``settings`` may name
+    its finite values already sorted (as ``segment_drift`` prepares them); ``merged`` may give
+    those of both sorted together and which are the current ones. ``settings`` may name
     another stat test or threshold. The normed Wasserstein distance is computed from the sorted
     values; every other test is Evidently's own function. The verdict is Evidently's (fixed).
     """
@@ -150,7 +155,7 @@ def column_drift(
     threshold = test.default_threshold
     if settings is not None and settings.threshold is not None:
         threshold = settings.threshold
-    score = sample_score(test, ref, cur, kind, threshold)
+    score = sample_score(test, ref, cur, kind, threshold, merged)
     return ColumnDrift(
         column, test.display_name, score, threshold, drift_verdict(test.name, score, threshold)
     )
@@ -174,15 +179,35 @@ def reference_day_scores(
     else:
         present = reference.notna().to_numpy()
         values, days = reference[present], days[present]
+    score_day = _day_scorer(test, values, kind, threshold)
     scores = []
     for day in np.unique(days):
         mine = days == day
         if mine.all():
             continue
-        score = sample_score(test, values[~mine], values[mine], kind, threshold)
+        score = score_day(mine)
         if math.isfinite(score):  # a test undefined on a day's values (one category) says nothing
             scores.append(score)
     return scores
+
+
+def _day_scorer(test, values, kind: str, threshold: float) -> Callable[[np.ndarray], float]:
+    """Scores the rows ``mine`` of the window's values against the rest.
+
+    The normed Wasserstein distance (sorted numerical values) and the Jensen-Shannon distance
+    (categories) reuse what every day shares: the window's order and runs of equal values, its
+    categories' codes. Either gives the same score as :func:`sample_score` on the two parts.
+    """
+    from evidently.legacy.calculations import stattests
+
+    if kind == "num" and test is stattests.wasserstein_stat_test and values.size:
+        ends = run_ends(values)
+        return lambda mine: wasserstein_norm_split(values, mine, ends)
+    if kind == "cat" and test is stattests.jensenshannon_stat_test:
+        codes, uniques = pd.factorize(values)
+        labels = list(uniques)
+        return lambda mine: jensenshannon_codes(codes[~mine], codes[mine], labels)
+    return lambda mine: sample_score(test, values[~mine], values[mine], kind, threshold)
 
 
 def calibrated(

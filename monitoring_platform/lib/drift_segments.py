@@ -38,18 +38,19 @@ def segment_drift(
     A segment needs ``min_rows`` rows in the current day and in the reference window: below that a
     distance between two handfuls of values is noise, not news. Each segment's columns are scored
     with the stat test Evidently would choose for that segment's rows. A numerical column is
-    sorted once per frame; each segment's sorted values are then picked out in linear time.
+    sorted once (both frames together); each segment's sorted values, and which of them are the
+    day's, are then picked out in linear time.
     """
     kinds = drift_columns(model)
     segments = {s: {c: k for c, k in kinds.items() if c != s} for s in model.segments}
     segments = {s: cols for s, cols in segments.items() if len(cols) > 1}  # features to compare
     labels = {s: _segment_labels(reference[s], current[s]) for s in segments}
-    ref_rows = {s: _rows_by_code(ref, len(names)) for s, (names, ref, _) in labels.items()}
-    cur_rows = {s: _rows_by_code(cur, len(names)) for s, (names, _, cur) in labels.items()}
+    ref_rows = {s: _rows_by_code(ref, len(names)) for s, (names, ref, _, _) in labels.items()}
+    cur_rows = {s: _rows_by_code(cur, len(names)) for s, (names, _, cur, _) in labels.items()}
     drifts: dict[tuple[str, str], list[ColumnDrift]] = {}
     skipped: dict[tuple[str, str], str] = {}
     sizes: dict[tuple[str, str], tuple[int, int]] = {}
-    for segment, (names, ref_codes, cur_codes) in labels.items():
+    for segment, (names, ref_codes, cur_codes, _) in labels.items():
         ref_counts = np.bincount(ref_codes[ref_codes >= 0], minlength=len(names))
         cur_counts = np.bincount(cur_codes[cur_codes >= 0], minlength=len(names))
         for i, value in enumerate(names):
@@ -67,24 +68,31 @@ def segment_drift(
         if not in_use:
             continue
         if kind == "num":
-            ref_sorted = _SortedColumn(reference[column].to_numpy(dtype=float))
-            cur_sorted = _SortedColumn(current[column].to_numpy(dtype=float))
+            both = _SortedColumn(
+                np.concatenate(
+                    [reference[column].to_numpy(dtype=float), current[column].to_numpy(dtype=float)]
+                )
+            )
+            in_day = both.rows >= len(reference)  # which of the sorted values are the day's
         for segment in in_use:
-            names, ref_codes, cur_codes = labels[segment]
+            names, _, _, codes = labels[segment]
             if kind == "num":
-                ref_parts = ref_sorted.by_code(ref_codes, len(names))
-                cur_parts = cur_sorted.by_code(cur_codes, len(names))
+                positions = both.by_code(codes, len(names))
             for i, value in enumerate(names):
                 if (segment, value) not in drifts:
                     continue
                 if kind == "num":
-                    ref_values, cur_values = ref_parts[i], cur_parts[i]
+                    values, mine = both.values[positions[i]], in_day[positions[i]]
+                    drift = column_drift(
+                        column, values[~mine], values[mine], kind, merged=(values, mine)
+                    )
                 else:
                     ref_values = _as_category(reference[column].take(ref_rows[segment][i]))
                     cur_values = _as_category(current[column].take(cur_rows[segment][i]))
-                drifts[(segment, value)].append(column_drift(column, ref_values, cur_values, kind))
+                    drift = column_drift(column, ref_values, cur_values, kind)
+                drifts[(segment, value)].append(drift)
     out = []
-    for segment, (names, _, _) in labels.items():
+    for segment, (names, _, _, _) in labels.items():
         for value in sorted(names):
             key = (segment, value)
             today, before = sizes[key]
@@ -113,8 +121,10 @@ def segment_drift(
 
 def _segment_labels(
     reference: pd.Series, current: pd.Series
-) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """The values (as text) of a segment column and each row's code in both frames (-1: none).
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """The values (as text) of a segment column and each row's code (-1: none).
+
+    The codes of the reference's rows, of the day's, and of both (the reference's first).
 
     Values that read the same as text (``1`` and ``"1"``) are one segment.
     """
@@ -122,7 +132,7 @@ def _segment_labels(
     names: dict[str, int] = {}
     merged = np.array([names.setdefault(str(u), len(names)) for u in uniques] + [-1], dtype=np.intp)
     codes = merged[codes]  # -1 (missing) picks the trailing -1
-    return list(names), codes[: len(reference)], codes[len(reference) :]
+    return list(names), codes[: len(reference)], codes[len(reference) :], codes
 
 
 def _rows_by_code(codes: np.ndarray, groups: int) -> list[np.ndarray]:
@@ -152,6 +162,6 @@ class _SortedColumn:
         self.values = values[self.rows]
 
     def by_code(self, codes: np.ndarray, groups: int) -> list[np.ndarray]:
-        """The sorted values of each group (rows with code ``i``), in linear time."""
+        """Where each group's values (rows with code ``i``) are in sorted order, in linear time."""
         # Positions in sorted order, grouped stably: each group's values stay sorted.
-        return [self.values[at] for at in _rows_by_code(codes[self.rows], groups)]
+        return _rows_by_code(codes[self.rows], groups)

@@ -180,9 +180,9 @@ def wasserstein_norm_sorted(reference: np.ndarray, current: np.ndarray) -> float
     """Evidently's normed Wasserstein distance for two sorted arrays of finite values.
 
     The first Wasserstein distance computed as scipy computes it (the integral of the absolute
-    difference of the two empirical CDFs over the merged values), divided by the reference's
-    standard deviation (at least 0.001). Sorted inputs let a day sort each column once and reuse
-    the order for every segment.
+    difference of the two empirical CDFs over the merged values, summed by :func:`_cdf_integral`),
+    divided by the reference's standard deviation (at least 0.001). Sorted inputs let a day sort
+    each column once and reuse the order for every segment.
     """
     merged = np.concatenate((reference, current))
     merged.sort(kind="stable")  # two sorted runs: a merge, not a sort
@@ -190,8 +190,62 @@ def wasserstein_norm_sorted(reference: np.ndarray, current: np.ndarray) -> float
     edges = merged[:-1]
     ref_cdf = reference.searchsorted(edges, "right") / reference.size
     cur_cdf = current.searchsorted(edges, "right") / current.size
-    distance = float(np.dot(np.abs(ref_cdf - cur_cdf), deltas))
-    return distance / max(float(np.std(reference)), 0.001)
+    return _cdf_integral(ref_cdf, cur_cdf, deltas) / max(float(np.std(reference)), 0.001)
+
+
+def _cdf_integral(ref_cdf: np.ndarray, cur_cdf: np.ndarray, deltas: np.ndarray) -> float:
+    """The sum of ``|ref_cdf - cur_cdf| * deltas``, summed pairwise by NumPy.
+
+    Not a BLAS dot product: a multithreaded BLAS keeps a second core spinning after each call,
+    the core the segments' thread runs on, and its sum depends on the number of threads. The
+    pairwise sum is the same on every machine and agrees with scipy's to rounding.
+    """
+    return float(np.add.reduce(np.abs(ref_cdf - cur_cdf) * deltas))
+
+
+def wasserstein_norm_split(values: np.ndarray, mine: np.ndarray, run_ends: np.ndarray) -> float:
+    """:func:`wasserstein_norm_sorted` of ``values[~mine]`` against ``values[mine]``, in linear time.
+
+    ``values`` are sorted finite values; ``run_ends`` (from :func:`run_ends`) the index of the last
+    value equal to each value but the last. Both parts of a sorted array stay sorted and merge
+    back into it, so the merged values are ``values`` themselves, and each part's count of values
+    up to an edge is a running count up to the end of the edge's run of equal values: the same
+    counts, so the same distance, as sorting and searching each part.
+    """
+    current = np.cumsum(mine)[run_ends]
+    reference = run_ends + 1 - current
+    n_current = int(np.count_nonzero(mine))
+    n_reference = values.size - n_current
+    ref_cdf = reference / n_reference
+    cur_cdf = current / n_current
+    distance = _cdf_integral(ref_cdf, cur_cdf, np.diff(values))
+    return distance / max(float(np.std(values[~mine])), 0.001)
+
+
+def run_ends(values: np.ndarray) -> np.ndarray:
+    """For each value of a sorted array but the last, the index of the last value equal to it."""
+    ends = np.append(np.flatnonzero(np.diff(values)), values.size - 1)
+    return np.repeat(ends, np.diff(ends, prepend=-1))[:-1]
+
+
+def jensenshannon_codes(reference: np.ndarray, current: np.ndarray, labels: Sequence) -> float:
+    """Evidently's Jensen-Shannon distance of two categorical samples given as codes of ``labels``.
+
+    The categories in the order Evidently's ``get_binned_data`` takes them (a set of each
+    sample's values in order of appearance, then their union) and each sample's share of each,
+    counted from the codes instead of hashing every value again.
+    """
+    from scipy.spatial import distance
+
+    def shares(codes: np.ndarray) -> dict:
+        counts = np.bincount(codes, minlength=len(labels))
+        return {labels[c]: counts[c] for c in range(len(labels))}
+
+    keys = list({labels[c] for c in pd.unique(reference)} | {labels[c] for c in pd.unique(current)})
+    ref, cur = shares(reference), shares(current)
+    ref_percents = np.array([ref[key] / reference.size for key in keys])
+    cur_percents = np.array([cur[key] / current.size for key in keys])
+    return float(distance.jensenshannon(ref_percents, cur_percents, None))
 
 
 def registered_test(name: str):
@@ -234,13 +288,27 @@ def prepared_samples(reference, current, kind: str):
     return ref, cur, lambda limit: _more_distinct_than(ref, cur, limit)
 
 
-def sample_score(test, reference, current, kind: str, threshold: float) -> float:
-    """The test's score for two prepared samples (numerical ones sorted)."""
+def sample_score(
+    test,
+    reference,
+    current,
+    kind: str,
+    threshold: float,
+    merged: tuple[np.ndarray, np.ndarray] | None = None,
+) -> float:
+    """The test's score for two prepared samples (numerical ones sorted).
+
+    ``merged``: a numerical column's samples as one sorted array, and which of its values are the
+    current sample's (:func:`wasserstein_norm_split` needs no merge then).
+    """
     from evidently.legacy.calculations import stattests
     from evidently.legacy.core import ColumnType
 
     if kind == "num":
         if test is stattests.wasserstein_stat_test:
+            if merged is not None:
+                values, mine = merged
+                return wasserstein_norm_split(values, mine, run_ends(values))
             return wasserstein_norm_sorted(reference, current)
         reference, current = pd.Series(reference), pd.Series(current)
     return float(test(reference, current, ColumnType(kind), threshold).drift_score)

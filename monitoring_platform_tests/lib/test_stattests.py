@@ -28,6 +28,53 @@ def test_wasserstein_from_sorted_values_equals_scipy_with_ties():
         )
 
 
+def test_a_day_left_out_of_a_sorted_window_scores_as_sorting_both_parts():
+    from monitoring_platform.lib.stattests import (
+        run_ends,
+        wasserstein_norm_sorted,
+        wasserstein_norm_split,
+    )
+
+    rng = np.random.default_rng(5)
+    for n in (2, 50, 2000):
+        for values in (np.round(rng.normal(0, 1, n), 1), rng.integers(0, 3, n).astype(float)):
+            days = rng.integers(0, 4, n)
+            order = np.argsort(values, kind="stable")
+            values, days = values[order], days[order]
+            ends = run_ends(values)
+            for day in np.unique(days):
+                mine = days == day
+                if mine.all():
+                    continue
+                rest, today = values[~mine], values[mine]
+                split = wasserstein_norm_split(values, mine, ends)
+                assert split == wasserstein_norm_sorted(rest, today)  # the same sums, exactly
+                expected = stats.wasserstein_distance(rest, today) / max(np.std(rest), 0.001)
+                assert split == pytest.approx(expected, rel=1e-12, abs=1e-12)
+
+
+def test_jensenshannon_from_codes_equals_evidentlys_test():
+    import pandas as pd
+    from evidently.legacy.calculations.stattests import jensenshannon_stat_test
+    from evidently.legacy.core import ColumnType
+
+    from monitoring_platform.lib.stattests import jensenshannon_codes, load_evidently
+
+    load_evidently()
+    rng = np.random.default_rng(6)
+    labels = np.array(["US", "DE", "FR", "", "None", 7], dtype=object)
+    for n in (3, 400, 5000):
+        values = pd.Series(labels[rng.integers(0, 6, n)], dtype=object)
+        part = rng.random(n) < 0.3
+        part[0], part[-1] = True, False  # two samples, neither empty
+        codes, uniques = pd.factorize(values)
+        ours = jensenshannon_codes(codes[~part], codes[part], list(uniques))
+        theirs = jensenshannon_stat_test(
+            values[~part], values[part], ColumnType.Categorical, 0.1
+        ).drift_score
+        assert ours == theirs  # the same categories in the same order: the same sum
+
+
 def test_p_value_tests_are_calibrated_on_minus_log10_p():
     from monitoring_platform.lib.stattests import beyond_bound, learned_bound
 
