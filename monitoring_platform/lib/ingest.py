@@ -31,6 +31,7 @@ from monitoring_platform.lib.contract import (
     parse_sql,
 )
 from monitoring_platform.lib.objects import (
+    BATCH_LINES,
     DEFAULT_MAX_LINE_BYTES,
     LINES_SCHEMA,
     UNFINISHED_REASON,
@@ -41,6 +42,7 @@ from monitoring_platform.lib.objects import (
 from monitoring_platform.lib.storage import ObjectInfo, ObjectStore
 
 SCAN_ROWS = 10_240
+OBJECT_KEY = "object_key"
 
 
 @dataclass
@@ -141,7 +143,7 @@ def ingest_partition(
     workdir.mkdir(parents=True, exist_ok=True)
     accepted_path, quarantine_path = workdir / "accepted.parquet", workdir / "quarantine.parquet"
     result = IngestResult(accepted_path=accepted_path, quarantine_path=quarantine_path)
-    parse = parse_sql(contract)
+    parse = parse_sql(contract, carry=OBJECT_KEY)
     with tempfile.TemporaryDirectory(dir=workdir, prefix="duckdb-") as tmp:
         # An in-memory database that spills to ``tmp`` beyond ``memory_limit``.
         con = duckdb.connect()
@@ -152,21 +154,27 @@ def ingest_partition(
             # Rows stay in the order they are inserted (objects by key, lines in order): the
             # accepted rows are written in that order without sorting them.
             con.execute("SET preserve_insertion_order = true")
-            con.register("batch", LINES_SCHEMA.empty_table())
-            con.execute(
-                f"CREATE TABLE parsed AS SELECT ''::VARCHAR AS object_key, * FROM ({parse})"  # noqa: S608
-            )
+            con.register("batch", _keyed(LINES_SCHEMA.empty_table(), ""))
+            con.execute(f"CREATE TABLE parsed AS SELECT * FROM ({parse})")  # noqa: S608
             con.execute(
                 "CREATE TABLE duplicate_raw (object_key VARCHAR, line_no BIGINT, raw VARCHAR)"
             )
             con.unregister("batch")
             # The raw text is kept for quarantined lines only (empty for the others).
-            insert = f"INSERT INTO parsed SELECT $key, * FROM ({parse})"  # noqa: S608
+            insert = f"INSERT INTO parsed SELECT * FROM ({parse})"  # noqa: S608
             # By key: the order of the accepted rows (code points sort as DuckDB's bytes do).
             objects = sorted(list_partition_objects(store, model.name, date), key=lambda o: o.key)
+            # Small objects' lines are parsed together: each statement costs tens of milliseconds
+            # to plan whatever its size.
+            pending: list[pa.Table] = []
             for obj in objects:
                 for batch in read_object(con, store, obj, result, Path(tmp), max_line_bytes):
-                    _run_on_batch(con, batch, insert, obj.key)
+                    pending.append(_keyed(batch, obj.key))
+                    if sum(t.num_rows for t in pending) >= BATCH_LINES:
+                        _run_on_batch(con, pa.concat_tables(pending), insert)
+                        pending = []
+            if pending:
+                _run_on_batch(con, pa.concat_tables(pending), insert)
             con.execute(_duplicates_sql(contract))
             _read_duplicate_raw(con, store, objects, Path(tmp), max_line_bytes)
             for statement in _split_sql(contract, accepted_path, quarantine_path):
@@ -183,12 +191,19 @@ def ingest_partition(
     return result
 
 
-def _run_on_batch(con: duckdb.DuckDBPyConnection, batch: pa.Table, sql: str, key: str) -> None:
+def _keyed(batch: pa.Table, key: str) -> pa.Table:
+    """A batch of lines with the key of the object they came from as a column."""
+    return batch.append_column(OBJECT_KEY, pa.array([key] * batch.num_rows, pa.string()))
+
+
+def _run_on_batch(
+    con: duckdb.DuckDBPyConnection, batch: pa.Table, sql: str, key: str | None = None
+) -> None:
     # DuckDB's threads share out the chunks of an Arrow table: several make the parse parallel.
     batch = pa.Table.from_batches(batch.to_batches(max_chunksize=SCAN_ROWS), batch.schema)
     con.register("batch", batch)
     try:
-        con.execute(sql, {"key": key})
+        con.execute(sql, {"key": key} if key is not None else None)
     finally:
         con.unregister("batch")
 
