@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from monitoring_platform.lib.contract import (
 )
 from monitoring_platform.lib.objects import (
     BATCH_LINES,
+    BLOCK_BYTES,
     DEFAULT_MAX_LINE_BYTES,
     LINES_SCHEMA,
     UNFINISHED_REASON,
@@ -154,27 +156,17 @@ def ingest_partition(
             # Rows stay in the order they are inserted (objects by key, lines in order): the
             # accepted rows are written in that order without sorting them.
             con.execute("SET preserve_insertion_order = true")
-            con.register("batch", _keyed(LINES_SCHEMA.empty_table(), ""))
-            con.execute(f"CREATE TABLE parsed AS SELECT * FROM ({parse})")  # noqa: S608
             con.execute(
                 "CREATE TABLE duplicate_raw (object_key VARCHAR, line_no BIGINT, raw VARCHAR)"
             )
-            con.unregister("batch")
-            # The raw text is kept for quarantined lines only (empty for the others).
-            insert = f"INSERT INTO parsed SELECT * FROM ({parse})"  # noqa: S608
             # By key: the order of the accepted rows (code points sort as DuckDB's bytes do).
             objects = sorted(list_partition_objects(store, model.name, date), key=lambda o: o.key)
-            # Small objects' lines are parsed together: each statement costs tens of milliseconds
-            # to plan whatever its size.
-            pending: list[pa.Table] = []
-            for obj in objects:
-                for batch in read_object(con, store, obj, result, Path(tmp), max_line_bytes):
-                    pending.append(_keyed(batch, obj.key))
-                    if sum(t.num_rows for t in pending) >= BATCH_LINES:
-                        _run_on_batch(con, pa.concat_tables(pending), insert)
-                        pending = []
-            if pending:
-                _run_on_batch(con, pa.concat_tables(pending), insert)
+            batches = (
+                _keyed(batch, obj.key)
+                for obj in objects
+                for batch in read_object(con, store, obj, result, Path(tmp), max_line_bytes)
+            )
+            _parse_into_table(con, batches, parse)
             con.execute(_duplicates_sql(contract))
             _read_duplicate_raw(con, store, objects, Path(tmp), max_line_bytes)
             for statement in _split_sql(contract, accepted_path, quarantine_path):
@@ -189,6 +181,33 @@ def ingest_partition(
     result.quarantined = sum(n for _, n in rows)
     result.accepted = result.rows_in - result.quarantined
     return result
+
+
+def _parse_into_table(
+    con: duckdb.DuckDBPyConnection, batches: Iterator[pa.Table], parse: str
+) -> None:
+    """Table ``parsed``: the ``parse`` query over every batch of lines, in order.
+
+    Planning the query costs tens of milliseconds whatever a statement's size, so batches are
+    parsed together up to ``BATCH_LINES`` lines or ``BLOCK_BYTES`` bytes (a day of small objects
+    in one statement), and the first statement creates the table. The raw text is kept for
+    quarantined lines only (empty for the others).
+    """
+    create = f"CREATE TABLE parsed AS SELECT * FROM ({parse})"  # noqa: S608
+    insert = f"INSERT INTO parsed SELECT * FROM ({parse})"  # noqa: S608
+    statement = create
+    pending: list[pa.Table] = []
+    for batch in batches:
+        pending.append(batch)
+        if (
+            sum(t.num_rows for t in pending) >= BATCH_LINES
+            or sum(t.nbytes for t in pending) >= BLOCK_BYTES
+        ):
+            _run_on_batch(con, pa.concat_tables(pending), statement)
+            pending, statement = [], insert
+    if pending or statement == create:
+        empty = _keyed(LINES_SCHEMA.empty_table(), "")
+        _run_on_batch(con, pa.concat_tables(pending) if pending else empty, statement)
 
 
 def _keyed(batch: pa.Table, key: str) -> pa.Table:
