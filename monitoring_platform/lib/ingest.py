@@ -18,8 +18,10 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -44,7 +46,8 @@ from monitoring_platform.lib.objects import (
 from monitoring_platform.lib.storage import ObjectInfo, ObjectStore
 
 SCAN_ROWS = 10_240
-OBJECT_KEY = "object_key"
+# The column that numbers a line's object while it is parsed.
+OBJECT_NUMBER = "object_number"
 
 
 @dataclass
@@ -145,7 +148,7 @@ def ingest_partition(
     workdir.mkdir(parents=True, exist_ok=True)
     accepted_path, quarantine_path = workdir / "accepted.parquet", workdir / "quarantine.parquet"
     result = IngestResult(accepted_path=accepted_path, quarantine_path=quarantine_path)
-    parse = parse_sql(contract, carry=OBJECT_KEY)
+    parse = parse_sql(contract, carry=OBJECT_NUMBER)
     with tempfile.TemporaryDirectory(dir=workdir, prefix="duckdb-") as tmp:
         # An in-memory database that spills to ``tmp`` beyond ``memory_limit``.
         con = duckdb.connect()
@@ -162,11 +165,11 @@ def ingest_partition(
             # By key: the order of the accepted rows (code points sort as DuckDB's bytes do).
             objects = sorted(list_partition_objects(store, model.name, date), key=lambda o: o.key)
             batches = (
-                _keyed(batch, obj.key)
-                for obj in objects
+                _numbered(batch, number)
+                for number, obj in enumerate(objects, start=1)
                 for batch in read_object(con, store, obj, result, Path(tmp), max_line_bytes)
             )
-            _parse_into_table(con, batches, parse)
+            _parse_into_table(con, batches, parse, [obj.key for obj in objects])
             con.execute(_duplicates_sql(contract))
             _read_duplicate_raw(con, store, objects, Path(tmp), max_line_bytes)
             for statement in _split_sql(contract, accepted_path, quarantine_path):
@@ -184,45 +187,60 @@ def ingest_partition(
 
 
 def _parse_into_table(
-    con: duckdb.DuckDBPyConnection, batches: Iterator[pa.Table], parse: str
+    con: duckdb.DuckDBPyConnection, batches: Iterator[pa.Table], parse: str, keys: list[str]
 ) -> None:
-    """Table ``parsed``: the ``parse`` query over every batch of lines, in order.
+    """Table ``parsed``: each line's object key and the ``parse`` query's columns, in order.
 
-    Planning the query costs tens of milliseconds whatever a statement's size, so batches are
-    parsed together up to ``BATCH_LINES`` lines or ``BLOCK_BYTES`` bytes (a day of small objects
-    in one statement), and the first statement creates the table. The raw text is kept for
-    quarantined lines only (empty for the others).
+    Planning the query costs tens of milliseconds whatever a statement's size, so small batches
+    are parsed together (a day of small objects in one statement), never more than
+    ``BATCH_LINES`` lines or ``BLOCK_BYTES`` bytes unless one batch is; the first statement
+    creates the table. A batch carries its object's number in ``keys`` (from 1). The raw text is
+    kept for quarantined lines only (empty for the others).
     """
-    create = f"CREATE TABLE parsed AS SELECT * FROM ({parse})"  # noqa: S608
-    insert = f"INSERT INTO parsed SELECT * FROM ({parse})"  # noqa: S608
-    statement = create
+    select = (
+        f"SELECT CAST($keys AS VARCHAR[])[{OBJECT_NUMBER}] AS object_key, "  # noqa: S608
+        f"* EXCLUDE ({OBJECT_NUMBER}) FROM ({parse})"
+    )
+    statement = f"CREATE TABLE parsed AS {select}"
     pending: list[pa.Table] = []
+
+    def run(tables: list[pa.Table]) -> None:
+        nonlocal statement
+        _run_on_batch(con, pa.concat_tables(tables), statement, {"keys": keys})
+        statement = f"INSERT INTO parsed {select}"
+
     for batch in batches:
+        rows, size = _size([*pending, batch])
+        if pending and (rows > BATCH_LINES or size > BLOCK_BYTES):
+            run(pending)
+            pending = []
         pending.append(batch)
-        if (
-            sum(t.num_rows for t in pending) >= BATCH_LINES
-            or sum(t.nbytes for t in pending) >= BLOCK_BYTES
-        ):
-            _run_on_batch(con, pa.concat_tables(pending), statement)
-            pending, statement = [], insert
-    if pending or statement == create:
-        empty = _keyed(LINES_SCHEMA.empty_table(), "")
-        _run_on_batch(con, pa.concat_tables(pending) if pending else empty, statement)
+        rows, size = _size(pending)
+        if 2 * rows >= BATCH_LINES or 2 * size >= BLOCK_BYTES:  # a big batch is parsed at once
+            run(pending)
+            pending = []
+    if pending or statement.startswith("CREATE"):
+        run(pending or [_numbered(LINES_SCHEMA.empty_table(), 0)])
 
 
-def _keyed(batch: pa.Table, key: str) -> pa.Table:
-    """A batch of lines with the key of the object they came from as a column."""
-    return batch.append_column(OBJECT_KEY, pa.array([key] * batch.num_rows, pa.string()))
+def _size(tables: list[pa.Table]) -> tuple[int, int]:
+    return sum(t.num_rows for t in tables), sum(t.nbytes for t in tables)
+
+
+def _numbered(batch: pa.Table, number: int) -> pa.Table:
+    """A batch of lines with the number of the object they came from as a column."""
+    numbers = pa.array(np.full(batch.num_rows, number, np.int32))
+    return batch.append_column(OBJECT_NUMBER, numbers)
 
 
 def _run_on_batch(
-    con: duckdb.DuckDBPyConnection, batch: pa.Table, sql: str, key: str | None = None
+    con: duckdb.DuckDBPyConnection, batch: pa.Table, sql: str, params: dict[str, Any]
 ) -> None:
     # DuckDB's threads share out the chunks of an Arrow table: several make the parse parallel.
     batch = pa.Table.from_batches(batch.to_batches(max_chunksize=SCAN_ROWS), batch.schema)
     con.register("batch", batch)
     try:
-        con.execute(sql, {"key": key} if key is not None else None)
+        con.execute(sql, params)
     finally:
         con.unregister("batch")
 
@@ -248,7 +266,7 @@ def _read_duplicate_raw(
         for batch in read_object(con, store, by_key[key], ObjectsRead(), tmp, max_line_bytes):
             picked = batch.filter(pc.is_in(batch.column("line_no"), value_set=wanted))
             if picked.num_rows:
-                _run_on_batch(con, picked, insert, key)
+                _run_on_batch(con, picked, insert, {"key": key})
 
 
 def _group_reasons(rows: list[tuple[str, int]]) -> Counter:
