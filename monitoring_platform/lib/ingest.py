@@ -48,6 +48,8 @@ from monitoring_platform.lib.storage import ObjectInfo, ObjectStore
 SCAN_ROWS = 10_240
 # The column that numbers a line's object while it is parsed.
 OBJECT_NUMBER = "object_number"
+# At most this many batches (of as many objects) are parsed in one statement.
+STATEMENT_BATCHES = 1024
 
 
 @dataclass
@@ -165,11 +167,11 @@ def ingest_partition(
             # By key: the order of the accepted rows (code points sort as DuckDB's bytes do).
             objects = sorted(list_partition_objects(store, model.name, date), key=lambda o: o.key)
             batches = (
-                _numbered(batch, number)
-                for number, obj in enumerate(objects, start=1)
+                (obj.key, batch)
+                for obj in objects
                 for batch in read_object(con, store, obj, result, Path(tmp), max_line_bytes)
             )
-            _parse_into_table(con, batches, parse, [obj.key for obj in objects])
+            _parse_into_table(con, batches, parse)
             con.execute(_duplicates_sql(contract))
             _read_duplicate_raw(con, store, objects, Path(tmp), max_line_bytes)
             for statement in _split_sql(contract, accepted_path, quarantine_path):
@@ -187,40 +189,44 @@ def ingest_partition(
 
 
 def _parse_into_table(
-    con: duckdb.DuckDBPyConnection, batches: Iterator[pa.Table], parse: str, keys: list[str]
+    con: duckdb.DuckDBPyConnection, batches: Iterator[tuple[str, pa.Table]], parse: str
 ) -> None:
     """Table ``parsed``: each line's object key and the ``parse`` query's columns, in order.
 
-    Planning the query costs tens of milliseconds whatever a statement's size, so small batches
-    are parsed together (a day of small objects in one statement), never more than
-    ``BATCH_LINES`` lines or ``BLOCK_BYTES`` bytes unless one batch is; the first statement
-    creates the table. A batch carries its object's number in ``keys`` (from 1). The raw text is
-    kept for quarantined lines only (empty for the others).
+    ``batches`` are the lines of each object, with its key. Planning the query costs tens of
+    milliseconds whatever a statement's size, so small batches are parsed together (a day of
+    small objects in one statement), never more than ``BATCH_LINES`` lines or ``BLOCK_BYTES``
+    bytes unless one batch is; the first statement creates the table. The raw text is kept for
+    quarantined lines only (empty for the others).
     """
+    # Lines carry their object's number in the statement's list of keys (from 1).
     select = (
         f"SELECT CAST($keys AS VARCHAR[])[{OBJECT_NUMBER}] AS object_key, "  # noqa: S608
         f"* EXCLUDE ({OBJECT_NUMBER}) FROM ({parse})"
     )
     statement = f"CREATE TABLE parsed AS {select}"
-    pending: list[pa.Table] = []
+    pending: list[tuple[str, pa.Table]] = []
 
-    def run(tables: list[pa.Table]) -> None:
+    def run(keyed: list[tuple[str, pa.Table]]) -> None:
         nonlocal statement
-        _run_on_batch(con, pa.concat_tables(tables), statement, {"keys": keys})
+        numbers = {key: n for n, key in enumerate(dict.fromkeys(k for k, _ in keyed), start=1)}
+        numbered = [_numbered(batch, numbers[key]) for key, batch in keyed]
+        _run_on_batch(con, pa.concat_tables(numbered), statement, {"keys": list(numbers)})
         statement = f"INSERT INTO parsed {select}"
 
-    for batch in batches:
-        rows, size = _size([*pending, batch])
+    for key, batch in batches:
+        rows, size = _size([*(b for _, b in pending), batch])
         if pending and (rows > BATCH_LINES or size > BLOCK_BYTES):
             run(pending)
             pending = []
-        pending.append(batch)
-        rows, size = _size(pending)
-        if 2 * rows >= BATCH_LINES or 2 * size >= BLOCK_BYTES:  # a big batch is parsed at once
+        pending.append((key, batch))
+        rows, size = _size([b for _, b in pending])
+        # A big batch is parsed at once; a statement's list of keys stays short.
+        if 2 * rows >= BATCH_LINES or 2 * size >= BLOCK_BYTES or len(pending) >= STATEMENT_BATCHES:
             run(pending)
             pending = []
     if pending or statement.startswith("CREATE"):
-        run(pending or [_numbered(LINES_SCHEMA.empty_table(), 0)])
+        run(pending or [("", LINES_SCHEMA.empty_table())])
 
 
 def _size(tables: list[pa.Table]) -> tuple[int, int]:

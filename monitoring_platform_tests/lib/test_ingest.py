@@ -218,6 +218,7 @@ def test_small_blocks_give_the_same_rows_as_large_ones(tmp_path, model, monkeypa
     monkeypatch.setattr(objects, "BLOCK_BYTES", 512)
     monkeypatch.setattr(objects, "READ_CHUNK_BYTES", 333)
     monkeypatch.setattr(ingest, "BATCH_LINES", 7)
+    monkeypatch.setattr(ingest, "STATEMENT_BATCHES", 2)
     small = ingest_partition(store, model, DAY, tmp_path / "small")
     assert accepted_rows(large) == accepted_rows(small)
     assert quarantine_rows(large) == quarantine_rows(small)
