@@ -280,13 +280,15 @@ def _repeated_key_sql(paths: list[str]) -> tuple[str, str, str]:
 
 
 @functools.cache
-def parse_sql(contract: RecordContract) -> str:
+def parse_sql(contract: RecordContract, carry: str | None = None) -> str:
     """A SELECT over the lines in ``batch`` giving each line's typed columns and its reason.
 
     The types and the texts of all the fields come from two passes over the line
     (``json_type`` and ``json_extract_string`` with a list of paths); a field's later paths
     are read only for the rows whose first path is missing. Each value is cast once.
+    ``carry`` names a column of ``batch`` passed through unchanged, as the first column.
     """
+    c = f"{carry}, " if carry else ""
     primary: list[str] = []
     for rule in contract.fields:
         if (path := _json_path(rule.where[0])) not in primary:
@@ -348,13 +350,13 @@ def parse_sql(contract: RecordContract) -> str:
     # try(): a line that is not JSON fails to parse, and has no types.
     return f"""
 WITH checked AS (
-    SELECT line_no, raw, trim, pre_reason,
+    SELECT {c}line_no, raw, trim, pre_reason,
            CASE WHEN pre_reason IS NULL THEN try(json_type(raw, ['$', {path_list(primary)}])) END
            AS __types,
            {keys} AS __keys
     FROM batch
 ), lines AS (
-    SELECT line_no, raw, trim, __types,
+    SELECT {c}line_no, raw, trim, __types,
            CASE WHEN pre_reason IS NOT NULL THEN pre_reason
                 WHEN __types IS NULL THEN 'malformed JSON'
                 WHEN __types[1] <> 'OBJECT' THEN 'record is ' || {words} || ', not an object'
@@ -362,7 +364,7 @@ WITH checked AS (
            END AS line_reason
     FROM checked
 ), docs AS (
-    SELECT line_no, raw, trim, __types, line_reason{lists}
+    SELECT {c}line_no, raw, trim, __types, line_reason{lists}
     FROM lines
 ), typed AS (
     SELECT *{typed_list}
@@ -371,7 +373,7 @@ WITH checked AS (
     SELECT *{cast_list}
     FROM typed
 ), decided AS (
-    SELECT line_no,
+    SELECT {c}line_no,
         {select_list},
         CASE WHEN line_reason IS NOT NULL THEN line_reason
              ELSE nullif(concat_ws('; ',

@@ -45,7 +45,6 @@ def read_labelled_reference(
     frames, counts = [], {}
     for value in days:
         day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
-        predictions = read_day(store, model, day)
         arrivals = [
             day + dt.timedelta(days=n)
             for n in range(model.labels.max_delay_days + 1)
@@ -54,7 +53,11 @@ def read_labelled_reference(
         received, _found, _missing = lake.read_partitions(
             store, labels_lib.ACCEPTED, model.name, arrivals, ["request_id", TARGET, "labeled_at"]
         )
-        if received is None or predictions.empty:
+        if received is None:  # no labels yet: the day's predictions are not read
+            counts[str(day)] = 0
+            continue
+        predictions = read_day(store, model, day)
+        if predictions.empty:
             counts[str(day)] = 0
             continue
         joined = join_labels(predictions, received.to_pandas())

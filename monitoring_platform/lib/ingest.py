@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -31,6 +34,8 @@ from monitoring_platform.lib.contract import (
     parse_sql,
 )
 from monitoring_platform.lib.objects import (
+    BATCH_LINES,
+    BLOCK_BYTES,
     DEFAULT_MAX_LINE_BYTES,
     LINES_SCHEMA,
     UNFINISHED_REASON,
@@ -41,6 +46,10 @@ from monitoring_platform.lib.objects import (
 from monitoring_platform.lib.storage import ObjectInfo, ObjectStore
 
 SCAN_ROWS = 10_240
+# The column that numbers a line's object while it is parsed.
+OBJECT_NUMBER = "object_number"
+# At most this many batches (of as many objects) are parsed in one statement.
+STATEMENT_BATCHES = 1024
 
 
 @dataclass
@@ -141,7 +150,7 @@ def ingest_partition(
     workdir.mkdir(parents=True, exist_ok=True)
     accepted_path, quarantine_path = workdir / "accepted.parquet", workdir / "quarantine.parquet"
     result = IngestResult(accepted_path=accepted_path, quarantine_path=quarantine_path)
-    parse = parse_sql(contract)
+    parse = parse_sql(contract, carry=OBJECT_NUMBER)
     with tempfile.TemporaryDirectory(dir=workdir, prefix="duckdb-") as tmp:
         # An in-memory database that spills to ``tmp`` beyond ``memory_limit``.
         con = duckdb.connect()
@@ -152,21 +161,17 @@ def ingest_partition(
             # Rows stay in the order they are inserted (objects by key, lines in order): the
             # accepted rows are written in that order without sorting them.
             con.execute("SET preserve_insertion_order = true")
-            con.register("batch", LINES_SCHEMA.empty_table())
-            con.execute(
-                f"CREATE TABLE parsed AS SELECT ''::VARCHAR AS object_key, * FROM ({parse})"  # noqa: S608
-            )
             con.execute(
                 "CREATE TABLE duplicate_raw (object_key VARCHAR, line_no BIGINT, raw VARCHAR)"
             )
-            con.unregister("batch")
-            # The raw text is kept for quarantined lines only (empty for the others).
-            insert = f"INSERT INTO parsed SELECT $key, * FROM ({parse})"  # noqa: S608
             # By key: the order of the accepted rows (code points sort as DuckDB's bytes do).
             objects = sorted(list_partition_objects(store, model.name, date), key=lambda o: o.key)
-            for obj in objects:
-                for batch in read_object(con, store, obj, result, Path(tmp), max_line_bytes):
-                    _run_on_batch(con, batch, insert, obj.key)
+            batches = (
+                (obj.key, batch)
+                for obj in objects
+                for batch in read_object(con, store, obj, result, Path(tmp), max_line_bytes)
+            )
+            _parse_into_table(con, batches, parse)
             con.execute(_duplicates_sql(contract))
             _read_duplicate_raw(con, store, objects, Path(tmp), max_line_bytes)
             for statement in _split_sql(contract, accepted_path, quarantine_path):
@@ -183,12 +188,65 @@ def ingest_partition(
     return result
 
 
-def _run_on_batch(con: duckdb.DuckDBPyConnection, batch: pa.Table, sql: str, key: str) -> None:
+def _parse_into_table(
+    con: duckdb.DuckDBPyConnection, batches: Iterator[tuple[str, pa.Table]], parse: str
+) -> None:
+    """Table ``parsed``: each line's object key and the ``parse`` query's columns, in order.
+
+    ``batches`` are the lines of each object, with its key. Planning the query costs tens of
+    milliseconds whatever a statement's size, so small batches are parsed together (a day of
+    small objects in one statement), never more than ``BATCH_LINES`` lines or ``BLOCK_BYTES``
+    bytes unless one batch is; the first statement creates the table. The raw text is kept for
+    quarantined lines only (empty for the others).
+    """
+    # Lines carry their object's number in the statement's list of keys (from 1).
+    select = (
+        f"SELECT CAST($keys AS VARCHAR[])[{OBJECT_NUMBER}] AS object_key, "  # noqa: S608
+        f"* EXCLUDE ({OBJECT_NUMBER}) FROM ({parse})"
+    )
+    statement = f"CREATE TABLE parsed AS {select}"
+    pending: list[tuple[str, pa.Table]] = []
+
+    def run(keyed: list[tuple[str, pa.Table]]) -> None:
+        nonlocal statement
+        numbers = {key: n for n, key in enumerate(dict.fromkeys(k for k, _ in keyed), start=1)}
+        numbered = [_numbered(batch, numbers[key]) for key, batch in keyed]
+        _run_on_batch(con, pa.concat_tables(numbered), statement, {"keys": list(numbers)})
+        statement = f"INSERT INTO parsed {select}"
+
+    for key, batch in batches:
+        rows, size = _size([*(b for _, b in pending), batch])
+        if pending and (rows > BATCH_LINES or size > BLOCK_BYTES):
+            run(pending)
+            pending = []
+        pending.append((key, batch))
+        rows, size = _size([b for _, b in pending])
+        # A big batch is parsed at once; a statement's list of keys stays short.
+        if 2 * rows >= BATCH_LINES or 2 * size >= BLOCK_BYTES or len(pending) >= STATEMENT_BATCHES:
+            run(pending)
+            pending = []
+    if pending or statement.startswith("CREATE"):
+        run(pending or [("", LINES_SCHEMA.empty_table())])
+
+
+def _size(tables: list[pa.Table]) -> tuple[int, int]:
+    return sum(t.num_rows for t in tables), sum(t.nbytes for t in tables)
+
+
+def _numbered(batch: pa.Table, number: int) -> pa.Table:
+    """A batch of lines with the number of the object they came from as a column."""
+    numbers = pa.array(np.full(batch.num_rows, number, np.int32))
+    return batch.append_column(OBJECT_NUMBER, numbers)
+
+
+def _run_on_batch(
+    con: duckdb.DuckDBPyConnection, batch: pa.Table, sql: str, params: dict[str, Any]
+) -> None:
     # DuckDB's threads share out the chunks of an Arrow table: several make the parse parallel.
     batch = pa.Table.from_batches(batch.to_batches(max_chunksize=SCAN_ROWS), batch.schema)
     con.register("batch", batch)
     try:
-        con.execute(sql, {"key": key})
+        con.execute(sql, params)
     finally:
         con.unregister("batch")
 
@@ -214,7 +272,7 @@ def _read_duplicate_raw(
         for batch in read_object(con, store, by_key[key], ObjectsRead(), tmp, max_line_bytes):
             picked = batch.filter(pc.is_in(batch.column("line_no"), value_set=wanted))
             if picked.num_rows:
-                _run_on_batch(con, picked, insert, key)
+                _run_on_batch(con, picked, insert, {"key": key})
 
 
 def _group_reasons(rows: list[tuple[str, int]]) -> Counter:

@@ -71,9 +71,18 @@ def latest_labels(labels: pd.DataFrame) -> pd.DataFrame:
 
 
 def join_labels(predictions: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
-    """The scored predictions (a prediction present) with their latest label, where one arrived."""
+    """The scored predictions (a prediction present) with their latest label, where one arrived.
+
+    A request scored twice is an error (pandas' ``MergeError``, as a one-to-one merge raises).
+    """
     scored = predictions[predictions[PREDICTION].notna()]
-    return scored.merge(latest_labels(labels), on="request_id", how="left", validate="one_to_one")
+    latest = latest_labels(labels)
+    # The one-to-one check by hashing: pandas' ``validate=`` sorts the string keys to check it.
+    if not scored["request_id"].is_unique:
+        raise pd.errors.MergeError(
+            "Merge keys are not unique in left dataset; not a one-to-one merge"
+        )
+    return scored.merge(latest, on="request_id", how="left")
 
 
 def quality_metrics(model: ModelConfig, y_true: pd.Series, y_pred: pd.Series) -> dict[str, float]:
@@ -242,7 +251,24 @@ def evaluate(
 
     ``baseline`` is the quality measured on the reference window, shown beside the day's.
     """
-    joined = join_labels(predictions, labels)
+    return evaluate_joined(
+        model,
+        join_labels(predictions, labels),
+        render_html=render_html,
+        day=day,
+        baseline=baseline,
+    )
+
+
+def evaluate_joined(
+    model: ModelConfig,
+    joined: pd.DataFrame,
+    *,
+    render_html: bool = True,
+    day: dt.date | str = "",
+    baseline: dict[str, float] | None = None,
+) -> PerformanceResult:
+    """:func:`evaluate` of predictions already joined with their labels (:func:`join_labels`)."""
     labelled = labelled_rows(joined)
     result = PerformanceResult(
         predictions=len(joined),

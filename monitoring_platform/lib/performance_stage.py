@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from monitoring_platform.config import ModelConfig
 from monitoring_platform.lib import labels as labels_lib
@@ -17,10 +19,13 @@ from monitoring_platform.lib.estimation_report import realized_against_estimate
 from monitoring_platform.lib.intake import LABEL_QUARANTINE_SHARE, quarantine_share_verdict
 from monitoring_platform.lib.metric_store import Metric, MetricStore
 from monitoring_platform.lib.performance import (
+    PREDICTION,
+    TARGET,
     PerformanceResult,
-    evaluate,
+    evaluate_joined,
     join_labels,
     labelled_rows,
+    quality_metrics,
     quality_violations,
     render_report,
 )
@@ -196,8 +201,34 @@ def reference_quality(
     )
     if received is None:
         return {}
-    result = evaluate(model, predictions.to_pandas(), received.to_pandas(), render_html=False)
-    return result.metrics if result.labeled >= model.thresholds.quality.min_labeled_rows else {}
+    # Only the overall metrics are shown: no intervals, no per-version breakdown.
+    predictions, received = _ids_as_codes(predictions, received)
+    labelled = labelled_rows(join_labels(predictions.to_pandas(), received.to_pandas()))
+    if len(labelled) < model.thresholds.quality.min_labeled_rows:
+        return {}
+    return quality_metrics(model, labelled[TARGET], labelled[PREDICTION])
+
+
+def _ids_as_codes(predictions: pa.Table, labels: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """Both tables with each request id replaced by its number in one shared dictionary.
+
+    Equal ids get equal numbers, so a join on them pairs the same rows, without making a
+    Python string of every id.
+    """
+    left, right = predictions.column("request_id"), labels.column("request_id")
+    if left.type != right.type:  # joined as they are
+        return predictions, labels
+    codes = pc.dictionary_encode(pa.chunked_array(left.chunks + right.chunks, left.type))
+    indices = codes.combine_chunks().indices
+    split = predictions.num_rows
+    return (
+        _with_ids(predictions, indices.slice(0, split)),
+        _with_ids(labels, indices.slice(split)),
+    )
+
+
+def _with_ids(table: pa.Table, ids: pa.Array) -> pa.Table:
+    return table.set_column(table.schema.get_field_index("request_id"), "request_id", ids)
 
 
 def _frame(table: Any, columns: list[str]) -> pd.DataFrame:
@@ -224,15 +255,12 @@ def model_performance(
     )
     prediction_frame = _frame(predictions, PREDICTION_COLUMNS)
     label_frame = _frame(received, LABEL_COLUMNS)
-    result = evaluate(
-        model,
-        prediction_frame,
-        label_frame,
-        render_html=False,
-        baseline=reference_quality(lake_store, model, date),
+    joined = join_labels(prediction_frame, label_frame)
+    result = evaluate_joined(
+        model, joined, render_html=False, baseline=reference_quality(lake_store, model, date)
     )
     gaps, estimate_section = realized_against_estimate(lake_store, store, model, date, result)
-    labelled = labelled_rows(join_labels(prediction_frame, label_frame))
+    labelled = labelled_rows(joined)
     sections = [estimate_section] if estimate_section else []
     link = publish_page(MODEL_PERFORMANCE, render_report(model, labelled, result, date, sections))
     window_closed = not missing

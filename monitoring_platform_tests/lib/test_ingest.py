@@ -201,8 +201,11 @@ def test_ingests_from_s3_over_http(tmp_path, model, s3_bucket):
 
 
 def test_small_blocks_give_the_same_rows_as_large_ones(tmp_path, model, monkeypatch):
-    """Blocks cut anywhere (no trailing newline, CRLF, bad bytes, duplicates) change nothing."""
-    from monitoring_platform.lib import objects
+    """Blocks cut anywhere (no trailing newline, CRLF, bad bytes, duplicates) change nothing.
+
+    Nor do parse statements of a few lines each, instead of one for the day.
+    """
+    from monitoring_platform.lib import ingest, objects
 
     lines = [record(i) for i in range(40)] + list(BAD_LINES) + [record(i) for i in range(5)]
     body = b"\r\n".join(line.encode() for line in lines)
@@ -214,6 +217,8 @@ def test_small_blocks_give_the_same_rows_as_large_ones(tmp_path, model, monkeypa
     large = ingest_partition(store, model, DAY, tmp_path / "large")
     monkeypatch.setattr(objects, "BLOCK_BYTES", 512)
     monkeypatch.setattr(objects, "READ_CHUNK_BYTES", 333)
+    monkeypatch.setattr(ingest, "BATCH_LINES", 7)
+    monkeypatch.setattr(ingest, "STATEMENT_BATCHES", 2)
     small = ingest_partition(store, model, DAY, tmp_path / "small")
     assert accepted_rows(large) == accepted_rows(small)
     assert quarantine_rows(large) == quarantine_rows(small)

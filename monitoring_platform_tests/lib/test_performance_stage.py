@@ -19,6 +19,7 @@ from monitoring_platform.lib.performance_stage import (
     model_performance,
     performance_metrics,
     quality_verdict,
+    reference_quality,
 )
 from monitoring_platform.lib.reports import MODEL_PERFORMANCE
 
@@ -147,3 +148,35 @@ def test_the_step_reads_predictions_and_labels_from_the_lake(tmp_path, lake_stor
     assert result.metadata["label_coverage"] == pytest.approx(0.4)
     assert result.pages == {MODEL_PERFORMANCE: "http://reports/model_performance.html"}
     assert MODEL_PERFORMANCE in pages
+
+
+def test_the_baseline_is_the_reference_windows_quality_from_the_latest_labels(
+    lake_store, write_lake
+):
+    from sklearn.metrics import accuracy_score, roc_auc_score
+
+    model = model_with("{min_labeled_rows: 10}")
+    frames, arrivals = [], {}
+    for n, day in enumerate([dt.date(2026, 2, 27), dt.date(2026, 2, 28)]):
+        predictions, labels = day_frames(60, 50, 0.8, seed=n)
+        predictions["request_id"] = f"{day}-" + predictions["request_id"]
+        labels["request_id"] = f"{day}-" + labels["request_id"]
+        # A first label for some requests, replaced by the one arriving a day later.
+        first = pd.Timestamp(day, tz="UTC")
+        early = labels.head(10).assign(label=1 - labels["label"].head(10), labeled_at=first)
+        stray = pd.DataFrame({"request_id": [f"{day}-x"], "label": [1.0], "labeled_at": [first]})
+        write_lake(lake.ACCEPTED, "clicks", day, predictions)
+        arrivals.setdefault(day, []).append(pd.concat([early, stray]))
+        arrivals.setdefault(day + dt.timedelta(days=1), []).append(labels)
+        frames.append(predictions.merge(labels[["request_id", "label"]], on="request_id"))
+    for arrival, received in arrivals.items():
+        write_lake(labels_lib.ACCEPTED, "clicks", arrival, pd.concat(received))
+    expected = pd.concat(frames)
+
+    baseline = reference_quality(lake_store, model, dt.date(2026, 3, 1))
+
+    hard = (expected["prediction"] >= model.classification_threshold).astype(float)
+    assert baseline["roc_auc"] == pytest.approx(
+        roc_auc_score(expected["label"], expected["prediction"])
+    )
+    assert baseline["accuracy"] == pytest.approx(accuracy_score(expected["label"], hard))
