@@ -308,12 +308,10 @@ def fleet(workdir: Path, models: int, rows: int, runs_per: str) -> dict:
 
 def backfill(workdir: Path, days: int, rows: int) -> dict:
     """1 model x N days through the README's backfill command, and the naive loop over the same."""
-    from monitoring_platform.config import load_config
-
     workdir.mkdir(parents=True, exist_ok=True)
-    start = load_config(REPO / "monitoring.yaml").partitions.start_date
-    first = start + dt.timedelta(days=7)
-    last = first + dt.timedelta(days=days - 1)
+    # The days up to yesterday: the backfill command refuses partitions that do not exist yet.
+    last = dt.date.today() - dt.timedelta(days=1)
+    first = last - dt.timedelta(days=days - 1)
     bench_backfill.prepare_data(workdir, rows, first, last, schema_bug=False, clean=True)
     home, wall, _began, _ended = bench_backfill.run_backfill(workdir, first, last, None, "sync")
     runs = bench_backfill.read_runs(home)
