@@ -45,10 +45,6 @@ MISSING_SHARE = "missing_share_within_reference"
 CALIBRATION = "drift_calibration"
 # Above this many rows in the day, segments are scored after the report instead of beside it.
 SEGMENTS_BESIDE_REPORT_MAX_ROWS = 3_000_000
-# From this many rows in the day, freed memory is handed back to the system before the reference
-# is read and after the report. Below it, what the run's steps free is a few megabytes, and a full
-# garbage collection of the process costs more time than the memory is worth.
-RELEASE_MEMORY_MIN_ROWS = 250_000
 
 
 def drift_input_columns(model: ModelConfig) -> list[str]:
@@ -286,8 +282,7 @@ def _measure(
                 {"key": cache_key, "days": found, "scores": scores},
             )
         missing = missing_shares(reference_frame, current_frame, model, day_rows)  # type: ignore[arg-type]
-        if len(current_frame) >= RELEASE_MEMORY_MIN_ROWS:
-            release_unused_memory()
+        release_unused_memory()
         segments = (
             pending.result()
             if pending is not None
@@ -306,10 +301,9 @@ def data_drift(
 
     ``publish_page(name, html)`` publishes a report page and returns its URL.
     """
+    release_unused_memory()  # start from what the earlier steps freed, not their peak
     columns = drift_input_columns(model)
     current = lake.read_partition(lake_store, lake.ACCEPTED, model.name, date, columns)
-    if current is not None and current.num_rows >= RELEASE_MEMORY_MIN_ROWS:
-        release_unused_memory()  # read the reference from what the earlier steps freed
     manifest = lake.read_manifest(lake_store, lake.REFERENCE, model.name, date)
     window = reference_dates(model, date)
     reference, found, missing_days = lake.read_partitions(

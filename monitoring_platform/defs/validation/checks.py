@@ -31,9 +31,6 @@ from monitoring_platform.lib.validation_stage import (
     validation_stage,
 )
 
-# From this many accepted rows a day, validation starts by returning the memory ingestion freed.
-RELEASE_MEMORY_ROWS = 100_000
-
 
 def build_validation_checks(
     config: MonitoringConfig, model: ModelConfig, partitions: PartitionsDefinition
@@ -58,6 +55,7 @@ def build_validation_checks(
         metric_store: MetricStoreResource,
     ) -> AssetCheckResult:
         day = partition_day(context)
+        release_unused_memory()  # start from what ingestion freed, not its peak
         accepted, reasons, known, summary = _read_day(storage.lake_store(), model, day)
         publish_page = page_publisher(storage, model.name, day)
         stage = validation_stage(model, day, accepted, reasons, known, extra, summary, publish_page)
@@ -89,13 +87,9 @@ def _read_day(
     """What the validation of a day reads from the lake.
 
     The accepted rows, the quarantined records' reasons, the categories seen in the reference
-    window and the summary the ingestion left beside the quarantine. On a big day the memory
-    ingestion freed is returned first, so validation starts from it, not from ingestion's peak;
-    on a small one that full garbage collection would cost more than the memory it returns.
+    window and the summary the ingestion left beside the quarantine.
     """
     accepted = lake.open_partition(lake_store, lake.ACCEPTED, model.name, day)
-    if accepted is not None and accepted.metadata.num_rows >= RELEASE_MEMORY_ROWS:
-        release_unused_memory()
     quarantine = lake.read_partition(
         lake_store, lake.QUARANTINE, model.name, day, columns=["reason"]
     )
