@@ -4,11 +4,13 @@ Two measurements, each against the naive loop over the same data in the same run
 
 - fleet: ``--models`` copies of the demo model ``ctr_ranker`` for one day of ``--rows`` requests,
   through the path the daily schedule takes: the configured schedules are ticked for the next
-  morning and the runs they request are executed one after another in one process (as the
-  synchronous launcher and the demo execute them). ``--runs per_day`` (the default here):
-  ``daily_schedule`` requests one run of ``monitoring_job`` for every model; ``--runs
-  per_model``: each ``<model>_daily_schedule`` one run of its model's job. The reference days
-  before the day are ingested beforehand (not timed).
+  morning and the runs they request are executed, up to ``schedule.parallel_runs`` at a time
+  (``--parallel``; monitoring.yaml's 2 by default), each in its own process, as the run queue
+  runs them side by side and the demo executes them; one at a time in one process with
+  ``--parallel 1``. ``--runs per_day`` (the default here): ``daily_schedule`` requests one run
+  of ``monitoring_job`` for every model (or one per group of models with ``parallel_runs``);
+  ``--runs per_model``: each ``<model>_daily_schedule`` one run of its model's job. The
+  reference days before the day are ingested beforehand (not timed).
 - backfill: ``ctr_ranker`` for ``--days`` days through the README's backfill command
   (``dagster job backfill -j ctr_ranker_monitoring_job --from .. --to ..``, synchronous launcher),
   set up and timed by ``bench_backfill.py``.
@@ -25,7 +27,7 @@ runs). ``--scale`` multiplies models, days and rows, for a machine where the ful
 long; the numbers printed are those measured at the size run.
 
 Usage: ``python benchmarks/bench_fleet.py [--models 50] [--days 60] [--rows 20000] [--scale 1]
-[--runs per_day|per_model] [--only fleet|backfill] [--keep DIR]``
+[--runs per_day|per_model] [--parallel N] [--only fleet|backfill] [--keep DIR]``
 """
 
 from __future__ import annotations
@@ -60,10 +62,14 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 # Data
 
 
-def fleet_config(workdir: Path, models: int, rows: int, runs: str) -> Path:
+def fleet_config(
+    workdir: Path, models: int, rows: int, runs: str, parallel: int | None = None
+) -> Path:
     """The demo configuration with ``models`` copies of ``ctr_ranker``, every location inside."""
     raw = yaml.safe_load((REPO / "monitoring.yaml").read_text())
     raw["schedule"] = {**(raw.get("schedule") or {}), "runs": runs}
+    if parallel is not None:
+        raw["schedule"]["parallel_runs"] = parallel
     template = next(m for m in raw["models"] if m["name"] == MODEL)
     template["simulation"]["requests_per_day"] = rows
     raw["models"] = [{**template, "name": f"fleet_{n:03d}"} for n in range(models)]
@@ -83,12 +89,14 @@ def _trailing_days(model: Any) -> int:
     return int(getattr(model.reference, "trailing_days", 7))
 
 
-def prepare_fleet(workdir: Path, models: int, rows: int, day: dt.date, runs: str) -> Path:
+def prepare_fleet(
+    workdir: Path, models: int, rows: int, day: dt.date, runs: str, parallel: int | None = None
+) -> Path:
     """Generate the reference days and the day for every model; ingest the reference days."""
     from monitoring_platform.config import load_config
     from monitoring_platform.simulation import default_scenario, generate_traffic
 
-    config_path = fleet_config(workdir, models, rows, runs)
+    config_path = fleet_config(workdir, models, rows, runs, parallel)
     config = load_config(config_path)
     first = day - dt.timedelta(days=_trailing_days(config.models[0]))
     # No schema-bug day; no malformed or duplicate lines, so the naive reader parses every line.
@@ -139,21 +147,26 @@ def step_ingest(config_path: Path, start: dt.date, stop: dt.date) -> dict:
 
 
 def step_fleet(config_path: Path, day: dt.date, _unused: dt.date) -> dict:
-    """The runs the configured daily schedules request for ``day``, executed; their timings."""
+    """The runs the configured daily schedules request for ``day``, executed; their timings.
+
+    Up to ``schedule.parallel_runs`` runs at once, each in its own process, as the run queue
+    runs them side by side (``lib/lanes.py``, as the demo does); one run: in this process.
+    """
     began = time.perf_counter()
     from dagster import DagsterInstance, build_schedule_context
 
     from monitoring_platform.config import load_config
     from monitoring_platform.definitions import build_definitions
+    from monitoring_platform.lib.lanes import run_lanes
 
     config = load_config(config_path)
     defs = build_definitions(config)
+    _RUNNER.update(config=str(config_path), defs=defs)
     loaded = time.perf_counter() - began
     morning = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(6), tzinfo=dt.UTC)
-    runs = []
     with DagsterInstance.ephemeral() as instance:
         requests = [
-            (schedule.job_name, request)
+            (str(config_path), schedule.job_name, request)
             for schedule in defs.schedules or []
             if schedule.name.endswith("daily_schedule")
             for request in schedule.evaluate_tick(
@@ -165,24 +178,56 @@ def step_fleet(config_path: Path, day: dt.date, _unused: dt.date) -> dict:
             ).run_requests
             or []
         ]
-        for job_name, request in requests:
-            assert request.partition_key == day.isoformat(), request
-            t0 = time.perf_counter()
-            result = defs.resolve_job_def(job_name).execute_in_process(
-                partition_key=request.partition_key,
-                instance=instance,
-                raise_on_error=False,
-                tags=request.tags,
-                run_config=QUIET,
-            )
-            wall = time.perf_counter() - t0
-            steps = {
-                s.step_key: (s.end_time or 0.0) - (s.start_time or 0.0)
-                for s in instance.get_run_step_stats(result.run_id)
-                if s.start_time is not None
-            }
-            runs.append({"ok": result.success, "wall": wall, "steps": steps})
-    return {"total": time.perf_counter() - began, "load": loaded, "runs": runs}
+    for _path, _job, request in requests:
+        assert request.partition_key == day.isoformat(), request
+    workers = config.schedule.parallel_runs
+    runs = list(run_lanes([[r] for r in requests], execute_request, workers))
+    return {
+        "total": time.perf_counter() - began,
+        "load": loaded + sum(r["load"] for r in runs),
+        "runs": runs,
+        "workers": min(workers, len(requests)),
+    }
+
+
+_RUNNER: dict[str, Any] = {}
+
+
+def execute_request(task: tuple[str, str, Any]) -> dict:
+    """One requested run on this process's ephemeral instance: its wall time and steps."""
+    from dagster import DagsterInstance
+
+    from monitoring_platform.config import load_config
+    from monitoring_platform.definitions import build_definitions
+
+    config_path, job_name, request = task
+    t0 = time.perf_counter()
+    if _RUNNER.get("config") != config_path:  # a worker process: its own definitions
+        _RUNNER.update(config=config_path, defs=build_definitions(load_config(config_path)))
+    if "instance" not in _RUNNER:
+        _RUNNER["instance"] = DagsterInstance.ephemeral()
+    loaded = time.perf_counter() - t0
+    instance = _RUNNER["instance"]
+    t0 = time.perf_counter()
+    result = (
+        _RUNNER["defs"]
+        .resolve_job_def(job_name)
+        .execute_in_process(
+            partition_key=request.partition_key,
+            instance=instance,
+            raise_on_error=False,
+            tags=request.tags,
+            run_config=QUIET,
+            asset_selection=request.asset_selection,
+        )
+    )
+    wall = time.perf_counter() - t0
+    steps = {
+        s.step_key: (s.end_time or 0.0) - (s.start_time or 0.0)
+        for s in instance.get_run_step_stats(result.run_id)
+        if s.start_time is not None
+    }
+    return {"ok": result.success, "wall": wall, "steps": steps, "load": loaded}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -283,11 +328,13 @@ def run_step(name: str, config_path: Path, first: dt.date, last: dt.date) -> dic
 # The two measurements
 
 
-def fleet(workdir: Path, models: int, rows: int, runs_per: str) -> dict:
+def fleet(
+    workdir: Path, models: int, rows: int, runs_per: str, parallel: int | None = None
+) -> dict:
     """N models x 1 day through the schedule's runs, and the naive loop over the same."""
     workdir.mkdir(parents=True, exist_ok=True)
     day = dt.date(2026, 11, 20)
-    config_path = prepare_fleet(workdir, models, rows, day, runs_per)
+    config_path = prepare_fleet(workdir, models, rows, day, runs_per, parallel)
     platform = run_step("fleet", config_path, day, day)
     naive = run_step("naive", config_path, day, day)
     runs = platform["runs"]
@@ -295,7 +342,8 @@ def fleet(workdir: Path, models: int, rows: int, runs_per: str) -> dict:
     dbt = sum(r["steps"].get(DBT_STEP, 0.0) for r in runs)
     inside = sum(r["wall"] - sum(r["steps"].values()) for r in runs)
     return {
-        "path": f"fleet: {models} models x 1 day, {runs_per}",
+        "path": f"fleet: {models} models x 1 day, {runs_per}"
+        + (f" ({platform['workers']} runs at once)" if platform["workers"] > 1 else ""),
         "model_days": models,
         "failed": sum(not r["ok"] for r in runs),
         "platform": platform["total"],
@@ -339,14 +387,14 @@ def report(rows: int, results: list[dict]) -> None:
     )
     print(f"dbt <= {GOAL_DBT_SHARE:.0%}, overhead <= {GOAL_OVERHEAD} s a model-day)")
     header = (
-        f"{'path':<32} {'runs failed':>11} {'platform s':>10} {'naive s':>8} {'ratio':>6} "
+        f"{'path':<50} {'runs failed':>11} {'platform s':>10} {'naive s':>8} {'ratio':>6} "
         f"{'s/model-day':>11} {'dbt share':>9} {'overhead s':>10}"
     )
     print(header)
     print("-" * len(header))
     for r in results:
         print(
-            f"{r['path']:<32} {r['failed']:>11} {r['platform']:>10.1f} {r['naive']:>8.1f} "
+            f"{r['path']:<50} {r['failed']:>11} {r['platform']:>10.1f} {r['naive']:>8.1f} "
             f"{r['naive'] / r['platform']:>5.2f}x {r['platform'] / r['model_days']:>11.2f} "
             f"{r['dbt'] / r['platform']:>9.0%} {r['overhead']:>10.2f}"
         )
@@ -360,6 +408,12 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies models, days, rows")
     parser.add_argument(
         "--runs", choices=["per_day", "per_model"], default="per_day", help="schedule.runs"
+    )
+    parser.add_argument(
+        "--parallel",
+        type=int,
+        metavar="N",
+        help="schedule.parallel_runs of the fleet day (default: monitoring.yaml's)",
     )
     parser.add_argument("--only", choices=["fleet", "backfill"], help="run one measurement")
     parser.add_argument("--keep", metavar="DIR", help="work in DIR and keep it")
@@ -381,7 +435,7 @@ def main() -> None:
     results = []
     try:
         if args.only in (None, "fleet"):
-            results.append(fleet(workdir / "fleet", models, rows, args.runs))
+            results.append(fleet(workdir / "fleet", models, rows, args.runs, args.parallel))
         if args.only in (None, "backfill"):
             results.append(backfill(workdir / "backfill", days, rows))
         report(rows, results)

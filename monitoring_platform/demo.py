@@ -232,48 +232,125 @@ def apply_late_labels(config: MonitoringConfig, say) -> int:
     return len(latest)
 
 
+@dataclass(frozen=True)
+class DemoRun:
+    """One run the demo makes: a day of some models, as the schedule would start it."""
+
+    day: dt.date
+    models: tuple[str, ...]
+    job: str
+    tags: dict[str, str]
+    # The run's assets when it evaluates a share of a job's models (None: the whole job).
+    selection: tuple[Any, ...] | None = None
+
+
+def demo_lanes(config: MonitoringConfig, defs, days: list[dt.date]) -> list[list[DemoRun]]:
+    """The runs of every day, one lane per group of models the schedule runs together.
+
+    A lane's runs go oldest day first (a day's drift reads the days before it); lanes are
+    independent. ``per_model``: a lane per model, each run that model's job with its tag.
+    ``per_day``: a lane per run group (``schedule.parallel_runs``), each run ``monitoring_job``
+    over the group's models, as ``daily_schedule`` requests it.
+    """
+    from monitoring_platform.defs.orchestration.jobs import MONITORING_JOB
+    from monitoring_platform.defs.orchestration.schedules import RUN_GROUP_TAG, group_selections
+
+    if config.schedule.runs == "per_model":
+        return [
+            [
+                DemoRun(day, (m.name,), model_job_name(m.name), model_run_tags(m.name, "demo"))
+                for day in days
+            ]
+            for m in config.models
+        ]
+    keys_by_model = {
+        m.name: list(defs.resolve_job_def(model_job_name(m.name)).asset_layer.executable_asset_keys)
+        for m in config.models
+    }
+    selections: list[tuple[str | None, list[Any] | None]] = [
+        *group_selections(config, keys_by_model)
+    ] or [(None, None)]
+    lanes = []
+    for models, (group, keys) in zip(config.run_groups(), selections, strict=True):
+        tags = {TRIGGER_TAG: "demo", **({RUN_GROUP_TAG: group} if group else {})}
+        names = tuple(m.name for m in models)
+        selection = tuple(keys) if keys else None
+        lanes.append([DemoRun(day, names, MONITORING_JOB, tags, selection) for day in days])
+    return lanes
+
+
+_WORKER_STATE: dict[str, Any] = {}
+
+
+def execute_demo_run(task: tuple[MonitoringConfig, DemoRun]) -> list[DayOutcome]:
+    """Execute one run on the instance of ``DAGSTER_HOME``; each model-day's outcome.
+
+    Runs in the demo's process or in a worker process (``lib/lanes.py``): the definitions and
+    the instance are made once per process.
+    """
+    from dagster import DagsterInstance
+
+    from monitoring_platform.definitions import build_definitions
+
+    config, run = task
+    key = config.model_dump_json()
+    if _WORKER_STATE.get("config") != key:
+        _WORKER_STATE.update(config=key, defs=build_definitions(config))
+    home = os.environ.get("DAGSTER_HOME", "")
+    if _WORKER_STATE.get("home") != home:
+        _WORKER_STATE.update(home=home, instance=DagsterInstance.get())
+    defs = _WORKER_STATE["defs"]
+    t0 = time.monotonic()
+    result = defs.resolve_job_def(run.job).execute_in_process(
+        partition_key=run.day.isoformat(),
+        instance=_WORKER_STATE["instance"],
+        raise_on_error=False,
+        tags={**run.tags, "monitoring_platform/source": "demo"},
+        run_config=QUIET_RUN_CONFIG,
+        asset_selection=list(run.selection) if run.selection else None,
+    )
+    seconds = (time.monotonic() - t0) / len(run.models)
+    return [
+        day_outcome(config, defs, config.model(name), run.day, result, seconds)
+        for name in run.models
+    ]
+
+
 def evaluate_partitions(
     config: MonitoringConfig, start: dt.date, end: dt.date, say
 ) -> list[DayOutcome]:
     """Evaluate every model and day through Dagster, oldest day first, as the schedule does.
 
     With ``schedule.runs: per_model`` one run of ``<model>_monitoring_job`` per model-day, with
-    the model's tag; with ``per_day`` one run of ``monitoring_job`` a day for every model. The
-    instance has the deployment's settings, so job pages show the history.
+    the model's tag; with ``per_day`` one run of ``monitoring_job`` a day for every model (or
+    for each group of models, with ``schedule.parallel_runs``). Up to ``parallel_runs`` runs go
+    at once, each in its own process. The instance has the deployment's settings, so job pages
+    show the history.
     """
     from dagster import DagsterInstance
 
     from monitoring_platform.definitions import build_definitions
-    from monitoring_platform.defs.orchestration.jobs import MONITORING_JOB
+    from monitoring_platform.lib.lanes import run_lanes
 
     defs = build_definitions(config)
-    instance = DagsterInstance.get()
+    # Made here before any worker starts (two workers would each create the SQLite storage);
+    # runs made in this process reuse both.
+    _WORKER_STATE.update(
+        config=config.model_dump_json(),
+        defs=defs,
+        home=os.environ.get("DAGSTER_HOME", ""),
+        instance=DagsterInstance.get(),
+    )
     days = [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
     total = len(days) * len(config.models)
+    lanes = [[(config, run) for run in lane] for lane in demo_lanes(config, defs, days)]
     outcomes: list[DayOutcome] = []
-    per_day = config.schedule.runs == "per_day"
-    for day in days:
-        groups = [config.models] if per_day else [[m] for m in config.models]
-        for models in groups:
-            t0 = time.monotonic()
-            if per_day:
-                job_name, tags = MONITORING_JOB, {TRIGGER_TAG: "demo"}
-            else:
-                job_name = model_job_name(models[0].name)
-                tags = model_run_tags(models[0].name, "demo")
-            result = defs.resolve_job_def(job_name).execute_in_process(
-                partition_key=day.isoformat(),
-                instance=instance,
-                raise_on_error=False,
-                tags={**tags, "monitoring_platform/source": "demo"},
-                run_config=QUIET_RUN_CONFIG,
-            )
-            seconds = (time.monotonic() - t0) / len(models)
-            for model in models:
-                outcome = day_outcome(config, defs, model, day, result, seconds)
-                outcomes.append(outcome)
-                say(f"[{len(outcomes):>3}/{total}] {progress_line(outcome)}")
-    return outcomes
+    for done in run_lanes(lanes, execute_demo_run, config.schedule.parallel_runs):
+        for outcome in done:
+            outcomes.append(outcome)
+            say(f"[{len(outcomes):>3}/{total}] {progress_line(outcome)}")
+    order = {m.name: n for n, m in enumerate(config.models)}
+    return sorted(outcomes, key=lambda o: (o.date, order[o.model]))
 
 
 def day_outcome(config, defs, model, day: dt.date, result, seconds: float) -> DayOutcome:

@@ -61,10 +61,15 @@ def test_demo_command_end_to_end(tmp_path):
     with DagsterInstance.from_config(str(home)) as instance:
         runs = instance.get_runs()
         daily = [r for r in runs if r.tags.get("monitoring_platform/trigger") == "demo"]
-        # The runs the schedule makes (schedule.runs: per_day in monitoring.yaml): one run of
-        # monitoring_job a day for both models.
-        assert sorted((r.job_name, r.tags["dagster/partition"]) for r in daily) == sorted(
-            ("monitoring_job", f"2026-11-0{d}") for d in range(1, 9)
+        # The runs the schedule makes (monitoring.yaml: schedule.runs per_day, parallel_runs
+        # 2): two runs of monitoring_job a day, one per model here, run side by side.
+        assert sorted(
+            (r.job_name, r.tags["dagster/partition"], r.tags["monitoring_platform/run_group"])
+            for r in daily
+        ) == sorted(
+            ("monitoring_job", f"2026-11-0{d}", group)
+            for d in range(1, 9)
+            for group in ("1/2", "2/2")
         )
         assert not any("monitoring_platform/model" in r.tags for r in daily)
         failed = {

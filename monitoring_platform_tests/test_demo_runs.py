@@ -1,4 +1,5 @@
-"""The demo's evaluation runs what the schedule runs: one run a day, or one per model-day."""
+"""The demo's evaluation runs what the schedule runs: one run a day (or one per group of models,
+side by side in worker processes), or one per model-day."""
 
 import datetime as dt
 import io
@@ -12,12 +13,14 @@ from monitoring_platform.simulation import generate_traffic
 from monitoring_platform_tests.conftest import small_config_dict, write_config
 
 
-@pytest.mark.parametrize("runs", ["per_day", "per_model"])
-def test_each_model_day_is_reported_from_the_run_that_evaluated_it(tmp_path, monkeypatch, runs):
+@pytest.mark.parametrize(("runs", "parallel"), [("per_day", 1), ("per_day", 2), ("per_model", 1)])
+def test_each_model_day_is_reported_from_the_run_that_evaluated_it(
+    tmp_path, monkeypatch, runs, parallel
+):
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
     (tmp_path / "home").mkdir()
     raw = small_config_dict(tmp_path, requests_per_day=300)
-    raw["schedule"] = {"runs": runs}
+    raw["schedule"] = {"runs": runs, "parallel_runs": parallel}
     config = load_config(write_config(tmp_path, raw))
     day = config.partitions.start_date + dt.timedelta(days=1)
     generate_traffic(config, day, day, seed=3)
@@ -33,9 +36,19 @@ def test_each_model_day_is_reported_from_the_run_that_evaluated_it(tmp_path, mon
     with DagsterInstance.get() as instance:
         runs_made = {r.run_id: r for r in instance.get_runs()}
         assert set(runs_made) == {o.run_id for o in outcomes}
-        if runs == "per_day":
+        if runs == "per_day" and parallel == 1:
             (run,) = runs_made.values()
             assert run.job_name == "monitoring_job" and "monitoring_platform/model" not in run.tags
+        elif runs == "per_day":
+            # One run per group (a model each here), each in its own worker process.
+            assert len(runs_made) == 2
+            for outcome in outcomes:
+                run = runs_made[outcome.run_id]
+                assert (
+                    run.job_name == "monitoring_job" and "monitoring_platform/model" not in run.tags
+                )
+                assert run.tags["monitoring_platform/run_group"] in ("1/2", "2/2")
+                assert {k.path[0] for k in run.asset_selection} == {outcome.model, "warehouse"}
         else:
             for outcome in outcomes:
                 run = runs_made[outcome.run_id]

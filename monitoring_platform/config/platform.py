@@ -153,6 +153,16 @@ class Schedule(Strict):
             "stopped by a blocking check then also stops that day's dbt build for every model."
         ),
     )
+    parallel_runs: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description=(
+            "per_day: the models are split into this many runs a day (each model always in the "
+            "same one), which the run queue runs side by side, one dbt build each; the demo "
+            "runs this many runs at once, each in its own process. Up to the cores a run may use."
+        ),
+    )
     autostart: bool = Field(
         default=False,
         description="Run the schedule and sensors as soon as the daemon loads the code location.",
@@ -242,6 +252,17 @@ class MonitoringConfig(Strict):
             if model.name == name:
                 return model
         raise KeyError(f"no model named {name!r} in the configuration")
+
+    def run_groups(self) -> list[list[ModelConfig]]:
+        """The models each scheduled run of a day evaluates, in the configured order.
+
+        ``per_model``: one model a run. ``per_day``: ``schedule.parallel_runs`` runs (at most one
+        per model), the models dealt out in turn, so a model stays in the same run every day.
+        """
+        if self.schedule.runs == "per_model":
+            return [[model] for model in self.models]
+        count = max(1, min(self.schedule.parallel_runs, len(self.models)))
+        return [self.models[n::count] for n in range(count)]
 
     def resolve_location(self, location: str) -> str:
         """An absolute local path or an ``s3://`` URI for a configured location."""

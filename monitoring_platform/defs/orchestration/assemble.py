@@ -109,7 +109,10 @@ def build_operations(
             build_weekly_digest(config),
         ],
         jobs=[*jobs, index_job, digest_job],
-        schedules=[*build_daily_schedules(config, fleet_job, jobs_by_model), digest_schedule],
+        schedules=[
+            *build_daily_schedules(config, fleet_job, jobs_by_model, keys_by_model),
+            digest_schedule,
+        ],
         sensors=[
             build_logs_arrival_sensor(config, jobs_by_model),
             build_reports_index_sensor(config, index_job, keys_by_model),

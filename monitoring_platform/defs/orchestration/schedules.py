@@ -4,7 +4,10 @@
 ``<model>_monitoring_job`` per model, which the run queue runs side by side (one per model at a
 time). ``per_day``: ``daily_schedule`` starts one run of ``monitoring_job`` a day for every model,
 so the models share the run's start-up and one dbt build; a model-day stopped by a blocking check
-then stops that day's dbt build (the marts, their tests, the business report) for every model.
+then stops that day's dbt build (the marts, their tests, the business report) for every model of
+the run. With ``schedule.parallel_runs: N`` it starts N such runs a day, each over its share of
+the models (``MonitoringConfig.run_groups``: a model is in the same run every day), which the run
+queue runs side by side.
 """
 
 import datetime as dt
@@ -12,6 +15,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from dagster import (
+    AssetKey,
     DefaultScheduleStatus,
     RunRequest,
     ScheduleDefinition,
@@ -30,11 +34,33 @@ if TYPE_CHECKING:
 
 
 DAILY_SCHEDULE = "daily_schedule"
+# Which of a day's runs this is, "<n>/<runs>", when a day is split into several runs.
+RUN_GROUP_TAG = "monitoring_platform/run_group"
 
 
-def schedule_run_key(model: str | None, day: dt.date) -> str:
-    """The run key of a scheduled run: one run per day (and model, when runs are per model)."""
-    return f"{model}:{day.isoformat()}" if model else day.isoformat()
+def schedule_run_key(model: str | None, day: dt.date, group: str | None = None) -> str:
+    """The run key of a scheduled run: one run per day (and model, or group of models)."""
+    if model:
+        return f"{model}:{day.isoformat()}"
+    return f"{day.isoformat()}:{group}" if group else day.isoformat()
+
+
+def group_selections(
+    config: MonitoringConfig, keys_by_model: dict[str, list[AssetKey]]
+) -> list[tuple[str, list[AssetKey]]]:
+    """Each of a day's runs of ``monitoring_job`` as (its group tag, its assets), or none.
+
+    None when one run evaluates every model: it runs the whole job. Otherwise each run selects
+    its models' assets and the dbt models they share, whose build covers the run's models.
+    """
+    groups = config.run_groups() if config.schedule.runs == "per_day" else []
+    if len(groups) < 2:
+        return []
+    out = []
+    for n, models in enumerate(groups, start=1):
+        keys = {key for model in models for key in keys_by_model.get(model.name, [])}
+        out.append((f"{n}/{len(groups)}", sorted(keys, key=lambda k: list(k.path))))
+    return out
 
 
 def daily_schedule_name(model: str | None) -> str:
@@ -46,6 +72,7 @@ def build_daily_schedules(
     config: MonitoringConfig,
     fleet_job: "UnresolvedAssetJobDefinition",
     jobs_by_model: dict[str, "UnresolvedAssetJobDefinition"],
+    keys_by_model: dict[str, list[AssetKey]],
 ) -> list[ScheduleDefinition]:
     """``daily_schedule`` over ``fleet_job``, or one schedule per model over its own job.
 
@@ -53,12 +80,16 @@ def build_daily_schedules(
     history.
     """
     if config.schedule.runs == "per_day":
-        return [build_daily_schedule(config, None, fleet_job)]
+        groups = group_selections(config, keys_by_model)
+        return [build_daily_schedule(config, None, fleet_job, groups)]
     return [build_daily_schedule(config, model, job) for model, job in jobs_by_model.items()]
 
 
 def build_daily_schedule(
-    config: MonitoringConfig, model: str | None, job: "UnresolvedAssetJobDefinition"
+    config: MonitoringConfig,
+    model: str | None,
+    job: "UnresolvedAssetJobDefinition",
+    groups: list[tuple[str, list[AssetKey]]] | None = None,
 ) -> ScheduleDefinition:
     """Yesterday's partition (in the configured zone) of ``job``, for ``model`` or every model."""
     settings = config.schedule
@@ -81,10 +112,18 @@ def build_daily_schedule(
         day = now.astimezone(zone).date() - dt.timedelta(days=1)
         if day < first_day:
             return SkipReason(f"{day} is before the first partition ({first_day})")
-        return RunRequest(
-            run_key=schedule_run_key(model, day),
-            partition_key=day.isoformat(),
-            tags=tags,
-        )
+        if not groups:
+            return RunRequest(
+                run_key=schedule_run_key(model, day), partition_key=day.isoformat(), tags=tags
+            )
+        return [
+            RunRequest(
+                run_key=schedule_run_key(None, day, group),
+                partition_key=day.isoformat(),
+                tags={**tags, RUN_GROUP_TAG: group},
+                asset_selection=keys,
+            )
+            for group, keys in groups
+        ]
 
     return daily_schedule

@@ -11,6 +11,7 @@ from dagster import (
 
 from monitoring_platform.config import load_config
 from monitoring_platform.defs.orchestration.jobs import MODEL_TAG, TRIGGER_TAG
+from monitoring_platform.defs.orchestration.schedules import RUN_GROUP_TAG
 from monitoring_platform_tests.conftest import small_config_dict, write_config
 from monitoring_platform_tests.defs.orchestration.conftest import (
     MODELS,
@@ -124,9 +125,8 @@ def test_cron_rejects_what_dagster_would_not_run(tmp_path, cron):
 
 
 def test_per_day_runs_every_model_in_one_run_a_day(tmp_path):
-    # What the example configuration (monitoring.yaml) asks for.
-    config, defs = definitions_for(tmp_path)
-    assert config.schedule.runs == "per_day"
+    config, defs = definitions_for(tmp_path, schedule={"runs": "per_day"})
+    assert config.schedule.runs == "per_day" and config.schedule.parallel_runs == 1
     names = {s.name for s in defs.schedules or []}
     assert "daily_schedule" in names
     assert not {f"{m}_daily_schedule" for m in MODELS} & names
@@ -139,6 +139,41 @@ def test_per_day_runs_every_model_in_one_run_a_day(tmp_path):
     (request,) = data.run_requests
     assert request.partition_key == "2026-11-20" and request.run_key == "2026-11-20"
     assert MODEL_TAG not in request.tags and request.tags[TRIGGER_TAG] == "schedule"
+
+
+def test_per_day_parallel_runs_split_the_models_between_runs(tmp_path):
+    # What the example configuration (monitoring.yaml) asks for: two runs a day.
+    config, defs = definitions_for(tmp_path)
+    assert (config.schedule.runs, config.schedule.parallel_runs) == ("per_day", 2)
+    schedule = defs.resolve_schedule_def("daily_schedule")
+    job_keys = defs.resolve_job_def("monitoring_job").asset_layer.executable_asset_keys
+    data = tick(defs, schedule, dt.datetime(2026, 11, 21, 6, 0, tzinfo=dt.UTC))
+    requests = sorted(data.run_requests, key=lambda r: r.run_key)
+    assert [r.run_key for r in requests] == ["2026-11-20:1/2", "2026-11-20:2/2"]
+    for request, model in zip(requests, MODELS, strict=True):
+        assert request.partition_key == "2026-11-20"
+        assert request.tags[RUN_GROUP_TAG] == request.run_key.split(":")[1]
+        assert request.tags[TRIGGER_TAG] == "schedule" and MODEL_TAG not in request.tags
+        # Its model's assets and the dbt models, which the run builds for its model only.
+        assert set(request.asset_selection) == model_keys(defs, model)
+    assert set().union(*(r.asset_selection for r in requests)) == set(job_keys)
+
+
+@pytest.mark.parametrize(("parallel", "groups"), [(1, 1), (2, 2), (3, 3), (9, 5)])
+def test_run_groups_deal_the_models_out_in_turn(tmp_path, parallel, groups):
+    raw = small_config_dict(tmp_path)
+    raw["models"] = [{**raw["models"][0], "name": f"m{n}"} for n in range(5)]
+    raw["schedule"] = {"runs": "per_day", "parallel_runs": parallel}
+    config = load_config(write_config(tmp_path, raw))
+    split = [[m.name for m in group] for group in config.run_groups()]
+    assert len(split) == groups and sorted(sum(split, [])) == [f"m{n}" for n in range(5)]
+    assert split[0][:2] == (["m0", f"m{groups}"] if groups < 5 else ["m0"])
+    raw["schedule"] = {"runs": "per_model", "parallel_runs": parallel}
+    config = load_config(write_config(tmp_path, raw))
+    assert [[m.name for m in g] for g in config.run_groups()] == [[f"m{n}"] for n in range(5)]
+    raw["schedule"] = {"parallel_runs": 0}
+    with pytest.raises(Exception, match="parallel_runs"):
+        load_config(write_config(tmp_path, raw))
 
 
 def test_runs_per_model_by_default_and_nothing_else_is_accepted(tmp_path):

@@ -1,0 +1,52 @@
+"""Lanes: each lane in its order, lanes side by side in worker processes."""
+
+import os
+import time
+
+import pytest
+
+from monitoring_platform.lib.lanes import run_lanes
+
+
+def timed(item: tuple[str, int]) -> tuple[str, int, int, float, float]:
+    """(lane, position, process, start, end) of one item that takes a little while."""
+    started = time.time()
+    time.sleep(0.3)
+    return (*item, os.getpid(), started, time.time())
+
+
+def failing(item: int) -> int:
+    if item == 2:
+        raise ValueError(f"item {item} is bad")
+    return item
+
+
+LANES = [[("a", n) for n in range(3)], [("b", n) for n in range(3)], [("c", 0)]]
+
+
+def test_one_worker_runs_the_lanes_interleaved_in_this_process():
+    done = list(run_lanes(LANES, timed, workers=1))
+    assert [(lane, n) for lane, n, *_ in done] == [
+        ("a", 0), ("b", 0), ("c", 0), ("a", 1), ("b", 1), ("a", 2), ("b", 2)
+    ]  # fmt: skip
+    assert {pid for _, _, pid, _, _ in done} == {os.getpid()}
+
+
+def test_workers_run_lanes_side_by_side_each_lane_in_order():
+    done = list(run_lanes(LANES, timed, workers=2))
+    assert sorted((lane, n) for lane, n, *_ in done) == sorted(i for lane in LANES for i in lane)
+    pids = {pid for _, _, pid, _, _ in done}
+    assert len(pids) == 2 and os.getpid() not in pids
+    for name in "abc":
+        items = sorted((r for r in done if r[0] == name), key=lambda r: r[1])
+        for before, after in zip(items, items[1:], strict=False):
+            assert after[3] >= before[4], f"lane {name}: an item started before the previous ended"
+    # Two at a time: some items of different lanes overlapped.
+    assert any(x[3] < y[4] and y[3] < x[4] for x in done for y in done if x[0] != y[0])
+
+
+def test_a_failing_item_raises_its_error():
+    with pytest.raises(ValueError, match="item 2 is bad"):
+        list(run_lanes([[1, 2], [3]], failing, workers=2))
+    with pytest.raises(ValueError, match="item 2 is bad"):
+        list(run_lanes([[1, 2], [3]], failing, workers=1))
