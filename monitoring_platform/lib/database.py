@@ -21,6 +21,8 @@ from typing import Any
 import sqlalchemy as sa
 
 SQLITE_FILE_PREFIX = "sqlite:///"
+# How long a connection waits for a lock another process holds before failing.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def open_engine(url: str, metadata: sa.MetaData) -> sa.Engine:
@@ -36,15 +38,24 @@ def open_engine(url: str, metadata: sa.MetaData) -> sa.Engine:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    # Several run processes may write at once: wait for the lock instead of failing.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
+    try:
+        # Several run processes may write at once: wait for the lock instead of failing, from
+        # the first statement on (switching the journal takes the lock too).
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        (mode,) = cursor.execute("PRAGMA journal_mode").fetchone()
+        if str(mode).lower() != "wal":
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
 
 
 def install_sqlite_commit_settings() -> None:
-    """Every SQLite connection this process opens on a WAL file commits without an fsync."""
+    """Every SQLite connection this process opens on a WAL file commits without an fsync.
+
+    Each also waits as long as the platform's own connections (``SQLITE_BUSY_TIMEOUT_MS``) for a
+    lock another process holds: reading the journal mode may need one.
+    """
     if not sa.event.contains(sa.Engine, "connect", _wal_commits_without_fsync):
         sa.event.listen(sa.Engine, "connect", _wal_commits_without_fsync)
 
@@ -54,6 +65,10 @@ def _wal_commits_without_fsync(dbapi_connection: Any, _record: Any) -> None:
         return
     cursor = dbapi_connection.cursor()
     try:
+        # Reading the journal mode waits for a lock another process holds: as long as ours do.
+        (timeout,) = cursor.execute("PRAGMA busy_timeout").fetchone()
+        if int(timeout) < SQLITE_BUSY_TIMEOUT_MS:
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         (mode,) = cursor.execute("PRAGMA journal_mode").fetchone()
         if str(mode).lower() == "wal":  # a rollback journal keeps its full synchronisation
             cursor.execute("PRAGMA synchronous=NORMAL")

@@ -91,3 +91,31 @@ def test_every_wal_sqlite_file_of_the_process_commits_without_fsync(tmp_path):
 
     assert synchronous(tmp_path / "events.db", wal=True) == 1
     assert synchronous(tmp_path / "journal.db", wal=False) == 2  # FULL, SQLite's default
+
+
+def test_opening_waits_for_another_connections_lock_past_sqlite3s_own_timeout(tmp_path):
+    # A file another process holds locked (here: a rollback journal under an exclusive
+    # transaction for 6 s, longer than the 5 s sqlite3 waits by default): opening it, which
+    # switches it to WAL, waits for the lock instead of failing with "database is locked".
+    import sqlite3
+    import threading
+    import time
+
+    install_sqlite_commit_settings()  # as the definitions do: its query waits too
+    path = tmp_path / "state.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE other (x INTEGER)")
+    holder.execute("BEGIN EXCLUSIVE")
+    released = threading.Timer(6.0, lambda: holder.execute("COMMIT"))
+    released.start()
+    began = time.monotonic()
+    try:
+        engine = open_engine(f"sqlite:///{path}", (metadata := sa.MetaData()))
+        _table(metadata)
+        metadata.create_all(engine)
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    finally:
+        released.join()
+        holder.close()
+    assert time.monotonic() - began >= 5.5, "the lock was held: the open had to wait"
