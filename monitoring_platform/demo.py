@@ -194,11 +194,11 @@ def apply_late_labels(config: MonitoringConfig, say) -> int:
         )
         return {r["metric"]: r["value"] for r in rows if not r["dims"]}
 
-    # Re-runs grouped as the schedule groups runs: per model-day, or per day for every model.
-    groups: dict[tuple[str, str], list[tuple[str, Any]]] = {}
+    # Re-runs grouped as the schedule groups runs: per model-day, or per day and run group.
+    run_group = {m.name: n for n, models in enumerate(config.run_groups()) for m in models}
+    groups: dict[tuple[str, int], list[tuple[str, Any]]] = {}
     for (model, day), request in sorted(latest.items()):
-        group = (day, "") if config.schedule.runs == "per_day" else (day, model)
-        groups.setdefault(group, []).append((model, request))
+        groups.setdefault((day, run_group[model]), []).append((model, request))
     best = None
     for (day, _model), requests_of_day in groups.items():
         earlier = {model: quality(model, day) for model, _ in requests_of_day}

@@ -1,7 +1,8 @@
 """`dagster dev` (webserver and daemon) on the embedded instance, driven over GraphQL as the UI
-drives it: a backfill of three days of both models and the daily schedule's tick run to success
-through the queue and the warehouse pool, and each day's check status in Dagster equals the
-metric store's."""
+drives it: a backfill of three days of both models and the daily schedule's tick (as
+monitoring.yaml sets it: one day split into two runs of `monitoring_job`) run to success through
+the queue and the warehouse pool, and each day's check status in Dagster equals the metric
+store's."""
 
 import contextlib
 import datetime as dt
@@ -121,7 +122,13 @@ def test_ui_backfill_and_schedule_tick_succeed_and_agree_with_the_metric_store(t
     yesterday = tick.date() - dt.timedelta(days=1)
     days = [yesterday - dt.timedelta(days=n) for n in (3, 2, 1)]  # backfilled
     raw = small_config_dict(tmp_path, requests_per_day=150)
-    raw["schedule"] = {"cron": f"{tick.minute} {tick.hour} * * *"}
+    # The example configuration's schedule: a day's models split between two runs.
+    raw["schedule"] = {
+        "cron": f"{tick.minute} {tick.hour} * * *",
+        "runs": "per_day",
+        "parallel_runs": 2,
+    }
+    groups = {f"{n}/{len(MODELS)}": model for n, model in enumerate(MODELS, start=1)}
     config_path = write_config(tmp_path, raw)
     config = load_config(config_path)
     generate_traffic(config, days[0], yesterday, seed=13)
@@ -175,13 +182,10 @@ def test_ui_backfill_and_schedule_tick_succeed_and_agree_with_the_metric_store(t
             return launched
 
         wait_for("the backfills to launch", launch_backfills, timeout=300)
-        for model in MODELS:
-            started = graphql(
-                base,
-                START_SCHEDULE,
-                {"selector": {**repository, "scheduleName": f"{model}_daily_schedule"}},
-            )["startSchedule"]
-            assert started["__typename"] == "ScheduleStateResult", started
+        started = graphql(
+            base, START_SCHEDULE, {"selector": {**repository, "scheduleName": "daily_schedule"}}
+        )["startSchedule"]
+        assert started["__typename"] == "ScheduleStateResult", started
         assert dt.datetime.now(dt.UTC) < tick, "the servers came up after the schedule's tick"
 
         expected = {(m, d.isoformat()) for m in MODELS for d in [*days, yesterday]}
@@ -191,7 +195,11 @@ def test_ui_backfill_and_schedule_tick_succeed_and_agree_with_the_metric_store(t
             seen = {}
             for run in runs:
                 tags = {t["key"]: t["value"] for t in run["tags"]}
-                seen[(tags.get("monitoring_platform/model"), tags.get("dagster/partition"))] = run
+                # A backfill run carries its model; a scheduled run its group of models.
+                model = tags.get("monitoring_platform/model") or groups.get(
+                    tags.get("monitoring_platform/run_group", "")
+                )
+                seen[(model, tags.get("dagster/partition"))] = run
             if not expected <= set(seen) or any(r["status"] not in TERMINAL for r in runs):
                 return None
             return runs
@@ -200,7 +208,11 @@ def test_ui_backfill_and_schedule_tick_succeed_and_agree_with_the_metric_store(t
         assert len(runs) == len(expected), [(r["jobName"], r["status"]) for r in runs]
         failed = [(r["jobName"], r["runId"]) for r in runs if r["status"] != "SUCCESS"]
         assert failed == [], failed
-        assert {r["jobName"] for r in runs} == {f"{m}_monitoring_job" for m in MODELS}
+        scheduled = [r for r in runs if r["jobName"] == "monitoring_job"]
+        assert len(scheduled) == len(MODELS), "the scheduled day: one run per group"
+        assert {r["jobName"] for r in runs} == {f"{m}_monitoring_job" for m in MODELS} | {
+            "monitoring_job"
+        }
         triggers = {
             t["value"] for r in runs for t in r["tags"] if t["key"] == "monitoring_platform/trigger"
         }
