@@ -94,6 +94,21 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     return 0
 
 
+def stop_on_sigterm() -> None:
+    """SIGTERM stops this process as Ctrl+C does.
+
+    Also when it was started with the signal ignored or blocked: both are inherited from
+    whatever started it.
+    """
+    import signal
+
+    def interrupt(_signum, _frame) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+
+
 def cmd_serve_reports(args: argparse.Namespace) -> int:
     """Serve the local reports folder over HTTP."""
     from monitoring_platform.lib.reports_site import INDEX_KEY, reports_server
@@ -112,6 +127,7 @@ def cmd_serve_reports(args: argparse.Namespace) -> int:
     if not Path(root, INDEX_KEY).exists():
         print("note: no index.html yet; materialize reports_index (or run the demo)")
     print(f"Serving {root} on http://{host}:{port}/  (Ctrl+C stops)", flush=True)
+    stop_on_sigterm()
     try:
         server.serve_forever()
     except KeyboardInterrupt:
