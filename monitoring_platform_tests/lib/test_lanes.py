@@ -15,6 +15,15 @@ def timed(item: tuple[str, int]) -> tuple[str, int, int, float, float]:
     return (*item, os.getpid(), started, time.time())
 
 
+def native_threads(_item: int) -> tuple[int, str | None, list[int]]:
+    """(process, OPENBLAS_NUM_THREADS, the threads of every BLAS pool loaded) where it runs."""
+    import numpy  # noqa: F401 (its BLAS, loaded in the process)
+    from threadpoolctl import threadpool_info
+
+    pools = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+    return os.getpid(), os.environ.get("OPENBLAS_NUM_THREADS"), pools
+
+
 def failing(item: int) -> int:
     if item == 2:
         raise ValueError(f"item {item} is bad")
@@ -50,3 +59,13 @@ def test_a_failing_item_raises_its_error():
         list(run_lanes([[1, 2], [3]], failing, workers=2))
     with pytest.raises(ValueError, match="item 2 is bad"):
         list(run_lanes([[1, 2], [3]], failing, workers=1))
+
+
+def test_workers_run_their_native_thread_pools_on_one_thread():
+    done = list(run_lanes([[1], [2]], native_threads, workers=2))
+    assert len({pid for pid, _, _ in done}) == 2
+    for _pid, variable, pools in done:
+        assert variable == "1" and pools and set(pools) == {1}
+    # In this process (one worker) nothing is limited.
+    ((pid, _variable, _pools),) = run_lanes([[1]], native_threads, workers=1)
+    assert pid == os.getpid()
