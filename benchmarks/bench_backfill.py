@@ -177,6 +177,7 @@ def run_backfill(
         INSTANCE_YAML if launcher == "sync" else QUEUED_INSTANCE_YAML
     )
     env = _env(workdir / "monitoring.yaml", home)
+    os.environ["DAGSTER_HOME"] = str(home)  # this process reads the same instance afterwards
     daemon = None
     if launcher == "default":
         daemon = start_daemon(home, env, workdir / "daemon.log")

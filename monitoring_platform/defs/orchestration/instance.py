@@ -22,13 +22,23 @@ HEADER = (
 _LEGACY = "telemetry:\n  enabled: false\n"
 
 
-def embedded_instance_settings(source: Path = INFRA_INSTANCE) -> dict[str, Any]:
-    """``infra/dagster.yaml`` without its PostgreSQL storage.
+# Dagster's SQLite event log with its connections kept open (``event_storage.py``).
+EVENT_LOG_STORAGE = {
+    "module": "monitoring_platform.defs.orchestration.event_storage",
+    "class": "PooledSqliteEventLogStorage",
+}
 
-    Dagster then keeps SQLite files under ``$DAGSTER_HOME``.
+
+def embedded_instance_settings(home: Path, source: Path = INFRA_INSTANCE) -> dict[str, Any]:
+    """``infra/dagster.yaml`` with SQLite files under ``home`` instead of its PostgreSQL storage.
+
+    Runs and schedules in Dagster's SQLite storage; events in the same files through
+    :class:`PooledSqliteEventLogStorage`, which keeps their connections open.
     """
     settings = yaml.safe_load(source.read_text())
     settings.pop("storage", None)
+    base_dir = str(home.resolve() / "history" / "runs")
+    settings["event_log_storage"] = {**EVENT_LOG_STORAGE, "config": {"base_dir": base_dir}}
     return settings
 
 
@@ -40,6 +50,6 @@ def write_embedded_instance(home: Path, source: Path = INFRA_INSTANCE) -> Path:
         current = path.read_text()
         if not current.startswith(HEADER) and current != _LEGACY:
             return path
-    body = yaml.safe_dump(embedded_instance_settings(source), sort_keys=False)
+    body = yaml.safe_dump(embedded_instance_settings(home, source), sort_keys=False)
     path.write_text(HEADER + body)
     return path

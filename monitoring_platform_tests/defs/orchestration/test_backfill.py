@@ -84,7 +84,7 @@ def assert_same(old, new):
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)  # a CLI backfill of 2 models x 3 days, one run per model-day
-def test_backfill_of_both_models(tmp_path):
+def test_backfill_of_both_models(tmp_path, monkeypatch):
     raw = small_config_dict(tmp_path, requests_per_day=100)
     config_path = write_config(tmp_path, raw)
     config = load_config(config_path)
@@ -92,7 +92,8 @@ def test_backfill_of_both_models(tmp_path):
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text(INSTANCE_YAML)
-    env = {**os.environ, "DAGSTER_HOME": str(home), "MONITORING_CONFIG": str(config_path)}
+    monkeypatch.setenv("DAGSTER_HOME", str(home))  # the instance this test reads, as the command
+    env = {**os.environ, "MONITORING_CONFIG": str(config_path)}
 
     for model in MODELS:
         backfill(env, model, START, END)

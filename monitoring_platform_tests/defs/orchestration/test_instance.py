@@ -12,6 +12,7 @@ def test_the_embedded_instance_has_the_deployments_queue_and_warehouse_pool(tmp_
     from dagster._core.run_coordinator import QueuedRunCoordinator
 
     from monitoring_platform.defs.metrics.resources import WAREHOUSE_POOL
+    from monitoring_platform.defs.orchestration.event_storage import PooledSqliteEventLogStorage
     from monitoring_platform.defs.orchestration.instance import (
         INFRA_INSTANCE,
         write_embedded_instance,
@@ -24,9 +25,13 @@ def test_the_embedded_instance_has_the_deployments_queue_and_warehouse_pool(tmp_
     written = yaml.safe_load(path.read_text())
     infra = yaml.safe_load(INFRA_INSTANCE.read_text())
     assert "storage" in infra and "storage" not in written
+    events = written.pop("event_log_storage")
     assert written == {k: v for k, v in infra.items() if k != "storage"}
+    assert events["class"] == "PooledSqliteEventLogStorage"
+    assert events["config"] == {"base_dir": str(home.resolve() / "history" / "runs")}
     with DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
         assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
+        assert isinstance(instance.event_log_storage, PooledSqliteEventLogStorage)
         queue = instance.get_concurrency_config().run_queue_config
         assert queue.max_concurrent_runs >= 1
         assert {

@@ -19,13 +19,14 @@ DAYS = [dt.date(2026, 10, 1) + dt.timedelta(days=n) for n in range(3)]
 
 
 @pytest.mark.slow
-def test_sigterm_stops_a_backfill_and_cancels_its_run(tmp_path):
+def test_sigterm_stops_a_backfill_and_cancels_its_run(tmp_path, monkeypatch):
     config_path = write_config(tmp_path, small_config_dict(tmp_path, requests_per_day=100))
     generate_traffic(load_config(config_path), DAYS[0], DAYS[-1], seed=2, models=["ctr_ranker"])
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text((REPO / "infra" / "dagster-sequential.yaml").read_text())
-    env = {**os.environ, "DAGSTER_HOME": str(home), "MONITORING_CONFIG": str(config_path)}
+    monkeypatch.setenv("DAGSTER_HOME", str(home))  # the instance this test reads, as the command
+    env = {**os.environ, "MONITORING_CONFIG": str(config_path)}
     DagsterInstance.from_config(str(home)).dispose()  # its SQLite files, before two processes race
     command = subprocess.Popen(
         [sys.executable, "-m", "dagster", "job", "backfill", "-w", "workspace.yaml"]

@@ -1,0 +1,148 @@
+"""Dagster's SQLite event log, with each database's connection kept open between operations.
+
+Dagster's ``SqliteEventLogStorage`` makes a new engine and a new connection for every read and
+write of a run's events (a small run makes about 650), and closing the only connection to a
+WAL file checkpoints it into the database and deletes it each time. That was the largest cost of
+a small run outside its steps on the embedded instance. This storage keeps one engine, with one
+open connection, per database file for the few files in use (the index and the runs being
+written), and is otherwise Dagster's: the same files, schema and migrations, so an instance
+folder written by either is read by the other. ``write_embedded_instance`` configures it for
+the demo's and ``make ui``'s instance, ``infra/dagster-sequential.yaml`` for command-line
+backfills.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from dagster import Field, StringSource
+from dagster._config.config_schema import UserConfigSchema
+from dagster._core.event_api import EventHandlerFn
+from dagster._core.storage.event_log import SqliteEventLogStorage
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorageWatchdog
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
+from dagster._serdes import ConfigurableClassData
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import QueuePool
+from watchdog.events import FileSystemEvent
+from watchdog.observers import Observer
+
+
+def default_base_dir() -> str:
+    """Dagster's own place for the event log under ``$DAGSTER_HOME``."""
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        raise RuntimeError(
+            "PooledSqliteEventLogStorage without base_dir keeps its files under $DAGSTER_HOME, "
+            "which is not set"
+        )
+    return os.path.join(os.path.abspath(home), "history", "runs")
+
+
+# Databases whose engine (and open connection) a process keeps: the index and recent runs.
+OPEN_DATABASES = 8
+
+
+class PooledSqliteEventLogStorage(SqliteEventLogStorage):
+    """``SqliteEventLogStorage`` that keeps a connection per database file open (a few at a time).
+
+    Configured like Dagster's (``base_dir``). The storage's own lock still serialises its
+    operations within the process, so a connection is used by one thread at a time; SQLite's
+    locks and busy timeout order writers between processes, as before.
+    """
+
+    def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None):
+        self._engines: OrderedDict[str, Engine] = OrderedDict()
+        self._engines_lock = threading.Lock()
+        self._tables: set[str] = set()
+        super().__init__(base_dir, inst_data=inst_data)
+
+    @classmethod
+    def config_type(cls) -> UserConfigSchema:
+        return {"base_dir": Field(StringSource, is_required=False)}
+
+    @classmethod
+    def from_config_value(
+        cls, inst_data: ConfigurableClassData | None, config_value: Any
+    ) -> PooledSqliteEventLogStorage:
+        """From ``dagster.yaml``; without ``base_dir``, where Dagster keeps events by default."""
+        base_dir = config_value.get("base_dir") or default_base_dir()
+        return cls(base_dir, inst_data=inst_data)
+
+    def _engine(self, shard: str) -> Engine:
+        """The shard's engine, made on first use; the least recently used beyond the limit closed."""
+        with self._engines_lock:
+            engine = self._engines.get(shard)
+            if engine is not None:
+                self._engines.move_to_end(shard)
+                return engine
+            engine = create_engine(
+                self.conn_string_for_shard(shard),
+                poolclass=QueuePool,
+                pool_size=1,
+                # Used by one thread at a time (the storage's lock), not always the same one.
+                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
+            )
+            self._engines[shard] = engine
+            while len(self._engines) > OPEN_DATABASES:
+                _, evicted = self._engines.popitem(last=False)
+                evicted.dispose()
+            return engine
+
+    @contextmanager
+    def _connect(self, shard: str) -> Iterator[Connection]:
+        with self._db_lock:
+            engine = self._engine(shard)
+            if shard not in self._initialized_dbs:
+                self._initdb(engine)
+                self._initialized_dbs.add(shard)
+            with engine.connect() as conn, conn.begin():
+                yield conn
+
+    def has_table(self, table_name: str) -> bool:
+        """Whether the index has the table; a table once there is remembered (asked per event)."""
+        if table_name in self._tables:
+            return True
+        present = super().has_table(table_name)
+        if present:
+            self._tables.add(table_name)
+        return present
+
+    def watch(self, run_id: str, cursor: str | None, callback: EventHandlerFn) -> None:
+        """Call ``callback`` with the run's new events as they are written (the UI's live log).
+
+        Dagster's watcher waits for the run's database file to change, which a write did when its
+        connection closed and checkpointed; a kept connection writes the WAL file beside it.
+        """
+        if not self._obs:
+            self._obs = Observer()  # type: ignore[assignment]
+            self._obs.start()  # type: ignore[attr-defined]
+        watchdog = _RunFilesWatchdog(self, run_id, callback, cursor)
+        watch = self._obs.schedule(watchdog, self._base_dir, recursive=True)  # type: ignore[attr-defined]
+        self._watchers[run_id][callback] = (watchdog, watch)
+
+    def dispose(self) -> None:
+        with self._engines_lock:
+            engines, self._engines = list(self._engines.values()), OrderedDict()
+        for engine in engines:
+            engine.dispose()
+        super().dispose()
+
+
+class _RunFilesWatchdog(SqliteEventLogStorageWatchdog):
+    """Dagster's watcher of a run's events, woken by its database file or that file's WAL."""
+
+    def __init__(self, storage: SqliteEventLogStorage, run_id: str, callback: Any, cursor: Any):
+        super().__init__(storage, run_id, callback, cursor)
+        self._files = {self._log_path, self._log_path + "-wal"}
+        self._patterns = sorted(self._files)
+
+    def on_modified(self, event: FileSystemEvent) -> None:
+        if event.src_path in self._files:
+            self._process_log()
