@@ -22,6 +22,7 @@ from monitoring_platform.defs.orchestration.jobs import (
     model_job_name,
     model_run_tags,
 )
+from monitoring_platform.lib.lanes import LaneWorkers
 
 DAGSTER_HOME_DEFAULT = Path("var") / "dagster_home"
 # Progress is printed by the demo itself; Dagster's own per-event lines go to the instance only.
@@ -121,11 +122,13 @@ def run_demo(
         )
 
     say("Loading the Dagster definitions (Evidently, DuckDB, ...)")
-    outcomes = evaluate_partitions(config, start, end, say)
-    say("")
-    say(summary_table(outcomes))
-    say("")
-    apply_late_labels(config, say)
+    # The worker processes serve the day runs and then the late-label runs.
+    with LaneWorkers(config.schedule.parallel_runs) as workers:
+        outcomes = evaluate_partitions(config, start, end, say, workers)
+        say("")
+        say(summary_table(outcomes))
+        say("")
+        apply_late_labels(config, say, workers)
     reports = [o.report for o in outcomes if o.report]
     say("")
     say(f"Drift reports ({len(reports)}; validation, performance and business pages beside them):")
@@ -166,20 +169,19 @@ def start_partitions_at(config: MonitoringConfig, start: dt.date) -> MonitoringC
     return load_config(config.source_file)
 
 
-def apply_late_labels(config: MonitoringConfig, say) -> int:
+def apply_late_labels(config: MonitoringConfig, say, workers: LaneWorkers | None = None) -> int:
     """Run the late-labels sensor once over the instance and carry out what it asks for.
 
     Labels keep arriving after a day was first evaluated; each affected prediction day is
     re-evaluated once (the sensor may ask several times for one day, one per arrival day), and
-    the day whose label coverage grew most is shown before and after.
+    the day whose label coverage grew most is shown before and after. The re-runs are grouped
+    as the schedule groups runs and go through the lanes as the day runs do.
     """
-    from dagster import DagsterInstance, build_sensor_context, materialize
+    from dagster import build_sensor_context
 
-    from monitoring_platform.definitions import build_definitions
     from monitoring_platform.defs.performance.sensors import build_late_labels_sensor
 
-    defs = build_definitions(config)
-    instance = DagsterInstance.get()
+    defs, instance = _process_state(config)
     store = dict(defs.resources or {})["metric_store"].get()
     result = build_late_labels_sensor(config)(build_sensor_context(instance=instance))
     requests = list(result) if isinstance(result, list) else []
@@ -194,34 +196,21 @@ def apply_late_labels(config: MonitoringConfig, say) -> int:
         )
         return {r["metric"]: r["value"] for r in rows if not r["dims"]}
 
-    # Re-runs grouped as the schedule groups runs: per model-day, or per day and run group.
-    run_group = {m.name: n for n, models in enumerate(config.run_groups()) for m in models}
-    groups: dict[tuple[str, int], list[tuple[str, Any]]] = {}
-    for (model, day), request in sorted(latest.items()):
-        groups.setdefault((day, run_group[model]), []).append((model, request))
+    earlier = {key: quality(*key) for key in latest}
+    lanes = late_label_lanes(config, defs, latest)
+    with contextlib.ExitStack() as stack:
+        if workers is None:
+            workers = stack.enter_context(LaneWorkers(config.schedule.parallel_runs))
+        for _ in workers.run([[(config, run) for run in lane] for lane in lanes], execute_demo_run):
+            pass
     best = None
-    for (day, _model), requests_of_day in groups.items():
-        earlier = {model: quality(model, day) for model, _ in requests_of_day}
-        first = requests_of_day[0][1].tags
-        # One model's run keeps its model tag; a run of several carries the trigger only.
-        tags = dict(first) if len(requests_of_day) == 1 else {TRIGGER_TAG: first[TRIGGER_TAG]}
-        materialize(
-            [*(defs.assets or []), *(defs.asset_checks or [])],  # type: ignore[list-item]
-            selection=[key for _, r in requests_of_day for key in r.asset_selection],
-            partition_key=day,
-            instance=instance,
-            resources=dict(defs.resources or {}),
-            raise_on_error=False,
-            tags={**tags, "monitoring_platform/source": "demo"},
-            run_config=QUIET_RUN_CONFIG,
-        )
-        for model, _request in requests_of_day:
-            after = quality(model, day)
-            if "label_coverage" not in earlier[model] or "label_coverage" not in after:
-                continue  # never evaluated before (a blocked day): nothing to compare
-            gain = after["label_coverage"] - earlier[model]["label_coverage"]
-            if best is None or gain > best[0]:
-                best = (gain, model, day, earlier[model], after)
+    for key in sorted(latest):
+        after = quality(*key)
+        if "label_coverage" not in earlier[key] or "label_coverage" not in after:
+            continue  # never evaluated before (a blocked day): nothing to compare
+        gain = after["label_coverage"] - earlier[key]["label_coverage"]
+        if best is None or gain > best[0]:
+            best = (gain, *key, earlier[key], after)
     if best is not None:
         _gain, model, day, before, after = best
         shown = [k for k in ("label_coverage", "roc_auc", "log_loss", "mae", "mape") if k in after]
@@ -230,6 +219,29 @@ def apply_late_labels(config: MonitoringConfig, say) -> int:
             + ", ".join(f"{k} {before[k]:.3f} -> {after[k]:.3f}" for k in shown if k in before)
         )
     return len(latest)
+
+
+def late_label_lanes(config: MonitoringConfig, defs, latest: dict) -> list[list[DemoRun]]:
+    """The sensor's re-runs, one lane per run group (oldest day first), as Dagster runs them.
+
+    ``latest`` maps (model, day) to the sensor's request. A run covers the day's requests of one
+    run group; a run of one model keeps the request's tags, a run of several the trigger only.
+    The sensor targets assets, not a job: Dagster runs them in its implicit asset job.
+    """
+    job = defs.resolve_implicit_global_asset_job_def().name
+    run_group = {m.name: n for n, models in enumerate(config.run_groups()) for m in models}
+    grouped: dict[tuple[int, str], list[tuple[str, Any]]] = {}
+    for (model, day), request in sorted(latest.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        grouped.setdefault((run_group[model], day), []).append((model, request))
+    lanes: dict[int, list[DemoRun]] = {}
+    for (group, day), requests in sorted(grouped.items()):
+        first = requests[0][1].tags
+        tags = dict(first) if len(requests) == 1 else {TRIGGER_TAG: first[TRIGGER_TAG]}
+        keys = tuple(key for _, r in requests for key in r.asset_selection)
+        models = tuple(model for model, _ in requests)
+        run = DemoRun(dt.date.fromisoformat(day), models, job, tags, keys)
+        lanes.setdefault(group, []).append(run)
+    return list(lanes.values())
 
 
 @dataclass(frozen=True)
@@ -282,28 +294,33 @@ def demo_lanes(config: MonitoringConfig, defs, days: list[dt.date]) -> list[list
 _WORKER_STATE: dict[str, Any] = {}
 
 
-def execute_demo_run(task: tuple[MonitoringConfig, DemoRun]) -> list[DayOutcome]:
-    """Execute one run on the instance of ``DAGSTER_HOME``; each model-day's outcome.
-
-    Runs in the demo's process or in a worker process (``lib/lanes.py``): the definitions and
-    the instance are made once per process.
-    """
+def _process_state(config: MonitoringConfig) -> tuple[Any, Any]:
+    """This process's definitions of ``config`` and instance of ``DAGSTER_HOME``, made once."""
     from dagster import DagsterInstance
 
     from monitoring_platform.definitions import build_definitions
 
-    config, run = task
     key = config.model_dump_json()
     if _WORKER_STATE.get("config") != key:
         _WORKER_STATE.update(config=key, defs=build_definitions(config))
     home = os.environ.get("DAGSTER_HOME", "")
     if _WORKER_STATE.get("home") != home:
         _WORKER_STATE.update(home=home, instance=DagsterInstance.get())
-    defs = _WORKER_STATE["defs"]
+    return _WORKER_STATE["defs"], _WORKER_STATE["instance"]
+
+
+def execute_demo_run(task: tuple[MonitoringConfig, DemoRun]) -> list[DayOutcome]:
+    """Execute one run on the instance of ``DAGSTER_HOME``; each model-day's outcome.
+
+    Runs in the demo's process or in a worker process (``lib/lanes.py``): the definitions and
+    the instance are made once per process.
+    """
+    config, run = task
+    defs, instance = _process_state(config)
     t0 = time.monotonic()
     result = defs.resolve_job_def(run.job).execute_in_process(
         partition_key=run.day.isoformat(),
-        instance=_WORKER_STATE["instance"],
+        instance=instance,
         raise_on_error=False,
         tags={**run.tags, "monitoring_platform/source": "demo"},
         run_config=QUIET_RUN_CONFIG,
@@ -317,38 +334,34 @@ def execute_demo_run(task: tuple[MonitoringConfig, DemoRun]) -> list[DayOutcome]
 
 
 def evaluate_partitions(
-    config: MonitoringConfig, start: dt.date, end: dt.date, say
+    config: MonitoringConfig,
+    start: dt.date,
+    end: dt.date,
+    say,
+    workers: LaneWorkers | None = None,
 ) -> list[DayOutcome]:
     """Evaluate every model and day through Dagster, oldest day first, as the schedule does.
 
     With ``schedule.runs: per_model`` one run of ``<model>_monitoring_job`` per model-day, with
     the model's tag; with ``per_day`` one run of ``monitoring_job`` a day for every model (or
     for each group of models, with ``schedule.parallel_runs``). Up to ``parallel_runs`` runs go
-    at once, each in its own process. The instance has the deployment's settings, so job pages
-    show the history.
+    at once: one in this process, the others in worker processes (``workers``, or started for
+    this call). The instance has the deployment's settings, so job pages show the history.
     """
-    from dagster import DagsterInstance
-
-    from monitoring_platform.definitions import build_definitions
-    from monitoring_platform.lib.lanes import run_lanes
-
-    defs = build_definitions(config)
     # Made here before any worker starts (two workers would each create the SQLite storage);
     # runs made in this process reuse both.
-    _WORKER_STATE.update(
-        config=config.model_dump_json(),
-        defs=defs,
-        home=os.environ.get("DAGSTER_HOME", ""),
-        instance=DagsterInstance.get(),
-    )
+    defs, _instance = _process_state(config)
     days = [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
     total = len(days) * len(config.models)
     lanes = [[(config, run) for run in lane] for lane in demo_lanes(config, defs, days)]
     outcomes: list[DayOutcome] = []
-    for done in run_lanes(lanes, execute_demo_run, config.schedule.parallel_runs):
-        for outcome in done:
-            outcomes.append(outcome)
-            say(f"[{len(outcomes):>3}/{total}] {progress_line(outcome)}")
+    with contextlib.ExitStack() as stack:
+        if workers is None:
+            workers = stack.enter_context(LaneWorkers(config.schedule.parallel_runs))
+        for done in workers.run(lanes, execute_demo_run):
+            for outcome in done:
+                outcomes.append(outcome)
+                say(f"[{len(outcomes):>3}/{total}] {progress_line(outcome)}")
     order = {m.name: n for n, m in enumerate(config.models)}
     return sorted(outcomes, key=lambda o: (o.date, order[o.model]))
 

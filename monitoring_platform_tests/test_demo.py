@@ -80,4 +80,6 @@ def test_demo_command_end_to_end(tmp_path):
             r for r in runs if "labels arrived" in r.tags.get("monitoring_platform/trigger", "")
         ]
         assert late, "late labels re-evaluated earlier days"
+        # The sensor targets assets: Dagster runs them in its implicit asset job.
+        assert {r.job_name for r in late} == {"__ASSET_JOB"}
     assert "Late labels: re-evaluating" in out and "label_coverage" in out

@@ -18,11 +18,12 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from monitoring_platform.lib.environment import environment
 
 _LOCK = threading.Lock()
 _PARSED: dict[tuple[str, str, str], Any] = {}
@@ -66,20 +67,6 @@ class DbtRun:
     target_path: Path | None = None
 
 
-@contextmanager
-def _environ(env: Mapping[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def _common_args(project_dir: Path, target: str) -> list[str]:
     return [
         "--project-dir",
@@ -110,7 +97,7 @@ def parsed_project(project_dir: Path, target: str, env: Mapping[str, str]) -> An
         state = project_dir / "target" / f"parse-{target}"
         state.mkdir(parents=True, exist_ok=True)
         with (
-            _environ({**env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}),
+            environment({**env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}),
             open(state / ".lock", "w") as lock,
         ):
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -166,7 +153,7 @@ def invoke(
             lines.extend(_ANSI.sub("", str(info.msg)).splitlines())
 
     full = [*args, *_common_args(project_dir, target)]
-    with _LOCK, _environ({**env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}):
+    with _LOCK, environment({**env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}):
         target_path = _run_folder(project_dir)
         full += ["--target-path", str(target_path), "--log-path", str(target_path)]
         # No manifest.json or run_results.json: the events carry every result the caller reads.
@@ -210,13 +197,32 @@ def _alive(pid: int) -> bool:
     return True
 
 
+# Failed runs' folders kept for reading what dbt compiled; older ones are removed.
+KEEP_FAILED = 10
+
+
 def _keep_failed(folder: Path) -> Path:
-    """Move a failed run's folder aside, so the next run does not write over its files."""
+    """Move a failed run's folder aside, so the next run does not write over its files.
+
+    Only the newest :data:`KEEP_FAILED` failed folders stay: a warehouse that fails every day
+    would otherwise fill the disk with compiled SQL.
+    """
     n = 0
     while (kept := folder.with_name(f"failed-{os.getpid()}-{n}")).exists():
         n += 1
     folder.rename(kept)
+    os.utime(kept)  # the newest, whatever its files' times
+    failed = sorted(folder.parent.glob("failed-*"), key=_mtime, reverse=True)
+    for old in failed[KEEP_FAILED:]:
+        _remove(old)
     return kept
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:  # removed by another process meanwhile
+        return 0.0
 
 
 def _remove(path: Path) -> None:

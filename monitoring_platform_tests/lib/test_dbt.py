@@ -101,3 +101,20 @@ def test_a_second_warehouse_in_the_same_process_gets_its_own_parse(tmp_path):
         assert run.success, (name, run.lines[-5:])
         [row] = resource.get().mart_rows(SYSTEM_MART, "shop", DAY, DAY)
         assert row["requests"] == 5
+
+
+def test_only_the_newest_failed_folders_are_kept(tmp_path):
+    """Each failed build's compiled SQL is kept for reading, but not without end."""
+    target = tmp_path / "target"
+    for n in range(dbt_lib.KEEP_FAILED + 3):
+        old = target / f"failed-1-{n}"
+        (old / "compiled").mkdir(parents=True)
+        os.utime(old, (1_000_000 + n, 1_000_000 + n))
+    run = target / f"run-{os.getpid()}"
+    (run / "compiled").mkdir(parents=True)
+    kept = dbt_lib._keep_failed(run)
+    assert kept.exists() and not run.exists()
+    left = sorted(p.name for p in target.glob("failed-*"))
+    assert len(left) == dbt_lib.KEEP_FAILED and kept.name in left
+    # The oldest went first.
+    assert {f"failed-1-{n}" for n in range(4)}.isdisjoint(left)

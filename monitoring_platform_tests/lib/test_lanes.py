@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from monitoring_platform.lib.lanes import run_lanes
+from monitoring_platform.lib.lanes import LaneWorkers, run_lanes
 
 
 def timed(item: tuple[str, int]) -> tuple[str, int, int, float, float]:
@@ -45,7 +45,7 @@ def test_workers_run_lanes_side_by_side_each_lane_in_order():
     done = list(run_lanes(LANES, timed, workers=2))
     assert sorted((lane, n) for lane, n, *_ in done) == sorted(i for lane in LANES for i in lane)
     pids = {pid for _, _, pid, _, _ in done}
-    assert len(pids) == 2 and os.getpid() not in pids
+    assert len(pids) == 2 and os.getpid() in pids  # one lane at a time here, one in a worker
     for name in "abc":
         items = sorted((r for r in done if r[0] == name), key=lambda r: r[1])
         for before, after in zip(items, items[1:], strict=False):
@@ -61,11 +61,21 @@ def test_a_failing_item_raises_its_error():
         list(run_lanes([[1, 2], [3]], failing, workers=1))
 
 
-def test_workers_run_their_native_thread_pools_on_one_thread():
+def test_every_process_runs_its_native_thread_pools_on_one_thread_while_lanes_run():
+    ((_, variable_before, before),) = run_lanes([[1]], native_threads, workers=1)
     done = list(run_lanes([[1], [2]], native_threads, workers=2))
-    assert len({pid for pid, _, _ in done}) == 2
-    for _pid, variable, pools in done:
-        assert variable == "1" and pools and set(pools) == {1}
-    # In this process (one worker) nothing is limited.
-    ((pid, _variable, _pools),) = run_lanes([[1]], native_threads, workers=1)
-    assert pid == os.getpid()
+    pids = {pid for pid, _, _ in done}
+    assert len(pids) == 2 and os.getpid() in pids
+    for pid, variable, pools in done:
+        assert pools and set(pools) == {1}, (pid, pools)
+        assert variable == "1"  # libraries loaded meanwhile start with one thread too
+    # Afterwards this process's pools and variables are as they were.
+    ((pid, variable_after, after),) = run_lanes([[1]], native_threads, workers=1)
+    assert pid == os.getpid() and after == before and variable_after == variable_before
+
+
+def test_worker_processes_stay_up_between_rounds():
+    with LaneWorkers(2) as workers:
+        first = {pid for _, _, pid, _, _ in workers.run(LANES, timed)}
+        second = {pid for _, _, pid, _, _ in workers.run(LANES, timed)}
+    assert len(first) == 2 and first == second
