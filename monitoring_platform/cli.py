@@ -67,6 +67,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     start, end = _date_range(args)
+    # Also what it starts stops on SIGTERM: Dagster stops the `tail` processes that mirror a
+    # run's captured output with it, and waited a minute per run for them where it was ignored.
+    stop_on_sigterm()
     return run_demo(config, start, end, seed=args.seed, generate=not args.no_generate)
 
 

@@ -1,6 +1,7 @@
 """`monitoring-platform demo` runs end to end on the embedded default, as the README says."""
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,8 @@ from monitoring_platform_tests.conftest import small_config_dict, write_config
 def test_demo_command_end_to_end(tmp_path):
     config = write_config(tmp_path, small_config_dict(tmp_path, requests_per_day=1200))
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+    # Started with SIGTERM ignored (as some process managers do): the runs' `tail` processes
+    # inherited it, survived Dagster's SIGTERM and held each run for a minute.
     done = subprocess.run(
         [
             sys.executable,
@@ -33,8 +36,11 @@ def test_demo_command_end_to_end(tmp_path):
         capture_output=True,
         text=True,
         timeout=1700,
+        preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_IGN),
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    # Nothing it started is left behind (a `tail` that ignored SIGTERM outlived the demo).
+    assert not processes_mentioning(str(tmp_path))
     out = done.stdout
     assert "[ 16/16]" in out
     assert "Summary" in out and "downstream stopped by a blocking check" in out
@@ -83,3 +89,18 @@ def test_demo_command_end_to_end(tmp_path):
         # The sensor targets assets: Dagster runs them in its implicit asset job.
         assert {r.job_name for r in late} == {"__ASSET_JOB"}
     assert "Late labels: re-evaluating" in out and "label_coverage" in out
+
+
+def processes_mentioning(text: str) -> list[str]:
+    """Command lines of running processes that contain ``text``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # ended meanwhile
+            continue
+        if text in command:
+            found.append(command)
+    return found
