@@ -22,7 +22,7 @@ from monitoring_platform.defs.orchestration.jobs import (
     model_job_name,
     model_run_tags,
 )
-from monitoring_platform.lib.lanes import LaneWorkers
+from monitoring_platform.lib.lanes import LaneWorkers, lane_workers
 
 DAGSTER_HOME_DEFAULT = Path("var") / "dagster_home"
 # Progress is printed by the demo itself; Dagster's own per-event lines go to the instance only.
@@ -198,10 +198,8 @@ def apply_late_labels(config: MonitoringConfig, say, workers: LaneWorkers | None
 
     earlier = {key: quality(*key) for key in latest}
     lanes = late_label_lanes(config, defs, latest)
-    with contextlib.ExitStack() as stack:
-        if workers is None:
-            workers = stack.enter_context(LaneWorkers(config.schedule.parallel_runs))
-        for _ in workers.run([[(config, run) for run in lane] for lane in lanes], execute_demo_run):
+    with lane_workers(workers, config.schedule.parallel_runs) as running:
+        for _ in running.run([[(config, run) for run in lane] for lane in lanes], execute_demo_run):
             pass
     best = None
     for key in sorted(latest):
@@ -355,10 +353,8 @@ def evaluate_partitions(
     total = len(days) * len(config.models)
     lanes = [[(config, run) for run in lane] for lane in demo_lanes(config, defs, days)]
     outcomes: list[DayOutcome] = []
-    with contextlib.ExitStack() as stack:
-        if workers is None:
-            workers = stack.enter_context(LaneWorkers(config.schedule.parallel_runs))
-        for done in workers.run(lanes, execute_demo_run):
+    with lane_workers(workers, config.schedule.parallel_runs) as running:
+        for done in running.run(lanes, execute_demo_run):
             for outcome in done:
                 outcomes.append(outcome)
                 say(f"[{len(outcomes):>3}/{total}] {progress_line(outcome)}")

@@ -56,11 +56,12 @@ def install_sqlite_commit_settings() -> None:
     Each also waits as long as the platform's own connections (``SQLITE_BUSY_TIMEOUT_MS``) for a
     lock another process holds: reading the journal mode may need one.
     """
-    if not sa.event.contains(sa.Engine, "connect", _wal_commits_without_fsync):
-        sa.event.listen(sa.Engine, "connect", _wal_commits_without_fsync)
+    if not sa.event.contains(sa.Engine, "connect", wal_commits_without_fsync):
+        sa.event.listen(sa.Engine, "connect", wal_commits_without_fsync)
 
 
-def _wal_commits_without_fsync(dbapi_connection: Any, _record: Any) -> None:
+def wal_commits_without_fsync(dbapi_connection: Any, _record: Any = None) -> None:
+    """A SQLite connection's settings: wait for locks as ours do; on a WAL file, no fsync per commit."""
     if not isinstance(dbapi_connection, sqlite3.Connection):
         return
     cursor = dbapi_connection.cursor()

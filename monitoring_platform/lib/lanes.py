@@ -23,6 +23,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from typing import TypeVar
 
 Item = TypeVar("Item")
@@ -81,6 +82,16 @@ class LaneWorkers:
         yield from _scheduled(queued, work, self._processes(), min(self.workers, len(queued)))
 
 
+@contextmanager
+def lane_workers(workers: LaneWorkers | None, count: int) -> Iterator[LaneWorkers]:
+    """``workers`` when the caller has them (left running), else ``count`` new ones for the block."""
+    if workers is not None:
+        yield workers
+        return
+    with LaneWorkers(count) as made:
+        yield made
+
+
 def _interleaved(queued: list[list[Item]], work: Callable[[Item], Result]) -> Iterator[Result]:
     """Every lane's first item, then every lane's second, ..., here."""
     for depth in range(max(len(lane) for lane in queued)):
@@ -129,5 +140,5 @@ def run_lanes(
     Up to ``workers`` lanes at a time in worker processes started for this call
     (:class:`LaneWorkers` keeps them for several calls).
     """
-    with LaneWorkers(workers) as lane_workers:
-        yield from lane_workers.run(lanes, work)
+    with LaneWorkers(workers) as made:
+        yield from made.run(lanes, work)

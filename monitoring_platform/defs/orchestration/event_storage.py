@@ -13,25 +13,37 @@ backfills.
 
 from __future__ import annotations
 
+import functools
 import os
+import re
+import sqlite3
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from dagster import Field, StringSource
 from dagster._config.config_schema import UserConfigSchema
 from dagster._core.event_api import EventHandlerFn
+from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log import SqliteEventLogStorage
+from dagster._core.storage.event_log.schema import SqlEventLogStorageMetadata
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorageWatchdog
+from dagster._core.storage.sql import get_alembic_config
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._serdes import ConfigurableClassData
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DatabaseError
 from sqlalchemy.pool import QueuePool
 from watchdog.events import FileSystemEvent
 from watchdog.observers import Observer
+
+from monitoring_platform.lib.database import wal_commits_without_fsync
 
 
 def default_base_dir() -> str:
@@ -48,6 +60,10 @@ def default_base_dir() -> str:
 # Databases whose engine (and open connection) a process keeps: the index and recent runs.
 OPEN_DATABASES = 8
 
+# Events Dagster hands over at once when it writes a batch (``DAGSTER_EVENT_BATCH_SIZE``, which
+# Dagster reads at every event; unset, it writes every event on its own).
+EVENT_BATCH_SIZE = 1000
+
 
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     """``SqliteEventLogStorage`` that keeps a connection per database file open (a few at a time).
@@ -61,7 +77,10 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._engines_lock = threading.Lock()
         self._tables: set[str] = set()
+        self._batches = threading.local()
         super().__init__(base_dir, inst_data=inst_data)
+        # The process's instance then hands this storage its batches (store_event_batch).
+        os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", str(EVENT_BATCH_SIZE))
 
     @classmethod
     def config_type(cls) -> UserConfigSchema:
@@ -89,21 +108,85 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                 # Used by one thread at a time (the storage's lock), not always the same one.
                 connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
             )
+            # Commits without an fsync, as every WAL file of the platform (lib/database.py).
+            event.listen(engine, "connect", wal_commits_without_fsync)
             self._engines[shard] = engine
             while len(self._engines) > OPEN_DATABASES:
                 _, evicted = self._engines.popitem(last=False)
                 evicted.dispose()
             return engine
 
+    def _ready_engine(self, shard: str) -> Engine:
+        engine = self._engine(shard)
+        if shard not in self._initialized_dbs:
+            self._initdb(engine)
+            self._initialized_dbs.add(shard)
+        return engine
+
     @contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:
+        batch: dict[str, Connection] | None = getattr(self._batches, "open", None)
+        if batch is not None:  # inside store_event_batch, which holds the lock
+            conn = batch.get(shard)
+            if conn is None:
+                conn = batch[shard] = self._ready_engine(shard).connect()
+                conn.begin()
+            yield conn
+            return
         with self._db_lock:
-            engine = self._engine(shard)
-            if shard not in self._initialized_dbs:
-                self._initdb(engine)
-                self._initialized_dbs.add(shard)
+            engine = self._ready_engine(shard)
             with engine.connect() as conn, conn.begin():
                 yield conn
+
+    def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
+        """Store the events in one transaction per database file, each written as ``store_event``.
+
+        Dagster writes a run's planned materializations and checks (one per asset and check, at
+        the run's creation) and a step's results as batches when ``DAGSTER_EVENT_BATCH_SIZE`` is
+        set (this storage sets it, :data:`EVENT_BATCH_SIZE`); a file's commit is then one per
+        batch instead of one or two per event. All or none of a batch is stored.
+        """
+        with self._db_lock:
+            batch: dict[str, Connection] = {}
+            self._batches.open = batch
+            try:
+                for event in events:
+                    self.store_event(event)
+                for conn in batch.values():
+                    conn.commit()
+            finally:
+                self._batches.open = None
+                for conn in batch.values():
+                    conn.close()  # rolls back what was not committed
+
+    def _initdb(self, engine: Engine, for_index_shard: bool = False) -> None:
+        """Create a new run's database as Dagster does, reading its migration scripts once.
+
+        Dagster's own version loads the ~90 migration scripts twice for every new run's file
+        (to find the head revision, then to stamp it). The index keeps Dagster's version, which
+        also recognises older files.
+        """
+        if for_index_shard:
+            super()._initdb(engine, for_index_shard=True)
+            return
+        script = _migration_scripts()
+        for attempt in range(INIT_ATTEMPTS):
+            try:
+                with engine.connect() as connection:
+                    context = MigrationContext.configure(connection)
+                    if context.get_current_revision() is None:
+                        SqlEventLogStorageMetadata.create_all(connection)
+                        connection.execute(text("PRAGMA journal_mode=WAL;"))
+                        # The connection, kept for the run, was opened before the file was WAL.
+                        wal_commits_without_fsync(connection.connection.dbapi_connection)
+                        context.stamp(script, "head")
+                        connection.commit()
+                return
+            except (DatabaseError, sqlite3.DatabaseError) as exc:
+                # Another process creating the same file (the UI reading a run as it starts).
+                if attempt == INIT_ATTEMPTS - 1 or not _concurrent_init(str(exc)):
+                    raise
+                time.sleep(0.2)
 
     def has_table(self, table_name: str) -> bool:
         """Whether the index has the table; a table once there is remembered (asked per event)."""
@@ -133,6 +216,26 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         for engine in engines:
             engine.dispose()
         super().dispose()
+
+
+INIT_ATTEMPTS = 10
+
+
+def _concurrent_init(message: str) -> bool:
+    """Whether an error creating a run's file means another process is creating it (as Dagster)."""
+    return bool(
+        re.search(r"table [A-Za-z_]* already exists", message)
+        or "database is locked" in message
+        or "UNIQUE constraint failed: alembic_version.version_num" in message
+    )
+
+
+@functools.cache
+def _migration_scripts() -> ScriptDirectory:
+    """Dagster's migration scripts for the event log, read once per process."""
+    from dagster._core.storage.event_log.sqlite import sqlite_event_log
+
+    return ScriptDirectory.from_config(get_alembic_config(sqlite_event_log.__file__))
 
 
 class _RunFilesWatchdog(SqliteEventLogStorageWatchdog):

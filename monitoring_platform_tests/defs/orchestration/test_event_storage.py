@@ -7,6 +7,7 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from dagster import (
     AssetCheckKey,
@@ -20,7 +21,11 @@ from dagster import (
     asset,
     materialize,
 )
+from dagster._check import CheckError
 from dagster._core.events.log import EventLogEntry
+from dagster._core.storage.event_log import SqliteEventLogStorage
+from dagster._core.storage.event_log.sqlite import sqlite_event_log
+from dagster._core.storage.sql import check_alembic_revision, get_alembic_config
 
 from monitoring_platform.defs.orchestration.event_storage import (
     OPEN_DATABASES,
@@ -181,3 +186,76 @@ def test_a_long_lived_process_keeps_only_a_few_run_files_open(tmp_path):
     finally:
         storage.dispose()
     assert not {f for f in _open_db_files() if f.startswith(str(tmp_path))}
+
+
+def test_a_batch_is_stored_whole_or_not_at_all(tmp_path):
+    storage = PooledSqliteEventLogStorage(str(tmp_path / "runs"))
+    run_id = str(uuid.uuid4())
+    good = [_log_entry(run_id, f"event {n}") for n in range(5)]
+    try:
+        with pytest.raises(CheckError):
+            storage.store_event_batch([*good, "not an event"])  # type: ignore[list-item]
+        assert storage.get_records_for_run(run_id).records == []
+        storage.store_event_batch(good)
+    finally:
+        storage.dispose()
+    plain = SqliteEventLogStorage(str(tmp_path / "runs"))
+    try:
+        stored = [r.event_log_entry.user_message for r in plain.get_records_for_run(run_id).records]
+    finally:
+        plain.dispose()
+    assert stored == [e.user_message for e in good]
+
+
+def test_a_new_run_file_is_at_dagsters_latest_schema(tmp_path):
+    storage = PooledSqliteEventLogStorage(str(tmp_path / "runs"))
+    run_id = str(uuid.uuid4())
+    try:
+        storage.store_event(_log_entry(run_id, "first"))
+    finally:
+        storage.dispose()
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'runs' / run_id}.db")
+    try:
+        with engine.connect() as conn:
+            revision, head = check_alembic_revision(
+                get_alembic_config(sqlite_event_log.__file__), conn
+            )
+    finally:
+        engine.dispose()
+    assert revision is not None and revision == head
+
+
+def test_a_runs_planned_events_arrive_as_one_batch(tmp_path, monkeypatch):
+    """Dagster batches a run's planned materializations and checks when told a batch size."""
+    home = tmp_path / "dagster_home"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)
+    batches: list[int] = []
+    store_batch = PooledSqliteEventLogStorage.store_event_batch
+
+    def counted(self, events):
+        batches.append(len(events))
+        store_batch(self, events)
+
+    monkeypatch.setattr(PooledSqliteEventLogStorage, "store_event_batch", counted)
+    write_embedded_instance(home)
+    with DagsterInstance.from_config(str(home)) as instance:
+        run_id = _run_day(instance, "2026-10-01")
+        recorded = _what_a_run_recorded(instance, run_id)
+    assert batches and max(batches) >= 3, batches  # 2 materializations and 1 check planned
+    planned = [t for t, _ in recorded if t.value.endswith("_PLANNED")]
+    assert len(planned) == 3, recorded
+
+
+def test_a_run_file_commits_without_an_fsync(tmp_path):
+    """Its connection, kept for the run, was opened before the new file was switched to WAL."""
+    storage = PooledSqliteEventLogStorage(str(tmp_path / "runs"))
+    run_id = str(uuid.uuid4())
+    try:
+        storage.store_event(_log_entry(run_id, "first"))
+        for shard in (run_id, "index"):
+            with storage._connect(shard) as conn:
+                assert conn.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
+                assert conn.execute(sa.text("PRAGMA synchronous")).scalar() == 1, shard  # NORMAL
+    finally:
+        storage.dispose()
