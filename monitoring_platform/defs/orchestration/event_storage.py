@@ -141,10 +141,12 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         """Store the events in one transaction per database file, each written as ``store_event``.
 
-        Dagster writes a run's planned materializations and checks (one per asset and check, at
-        the run's creation) and a step's results as batches when ``DAGSTER_EVENT_BATCH_SIZE`` is
-        set (this storage sets it, :data:`EVENT_BATCH_SIZE`); a file's commit is then one per
-        batch instead of one or two per event. All or none of a batch is stored.
+        Dagster hands over a run's planned materializations and checks (one per asset and check,
+        at the run's creation) and an output's materializations of several partitions as batches
+        when ``DAGSTER_EVENT_BATCH_SIZE`` is set (this storage sets it, :data:`EVENT_BATCH_SIZE`);
+        each file then commits once per batch instead of once or twice per event. A batch that
+        fails before its commits leaves nothing (the run's file and the index commit one after
+        the other, so only a failing second commit could leave half).
         """
         with self._db_lock:
             batch: dict[str, Connection] = {}
