@@ -246,35 +246,38 @@ def window_vars(day: dt.date, model: str) -> str:
 
 
 @pytest.mark.slow
-def test_tests_judge_the_run_window_and_the_marts_contract_rejects_nulls(lake_days, tmp_path):
+def test_tests_judge_the_run_window_and_the_marts_contract_rejects_bad_rows(lake_days, tmp_path):
     import duckdb
 
     config, lake_store, _tmp = lake_days
     resource = WarehouseResource(kind="duckdb", path=str(tmp_path / "warehouse.duckdb"))
     load_all(resource.get(), config, lake_store)
     assert "ERROR=0" in run_dbt(resource, tmp_path)
-    # One call of the first day with a negative latency, as a bad load would leave it.
+    # One business event of the first day without its request, as a bad load would leave it.
     with duckdb.connect(resource.path) as conn:
         conn.execute(
-            "insert into monitoring_raw.inference_logs select * replace (-5.0 as latency_ms) "
-            "from monitoring_raw.inference_logs where dt = ? limit 1",
+            "insert into monitoring_raw.business_events select * replace (null as request_id) "
+            "from monitoring_raw.business_events where dt = ? limit 1",
             [DAYS[0]],
         )
-    test = "accepted_range_stg_inference_logs_latency_ms__0"
+    test = "not_null_stg_business_events_request_id"
     # The later day's run judges the later day: its tests pass.
     later = run_dbt(resource, tmp_path, "--vars", window_vars(DAYS[1], "ctr_ranker"))
     assert "ERROR=0" in later and f"Failure in test {test}" not in later
     # The first day's run judges the first day: the test fails there.
     first = run_dbt(resource, tmp_path, "--vars", window_vars(DAYS[0], "ctr_ranker"), check=False)
     assert f"Failure in test {test}" in first
-    # The marts carry no not_null tests: their enforced contract refuses a null itself.
-    with duckdb.connect(resource.path) as conn, pytest.raises(duckdb.ConstraintException):
-        conn.execute(
-            "insert into analytics.fct_model_daily_system_metrics (model_name, metric_date, "
-            "model_version, "
-            "requests, peak_requests_per_minute, server_errors, throttled_requests, error_rate, "
-            "throttle_rate) values ('m', date '2026-11-02', 'v', null, 1, 0, 0, 0, 0)"
-        )
+    # The marts' enforced contract refuses a null and a bound their arithmetic guarantees.
+    insert = (
+        "insert into analytics.fct_model_daily_system_metrics (model_name, metric_date, "
+        "model_version, requests, peak_requests_per_minute, server_errors, throttled_requests, "
+        "error_rate, throttle_rate) values ('m', date '2026-11-02', 'v', {}, 1, 0, 0, {}, 0)"
+    )
+    with duckdb.connect(resource.path) as conn:
+        conn.execute(insert.format(1, 0))  # a good row goes in
+        for requests, error_rate in (("null", 0), (0, 0), (1, 1.5), (1, -0.1)):
+            with pytest.raises(duckdb.ConstraintException):
+                conn.execute(insert.format(requests, error_rate))
 
 
 @pytest.mark.slow
