@@ -271,13 +271,14 @@ def test_tests_judge_the_run_window_and_the_marts_contract_rejects_bad_rows(lake
     insert = (
         "insert into analytics.fct_model_daily_system_metrics (model_name, metric_date, "
         "model_version, requests, peak_requests_per_minute, server_errors, throttled_requests, "
-        "error_rate, throttle_rate) values ('m', date '2026-11-02', 'v', {}, 1, 0, 0, {}, 0)"
+        "error_rate, throttle_rate) values ('m', date '2026-11-02', 'v', {}, {}, 0, 0, {}, 0)"
     )
     with duckdb.connect(resource.path) as conn:
-        conn.execute(insert.format(1, 0))  # a good row goes in
-        for requests, error_rate in (("null", 0), (0, 0), (1, 1.5), (1, -0.1)):
+        conn.execute(insert.format(5, 2, 0.2))  # a good row goes in
+        # A null count, no request, a share outside [0, 1], a busiest minute above the day.
+        for bad in (("null", 1, 0), (0, 1, 0), (1, 1, 1.5), (1, 1, -0.1), (1, 2, 0)):
             with pytest.raises(duckdb.ConstraintException):
-                conn.execute(insert.format(requests, error_rate))
+                conn.execute(insert.format(*bad))
 
 
 @pytest.mark.slow

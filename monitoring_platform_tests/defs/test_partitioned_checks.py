@@ -26,15 +26,12 @@ CHECK = AssetCheckKey(AssetKey([MODEL, "inference_logs"]), "logs_arrived")
 def test_every_check_and_dbt_test_is_recorded_per_partition(small_config):
     graph = build_definitions(small_config).resolve_asset_graph()
     specs = [s for a in graph.assets_defs for s in a.check_specs]
-    assert len(specs) > 40
+    assert len(specs) > 25
     unpartitioned = [s.key for s in specs if s.partitions_def is None]
     assert unpartitioned == []
     names = {s.name for s in specs}
     # dbt's singular tests are checks too, not observations.
-    assert {
-        "assert_peak_minute_within_requests",
-        "assert_business_predictions_within_system_requests",
-    } <= names
+    assert "assert_business_predictions_within_system_requests" in names
 
 
 def _status_by_day(instance: DagsterInstance) -> dict[str, AssetCheckExecutionRecordStatus]:
