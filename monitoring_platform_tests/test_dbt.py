@@ -253,14 +253,17 @@ def test_tests_judge_the_run_window_and_the_marts_contract_rejects_bad_rows(lake
     resource = WarehouseResource(kind="duckdb", path=str(tmp_path / "warehouse.duckdb"))
     load_all(resource.get(), config, lake_store)
     assert "ERROR=0" in run_dbt(resource, tmp_path)
-    # One business event of the first day without its request, as a bad load would leave it.
+    # A refund on a successful call of the first day: that day's revenue turns negative.
     with duckdb.connect(resource.path) as conn:
         conn.execute(
-            "insert into monitoring_raw.business_events select * replace (null as request_id) "
-            "from monitoring_raw.business_events where dt = ? limit 1",
+            "insert into monitoring_raw.business_events "
+            "with refunded as (select e.* from monitoring_raw.business_events e "
+            "join monitoring_raw.inference_logs c using (model_name, request_id) "
+            "where c.dt = ? and c.status_code between 200 and 299 limit 1) "
+            "select * replace ('conversion' as event_kind, -1e9 as value) from refunded",
             [DAYS[0]],
         )
-    test = "not_null_stg_business_events_request_id"
+    test = "accepted_range_fct_model_daily_business_metrics_revenue__0"
     # The later day's run judges the later day: its tests pass.
     later = run_dbt(resource, tmp_path, "--vars", window_vars(DAYS[1], "ctr_ranker"))
     assert "ERROR=0" in later and f"Failure in test {test}" not in later
