@@ -19,6 +19,7 @@ from monitoring_platform.defs.ingestion.assets import build_ingestion_assets
 from monitoring_platform.defs.keys import REPORTS_INDEX_KEY
 from monitoring_platform.defs.metrics.assets import build_dbt_assets, build_metrics_assets
 from monitoring_platform.defs.metrics.resources import build_metrics_resources
+from monitoring_platform.defs.orchestration import pool_wait
 from monitoring_platform.defs.orchestration.assemble import build_operations
 from monitoring_platform.defs.partitions import daily_partitions
 from monitoring_platform.defs.performance.assets import build_performance_assets
@@ -29,6 +30,7 @@ from monitoring_platform.defs.validation.checks import build_validation_checks
 
 def build_definitions(config: MonitoringConfig) -> Definitions:
     """Every model's assets, checks, jobs, schedules and sensors, and the shared resources."""
+    pool_wait.install()  # a step waiting for the warehouse pool sleeps (pool_wait.py)
     partitions = daily_partitions(config)
     assets = []
     asset_checks = []

@@ -36,6 +36,7 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventL
 from dagster._core.storage.sql import get_alembic_config
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._serdes import ConfigurableClassData
+from dagster._utils.concurrency import ConcurrencyClaimStatus
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DatabaseError
@@ -63,6 +64,10 @@ OPEN_DATABASES = 8
 # Events Dagster hands over at once when it writes a batch (``DAGSTER_EVENT_BATCH_SIZE``, which
 # Dagster reads at every event; unset, it writes every event on its own).
 EVENT_BATCH_SIZE = 1000
+
+# How soon a step that waits for a pool slot asks again (Dagster: after 1 s, growing to 15 s). A
+# claim is one small query (about 0.4 ms here); the warehouse's steps hold the slot for 0.1 to 2 s.
+CLAIM_RETRY_SECONDS = 0.05
 
 
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):
@@ -160,6 +165,20 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                 self._batches.open = None
                 for conn in batch.values():
                     conn.close()  # rolls back what was not committed
+
+    def claim_concurrency_slot(
+        self, concurrency_key: str, run_id: str, step_key: str, priority: int | None = None
+    ) -> ConcurrencyClaimStatus:
+        """Dagster's claim; a step left waiting asks again after :data:`CLAIM_RETRY_SECONDS`.
+
+        With Dagster's growing interval, a step of one lane started up to a second or more after
+        the other lane's step freed the warehouse: the demo's two lanes took 125 s with it and
+        98 s with this one.
+        """
+        status = super().claim_concurrency_slot(concurrency_key, run_id, step_key, priority)
+        if status.is_claimed or status.sleep_interval is not None:
+            return status
+        return status.with_sleep_interval(CLAIM_RETRY_SECONDS)
 
     def _initdb(self, engine: Engine, for_index_shard: bool = False) -> None:
         """Create a new run's database as Dagster does, reading its migration scripts once.
