@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-from dagster import (
-    AssetsDefinition,
-    AssetSpec,
-    DagsterInstance,
-    Definitions,
-    UrlMetadataValue,
-    materialize,
-)
+from dagster import DagsterInstance, Definitions, UrlMetadataValue
 
 from monitoring_platform.config import MonitoringConfig, load_config
 from monitoring_platform.defs.alerting.sensors import build_alerting_sensors
 from monitoring_platform.defs.drift.assets import build_drift_assets
 from monitoring_platform.defs.estimation.assets import build_estimation_assets
 from monitoring_platform.defs.ingestion.assets import build_ingestion_assets
-from monitoring_platform.defs.keys import REPORTS_INDEX_KEY
 from monitoring_platform.defs.metrics.assets import build_dbt_assets, build_metrics_assets
 from monitoring_platform.defs.metrics.resources import build_metrics_resources
 from monitoring_platform.defs.orchestration import pool_wait
-from monitoring_platform.defs.orchestration.assemble import build_operations
+from monitoring_platform.defs.orchestration.assemble import REPORTS_INDEX_JOB, build_operations
 from monitoring_platform.defs.partitions import daily_partitions
 from monitoring_platform.defs.performance.assets import build_performance_assets
 from monitoring_platform.defs.performance.sensors import build_late_labels_sensor
@@ -58,16 +50,17 @@ def build_definitions(config: MonitoringConfig) -> Definitions:
 
 
 def materialize_reports_index(
-    config: MonitoringConfig, instance: DagsterInstance | None = None
+    config: MonitoringConfig,
+    instance: DagsterInstance | None = None,
+    defs: Definitions | None = None,
 ) -> str | None:
-    """Regenerate the reports index in one run (the demo's last step); return where it went."""
-    defs = build_definitions(config)
-    assets = [a for a in defs.assets or [] if isinstance(a, AssetsDefinition | AssetSpec)]
-    result = materialize(
-        [*assets, *(defs.asset_checks or [])],
-        selection=[REPORTS_INDEX_KEY],
+    """Regenerate the reports index in one run (the demo's last step); return where it went.
+
+    ``defs``: the definitions of ``config`` when the caller has them already.
+    """
+    defs = defs or build_definitions(config)
+    result = defs.resolve_job_def(REPORTS_INDEX_JOB).execute_in_process(
         instance=instance or DagsterInstance.get(),
-        resources=dict(defs.resources or {}),
         tags={"monitoring_platform/source": "demo"},
         run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
     )

@@ -43,6 +43,28 @@ _DISTANCE_TESTS = {
 }
 
 
+# Their display names in Evidently 0.7 (what reports and the metric store record), so that a
+# reader of stored results (the reports index) needs no Evidently import to tell a p-value from a
+# distance. A name not here is looked up in Evidently's registry.
+_DISPLAY_NAMES = {
+    "Anderson-Darling": "anderson",
+    "chi-square p_value": "chisquare",
+    "Cramer-von Mises": "cramer_von_mises",
+    "Epps-Singleton": "es",
+    "Fisher's Exact test": "fisher_exact",
+    "K-S p_value": "ks",
+    "Mann-Whitney U-rank test": "mannw",
+    "Total-Variation-Distance": "TVD",
+    "Z-test p_value": "z",
+    "Energy-distance": "ed",
+    "Hellinger distance": "hellinger",
+    "Jensen-Shannon distance": "jensenshannon",
+    "Kullback-Leibler divergence": "kl_div",
+    "PSI": "psi",
+    "Wasserstein distance (normed)": "wasserstein",
+}
+
+
 # The smallest p-value told apart from zero: -log10 of it is the largest strength.
 _P_FLOOR = 1e-300
 
@@ -51,6 +73,8 @@ def stattest_name(method: str) -> str:
     """The registry name of a stat test given its name or its display name."""
     if method in _PVALUE_TESTS or method in _DISTANCE_TESTS:
         return method
+    if method in _DISPLAY_NAMES:
+        return _DISPLAY_NAMES[method]
     from evidently.legacy.calculations.stattests import registry
 
     load_evidently()

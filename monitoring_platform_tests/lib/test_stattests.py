@@ -15,6 +15,35 @@ def test_verdict_follows_the_method_kind():
     assert drift_verdict("K-S p_value", 0.05, 0.05)
 
 
+def test_display_names_are_evidentlys_and_read_without_importing_it():
+    """Each known display name names the test Evidently's registry names; no import needed."""
+    import subprocess
+    import sys
+
+    from monitoring_platform.lib import stattests
+
+    stattests.load_evidently()
+    from evidently.legacy.calculations.stattests import registry
+
+    by_display = {
+        t.display_name: name
+        for name, by_kind in registry._registered_stat_tests.items()
+        for t in by_kind.values()
+    }
+    known = {**stattests._PVALUE_TESTS, **stattests._DISTANCE_TESTS}
+    for display, name in stattests._DISPLAY_NAMES.items():
+        assert by_display[display] == name
+    assert set(stattests._DISPLAY_NAMES.values()) | {"empirical_mmd", "g_test", "t_test"} == set(
+        known
+    )
+    code = (
+        "import sys; from monitoring_platform.lib.stattests import is_pvalue_test as p; "
+        "assert p('K-S p_value') and not p('PSI'); print('evidently' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_wasserstein_from_sorted_values_equals_scipy_with_ties():
     from monitoring_platform.lib.stattests import wasserstein_norm_sorted
 
