@@ -18,11 +18,13 @@ from monitoring_platform.defs.performance.assets import build_performance_assets
 from monitoring_platform.defs.performance.sensors import build_late_labels_sensor
 from monitoring_platform.defs.resources import build_resources
 from monitoring_platform.defs.validation.checks import build_validation_checks
+from monitoring_platform.lib.process_exit import skip_final_collection
 
 
 def build_definitions(config: MonitoringConfig) -> Definitions:
     """Every model's assets, checks, jobs, schedules and sensors, and the shared resources."""
     pool_wait.install()  # a step waiting for the warehouse pool sleeps (pool_wait.py)
+    skip_final_collection()  # the process exits without traversing its objects once more
     partitions = daily_partitions(config)
     assets = []
     asset_checks = []

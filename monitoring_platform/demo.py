@@ -111,20 +111,24 @@ def run_demo(
         print(msg, file=out, flush=True)
 
     began = time.monotonic()
-    if generate:
-        from monitoring_platform.simulation import generate_traffic
-
-        say(f"Generating traffic for {len(config.models)} models, {start} .. {end}")
-        summary = generate_traffic(config, start, end, seed=seed, progress=lambda m: say("  " + m))
-        say(
-            f"  {summary.log_records:,} log records written "
-            f"({summary.records_per_second:,.0f} records/s)"
-        )
-
-    evaluating = time.monotonic()
-    say("Loading the Dagster definitions (Evidently, DuckDB, ...)")
-    # The worker processes serve the day runs and then the late-label runs.
+    # The worker processes serve the day runs and then the late-label runs. Started first, they
+    # load the definitions and the steps' libraries while the traffic is generated.
     with LaneWorkers(config.schedule.parallel_runs) as workers:
+        _process_instance()  # made before any worker starts (each would create its storage)
+        workers.start(prepare_worker, config)
+        if generate:
+            from monitoring_platform.simulation import generate_traffic
+
+            say(f"Generating traffic for {len(config.models)} models, {start} .. {end}")
+            summary = generate_traffic(
+                config, start, end, seed=seed, progress=lambda m: say("  " + m)
+            )
+            say(
+                f"  {summary.log_records:,} log records written "
+                f"({summary.records_per_second:,.0f} records/s)"
+            )
+        evaluating = time.monotonic()
+        say("Loading the Dagster definitions (Evidently, DuckDB, ...)")
         outcomes = evaluate_partitions(config, start, end, say, workers)
         say("")
         say(summary_table(outcomes))
@@ -297,17 +301,36 @@ _WORKER_STATE: dict[str, Any] = {}
 
 def _process_state(config: MonitoringConfig) -> tuple[Any, Any]:
     """This process's definitions of ``config`` and instance of ``DAGSTER_HOME``, made once."""
-    from dagster import DagsterInstance
-
     from monitoring_platform.definitions import build_definitions
 
     key = config.model_dump_json()
     if _WORKER_STATE.get("config") != key:
         _WORKER_STATE.update(config=key, defs=build_definitions(config))
+    return _WORKER_STATE["defs"], _process_instance()
+
+
+def _process_instance() -> Any:
+    """This process's instance of ``DAGSTER_HOME`` (its storage created on first use), made once."""
+    from dagster import DagsterInstance
+
     home = os.environ.get("DAGSTER_HOME", "")
     if _WORKER_STATE.get("home") != home:
         _WORKER_STATE.update(home=home, instance=DagsterInstance.get())
-    return _WORKER_STATE["defs"], _WORKER_STATE["instance"]
+    return _WORKER_STATE["instance"]
+
+
+def prepare_worker(config: MonitoringConfig) -> None:
+    """Load what a worker's first run would (definitions, libraries, dbt's parse), before it."""
+    import importlib
+
+    from monitoring_platform.defs.metrics.warehouse import parse_dbt_project
+    from monitoring_platform.lib.warm import LATER_STEPS
+
+    defs, _instance = _process_state(config)
+    for module in (*LATER_STEPS, "sklearn.ensemble"):
+        importlib.import_module(module)
+    resources = dict(defs.resources or {})
+    parse_dbt_project(resources["dbt"], resources["warehouse"])
 
 
 def execute_demo_run(task: tuple[MonitoringConfig, DemoRun]) -> list[DayOutcome]:

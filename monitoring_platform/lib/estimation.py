@@ -15,7 +15,7 @@ import pandas as pd
 
 from monitoring_platform.config import ModelConfig, Task
 from monitoring_platform.lib.estimation_methods import (
-    FOLDS,
+    LOSS_MODEL_FOLDS,
     LOSS_MODEL_MAX_ROWS,
     PREDICTION,
     SEED,
@@ -203,9 +203,9 @@ def _fit(model: ModelConfig, labelled: pd.DataFrame):
     inputs = loss_features(labelled, model, levels, versions)
     y = labelled[TARGET].astype(float).to_numpy()
     prediction = inputs[PREDICTION].to_numpy()
-    ids = fold_ids(len(labelled))
+    ids = fold_ids(len(labelled), LOSS_MODEL_FOLDS)
     errors = []
-    for fold in range(FOLDS):
+    for fold in range(LOSS_MODEL_FOLDS):
         held = ids == fold
         losses = LossModel(inputs[~held], y[~held], prediction[~held], ("abs",)).predict(
             inputs[held]

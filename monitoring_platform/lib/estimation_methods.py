@@ -61,6 +61,12 @@ BAND = 0.95
 FOLDS = 5
 
 
+# The loss models' out-of-fold check fits a tree model per fold: three folds, each model on two
+# thirds of the rows. On the demo's regressor (33k reference rows), its error differed from five
+# folds' by under 0.01 (both far below the refusal limit) and its fit took 1.3 s instead of 1.8 s.
+LOSS_MODEL_FOLDS = 3
+
+
 CALIBRATION_BINS = 10
 
 

@@ -26,10 +26,18 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from contextlib import contextmanager
 from typing import TypeVar
 
+from monitoring_platform.lib.process_exit import skip_final_collection
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 # Read by BLAS and OpenMP when they start; threadpoolctl limits those already started.
 NATIVE_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _start_worker() -> None:
+    """A worker's set-up: one native thread, and an exit that skips the last collection."""
+    one_native_thread()
+    skip_final_collection()
 
 
 def one_native_thread() -> None:
@@ -65,9 +73,21 @@ class LaneWorkers:
         if self._pool is None:
             context = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=context, initializer=one_native_thread
+                max_workers=self.workers, mp_context=context, initializer=_start_worker
             )
         return self._pool
+
+    def start(self, prepare: Callable[[Item], object], item: Item) -> None:
+        """Start the worker processes now, each running ``prepare(item)`` first; not waited for.
+
+        Workers started while the caller does other work are ready for the first items. A
+        failing ``prepare`` is left for the items to meet. Nothing happens with one worker.
+        """
+        if self.workers <= 1:
+            return
+        pool = self._processes()
+        for _ in range(self.workers):  # each submission starts a process while none is idle
+            pool.submit(prepare, item)
 
     def run(
         self, lanes: Sequence[Sequence[Item]], work: Callable[[Item], Result]

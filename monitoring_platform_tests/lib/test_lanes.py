@@ -79,3 +79,34 @@ def test_worker_processes_stay_up_between_rounds():
         first = {pid for _, _, pid, _, _ in workers.run(LANES, timed)}
         second = {pid for _, _, pid, _, _ in workers.run(LANES, timed)}
     assert len(first) == 2 and first == second
+
+
+PREPARED = "MONITORING_TEST_PREPARED"
+
+
+def prepare(folder: str) -> None:
+    """What a worker loads before its first item: here, a mark of its process."""
+    time.sleep(0.5)  # while the caller does other work
+    os.environ[PREPARED] = folder
+    open(os.path.join(folder, str(os.getpid())), "w").close()
+
+
+def prepared(_item: int) -> tuple[int, str | None]:
+    time.sleep(0.3)
+    return os.getpid(), os.environ.get(PREPARED)
+
+
+def test_started_workers_prepare_before_their_first_items(tmp_path):
+    """``start`` returns at once; each worker has prepared when it runs an item."""
+    with LaneWorkers(2) as workers:
+        began = time.monotonic()
+        workers.start(prepare, str(tmp_path))
+        assert time.monotonic() - began < 0.5  # not waited for
+        done = list(workers.run([[1, 2], [3, 4]], prepared))
+    processes = {pid for pid, _ in done}
+    assert len(processes) == 2 and os.getpid() not in processes
+    assert {mark for _, mark in done} == {str(tmp_path)}
+    assert {int(p.name) for p in tmp_path.iterdir()} == processes  # one preparation each
+    with LaneWorkers(1) as alone:
+        alone.start(prepare, str(tmp_path / "none"))  # one worker: everything runs here
+        assert list(alone.run([[1]], prepared)) == [(os.getpid(), None)]

@@ -208,12 +208,7 @@ def _dbt_build(
     # process on the file (a command-line backfill beside the daemon, a DuckDB shell).
     with wh.exclusive():
         wh.wait_until_openable()
-        run = dbt_lib.invoke(
-            Path(dbt.project_dir),
-            dbt.target or warehouse.kind,
-            args,
-            warehouse.dbt_environment(),
-        )
+        run = dbt_lib.invoke(*_dbt_project(dbt, warehouse), args, warehouse.dbt_environment())
     lines = run.lines[-DBT_LOG_LINES:]
     if lines:
         context.log.info("dbt:\n" + "\n".join(lines))
@@ -230,6 +225,16 @@ def _dbt_build(
             description=f"dbt build for {dbt_vars['start_date']} failed: {dbt_failure_cause(lines)}",
             metadata={"dbt_output": MetadataValue.md("```\n" + "\n".join(lines) + "\n```")},
         )
+
+
+def _dbt_project(dbt: DbtCliResource, warehouse: WarehouseResource) -> tuple[Path, str]:
+    """The dbt project's folder and the target the warehouse's builds use."""
+    return Path(dbt.project_dir), dbt.target or warehouse.kind
+
+
+def parse_dbt_project(dbt: DbtCliResource, warehouse: WarehouseResource) -> None:
+    """Parse the project as this process's first build would (once per process, ``lib/dbt.py``)."""
+    dbt_lib.parsed_project(*_dbt_project(dbt, warehouse), warehouse.dbt_environment())
 
 
 def build_dbt_assets(
