@@ -205,7 +205,9 @@ def test_ui_backfill_and_schedule_tick_succeed_and_agree_with_the_metric_store(t
             return runs
 
         runs = wait_for("every run to finish", all_done, timeout=1800, every=10)
-        assert len(runs) == len(expected), [(r["jobName"], r["status"]) for r in runs]
+        assert len(runs) == len(expected), [
+            (r["jobName"], r["status"], {t["key"]: t["value"] for t in r["tags"]}) for r in runs
+        ]
         failed = [(r["jobName"], r["runId"]) for r in runs if r["status"] != "SUCCESS"]
         assert failed == [], failed
         scheduled = [r for r in runs if r["jobName"] == "monitoring_job"]

@@ -35,6 +35,32 @@ def install_termination_handler() -> None:
     # Dagster maps SIGTERM to its interrupt handler whenever it swaps that handler in or out.
     interrupts.setup_interrupt_handlers = _setup_interrupt_handlers
     _setup_interrupt_handlers()
+    _hold_new_runs()
+
+
+# Set once SIGTERM has canceled this process's runs: it creates no further run before it exits.
+_STOPPING = threading.Event()
+
+
+def _hold_new_runs() -> None:
+    """Once :data:`_STOPPING` is set, a run this process would create waits for the exit instead.
+
+    The command goes on with its next day as soon as the canceled run has ended, and could
+    otherwise create that day's run in the moment before the process exits, leaving it STARTING.
+    """
+    from dagster import DagsterInstance
+
+    create_run = DagsterInstance.create_run
+    if getattr(create_run, "held_while_stopping", False):
+        return
+
+    def held(self, *args, **kwargs):
+        if _STOPPING.is_set():
+            threading.Event().wait()  # until _exit_once_canceled ends the process
+        return create_run(self, *args, **kwargs)
+
+    held.held_while_stopping = True  # type: ignore[attr-defined]
+    DagsterInstance.create_run = held  # type: ignore[method-assign]
 
 
 def _configured_launcher() -> str | None:
@@ -82,6 +108,7 @@ def _on_sigterm(signum, frame) -> None:
     for run in runs:
         instance.report_run_canceling(run, message=MESSAGE)
     if runs:
+        _STOPPING.set()
         backfills = {run.tags[BACKFILL_TAG] for run in runs if BACKFILL_TAG in run.tags}
         threading.Thread(
             target=_exit_once_canceled, args=(instance, backfills), daemon=True
