@@ -32,8 +32,29 @@ def open_engine(url: str, metadata: sa.MetaData) -> sa.Engine:
     engine = sa.create_engine(url, future=True, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
-    metadata.create_all(engine)
+    _create_tables(engine, metadata)
     return engine
+
+
+# Times the tables are created again after another process created some at the same moment.
+CREATE_ATTEMPTS = 3
+
+
+def _create_tables(engine: sa.Engine, metadata: sa.MetaData) -> None:
+    """Create the missing tables; another process creating them at the same moment is no error.
+
+    ``create_all`` looks for each table, then creates the missing ones: two run processes
+    opening a new metric store at once could both find a table missing, and the second's
+    CREATE TABLE failed ("already exists"), failing its run's first step. The next attempt
+    finds the tables the other process made; an error that persists is raised.
+    """
+    for attempt in range(1, CREATE_ATTEMPTS + 1):
+        try:
+            metadata.create_all(engine)
+            return
+        except sa.exc.DBAPIError:
+            if attempt == CREATE_ATTEMPTS:
+                raise
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -119,3 +119,35 @@ def test_opening_waits_for_another_connections_lock_past_sqlite3s_own_timeout(tm
         released.join()
         holder.close()
     assert time.monotonic() - began >= 5.5, "the lock was held: the open had to wait"
+
+
+def test_tables_another_process_created_at_the_same_moment_are_no_error(tmp_path, monkeypatch):
+    """Two run processes opening a new store at once: the one that loses the race goes on."""
+    metadata = sa.MetaData()
+    things = _table(metadata)
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    create_all = sa.MetaData.create_all
+    calls = []
+
+    def racing(self, bind, **kwargs):
+        calls.append(bind)
+        if len(calls) == 1:
+            create_all(self, sa.create_engine(url))  # the other process creates the tables
+            create_all(self, bind, checkfirst=False)  # this one's CREATE TABLE fails, as it did
+        return create_all(self, bind, **kwargs)
+
+    monkeypatch.setattr(sa.MetaData, "create_all", racing)
+    engine = open_engine(url, metadata)
+    assert len(calls) == 2
+    with engine.begin() as conn:
+        conn.execute(things.insert(), [{"day": dt.date(2026, 3, 2)}])
+
+    def failing(self, bind, **kwargs):
+        calls.append(bind)
+        raise sa.exc.OperationalError("CREATE TABLE things", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(sa.MetaData, "create_all", failing)
+    calls.clear()
+    with pytest.raises(sa.exc.OperationalError, match="disk I/O error"):
+        open_engine(f"sqlite:///{tmp_path / 'other.db'}", metadata)
+    assert len(calls) == 3  # an error that persists is raised
