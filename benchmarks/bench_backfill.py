@@ -4,8 +4,9 @@ Generates ``--days`` days (default 30) of the demo model ``ctr_ranker`` at ``--r
 day (default 100,000), plus the reference days before them (the model's ``reference.trailing_days``),
 in a local folder with the metric store in SQLite and the warehouse in DuckDB (dbt runs for real).
 The reference days are ingested beforehand (not timed), so every day of the backfill has its full
-reference window. Then, with a fresh ``DAGSTER_HOME`` whose runs execute one after another in the
-command's process (the synchronous in-memory run launcher), it runs the README's command
+reference window. Then, with a fresh ``DAGSTER_HOME`` whose runs execute in the command's two
+worker processes (``infra/dagster-sequential.yaml``: a day starts beside the end of the day before
+it), it runs the README's command
 
     python -m dagster job backfill -w workspace.yaml -j ctr_ranker_monitoring_job \\
         --from D1 --to DN --noprompt
@@ -50,7 +51,7 @@ MODEL = "ctr_ranker"
 JOB = f"{MODEL}_monitoring_job"
 TARGET_RATIO = 1.5
 
-# Runs execute one after another inside the command's process (Dagster's synchronous launcher).
+# Runs execute in the command's two worker processes, the model's days in order.
 INSTANCE_YAML = (REPO / "infra" / "dagster-sequential.yaml").read_text()
 
 # As in production (infra/dagster.yaml): the command queues the runs, the daemon starts them one
@@ -374,7 +375,7 @@ def main() -> None:
         "--launcher",
         choices=["sync", "default"],
         default="sync",
-        help="sync: runs one after another in the command's process; default: queued, the daemon "
+        help="sync: runs executed by the command's workers; default: queued, the daemon "
         "starts each run in its own process (one at a time)",
     )
     parser.add_argument("--profile", metavar="FILE", help="run the command under cProfile")

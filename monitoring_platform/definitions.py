@@ -73,4 +73,17 @@ def materialize_reports_index(
     return None
 
 
+def prepare_process(defs: Definitions) -> None:
+    """Load what a process's first run would (the steps' libraries, dbt's parse), before it."""
+    import importlib
+
+    from monitoring_platform.defs.metrics.warehouse import parse_dbt_project
+    from monitoring_platform.lib.warm import LATER_STEPS
+
+    for module in (*LATER_STEPS, "sklearn.ensemble"):
+        importlib.import_module(module)
+    resources = dict(defs.resources or {})
+    parse_dbt_project(resources["dbt"], resources["warehouse"])
+
+
 defs = build_definitions(load_config())

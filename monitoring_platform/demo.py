@@ -321,16 +321,10 @@ def _process_instance() -> Any:
 
 def prepare_worker(config: MonitoringConfig) -> None:
     """Load what a worker's first run would (definitions, libraries, dbt's parse), before it."""
-    import importlib
-
-    from monitoring_platform.defs.metrics.warehouse import parse_dbt_project
-    from monitoring_platform.lib.warm import LATER_STEPS
+    from monitoring_platform.definitions import prepare_process
 
     defs, _instance = _process_state(config)
-    for module in (*LATER_STEPS, "sklearn.ensemble"):
-        importlib.import_module(module)
-    resources = dict(defs.resources or {})
-    parse_dbt_project(resources["dbt"], resources["warehouse"])
+    prepare_process(defs)
 
 
 def execute_demo_run(task: tuple[MonitoringConfig, DemoRun]) -> list[DayOutcome]:

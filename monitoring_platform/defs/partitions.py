@@ -20,6 +20,12 @@ from dagster import (
 
 from monitoring_platform.config import MonitoringConfig
 
+# A step no later day reads (a day's drift, its KPI report): it runs after the day's other steps,
+# and a command-line backfill may start the model's next day beside it (``lane_launcher``).
+PRIORITY_TAG = "dagster/priority"
+UNREAD_BY_LATER_DAYS_TAG = "monitoring_platform/unread_by_later_days"
+UNREAD_BY_LATER_DAYS = {PRIORITY_TAG: "-1", UNREAD_BY_LATER_DAYS_TAG: "true"}
+
 
 def daily_partitions(config: MonitoringConfig) -> DailyPartitionsDefinition:
     """The daily partitions every model's assets share."""

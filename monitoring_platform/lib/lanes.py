@@ -34,7 +34,7 @@ Result = TypeVar("Result")
 NATIVE_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def _start_worker() -> None:
+def start_worker() -> None:
     """A worker's set-up: one native thread, and an exit that skips the last collection."""
     one_native_thread()
     skip_final_collection()
@@ -73,7 +73,7 @@ class LaneWorkers:
         if self._pool is None:
             context = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=context, initializer=_start_worker
+                max_workers=self.workers, mp_context=context, initializer=start_worker
             )
         return self._pool
 

@@ -22,7 +22,11 @@ from monitoring_platform.defs.keys import (
     model_asset_key,
 )
 from monitoring_platform.defs.pages import page_publisher
-from monitoring_platform.defs.partitions import partitioned_check_specs, window_dep
+from monitoring_platform.defs.partitions import (
+    UNREAD_BY_LATER_DAYS,
+    partitioned_check_specs,
+    window_dep,
+)
 from monitoring_platform.defs.publish import partition_day, publish
 from monitoring_platform.defs.resources import MetricStoreResource, StorageResource
 from monitoring_platform.lib import reference
@@ -60,6 +64,7 @@ def build_drift_assets(
         kinds={"parquet"},
         code_version=reference.reference_code_version(model),
         metadata=described,
+        op_tags=UNREAD_BY_LATER_DAYS,
     )
     def reference_window(
         context: AssetExecutionContext, storage: StorageResource, metric_store: MetricStoreResource
@@ -79,6 +84,7 @@ def build_drift_assets(
         kinds={"evidently", "html"},
         check_specs=partitioned_check_specs(key, partitions, DRIFT_CHECKS),
         metadata=described,
+        op_tags=UNREAD_BY_LATER_DAYS,
     )
     def data_drift_report(
         context: AssetExecutionContext, storage: StorageResource, metric_store: MetricStoreResource

@@ -35,6 +35,7 @@ from monitoring_platform.defs.metrics.resources import WAREHOUSE_POOL, Warehouse
 from monitoring_platform.defs.metrics.warehouse import build_dbt_assets as build_dbt_assets
 from monitoring_platform.defs.metrics.warehouse import build_warehouse_tables
 from monitoring_platform.defs.pages import page_publisher
+from monitoring_platform.defs.partitions import UNREAD_BY_LATER_DAYS
 from monitoring_platform.defs.publish import partition_day, publish
 from monitoring_platform.defs.resources import MetricStoreResource, StorageResource
 from monitoring_platform.lib import events as events_lib
@@ -127,6 +128,7 @@ def _business_metrics_report(
         pool=WAREHOUSE_POOL,
         check_specs=metrics_check_specs(key, model, partitions),
         metadata={"model": model.name},
+        op_tags=UNREAD_BY_LATER_DAYS,
     )
     def business_metrics_report(
         context: AssetExecutionContext,

@@ -1,8 +1,9 @@
 """SIGTERM to a process that executes runs itself: its runs end CANCELED and the process stops.
 
-That is ``dagster job backfill`` on an instance with the synchronous launcher (see
-``infra/dagster-sequential.yaml``); without this, the run would end as a failure (or be left
-STARTED) and the command would go on with the next day.
+That is ``dagster job backfill`` on an instance with the synchronous launcher, and the worker
+processes of ``lane_launcher`` (``infra/dagster-sequential.yaml``), whose command passes SIGTERM
+on to them and then cancels the runs it created that had not started; without this, the run
+would end as a failure (or be left STARTED) and the command would go on with the next day.
 
 Dagster treats SIGTERM as Ctrl-C while it executes a run. When the instance executes runs in the
 launching process, the handler installed here first marks the runs this process executes
@@ -16,20 +17,35 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 
 # How long the runs of the process get to record their cancellation before it exits anyway.
 CANCEL_WAIT_SECONDS = 120.0
 BACKFILL_TAG = "dagster/backfill"
 SYNC_LAUNCHER = "SyncInMemoryRunLauncher"
+# Executes the command's runs in its worker processes, which cancel their own runs; the command
+# cancels what is left (``lane_launcher``).
+LANE_LAUNCHER = "LaneRunLauncher"
 MESSAGE = "The process executing this run received SIGTERM: the run is canceled."
 
 
-def install_termination_handler() -> None:
-    """Install :func:`_on_sigterm` in a process on an instance with the synchronous launcher."""
+# Called instead of cancelling this process's runs: a launcher with workers (``lane_launcher``),
+# in its command and in its workers.
+_ON_SIGTERM: list[Callable[[], None]] = []
+
+
+def install_termination_handler(on_sigterm: Callable[[], None] | None = None) -> None:
+    """Install :func:`_on_sigterm` in a process on an instance whose runs it executes itself.
+
+    ``on_sigterm()`` (called in the handler, so it must not touch the instance) replaces the
+    cancelling of this process's runs.
+    """
     if threading.current_thread() is not threading.main_thread():
         return
-    if _configured_launcher() != SYNC_LAUNCHER:
+    if _configured_launcher() not in (SYNC_LAUNCHER, LANE_LAUNCHER):
         return
+    if on_sigterm is not None and on_sigterm not in _ON_SIGTERM:
+        _ON_SIGTERM.append(on_sigterm)
     from dagster._utils import interrupts
 
     # Dagster maps SIGTERM to its interrupt handler whenever it swaps that handler in or out.
@@ -98,27 +114,52 @@ def _runs_of_this_process(instance, statuses) -> list:
 
 
 def _on_sigterm(signum, frame) -> None:
+    """The handler, in the main thread: everything that touches the instance runs on a thread.
+
+    The main thread may be inside the instance's storage, holding its lock, when the signal
+    arrives; writing from the handler would wait for that lock forever.
+    """
+    if _ON_SIGTERM:
+        _STOPPING.set()
+        for stop in _ON_SIGTERM:
+            stop()
+        return
+    threading.Thread(target=_cancel_runs_of_this_process, daemon=True).start()
+
+
+def _cancel_runs_of_this_process() -> None:
     from dagster import DagsterInstance, DagsterRunStatus
 
+    instance, runs = None, []
     try:
         instance = DagsterInstance.get()
         runs = _runs_of_this_process(instance, [DagsterRunStatus.STARTED])
     except Exception:
-        runs = []
+        pass
+    cancel_runs(instance, runs, whole_backfill=True)
+
+
+def cancel_runs(instance, runs: list, *, whole_backfill: bool) -> None:
+    """Mark ``runs`` (executed here) CANCELING, then interrupt the main thread as Ctrl-C does.
+
+    Dagster then records them CANCELED, and the process ends once they are; with
+    ``whole_backfill`` the runs of their backfills not ended by then are canceled too. Called on
+    a thread other than the main one.
+    """
     for run in runs:
         instance.report_run_canceling(run, message=MESSAGE)
     if runs:
         _STOPPING.set()
         backfills = {run.tags[BACKFILL_TAG] for run in runs if BACKFILL_TAG in run.tags}
         threading.Thread(
-            target=_exit_once_canceled, args=(instance, backfills), daemon=True
+            target=_exit_once_canceled,
+            args=(instance, backfills if whole_backfill else set()),
+            daemon=True,
         ).start()
-    # Interrupt as Ctrl-C does: Dagster then records a CANCELING run as CANCELED.
-    handler = signal.getsignal(signal.SIGINT)
-    if callable(handler):
-        handler(signal.SIGINT, frame)
-    else:
-        raise KeyboardInterrupt
+    if callable(signal.getsignal(signal.SIGINT)):
+        os.kill(os.getpid(), signal.SIGINT)  # its handler runs in the main thread
+    elif not runs:
+        os._exit(128 + signal.SIGTERM)  # Ctrl-C is ignored here, and nothing is to be canceled
 
 
 def _exit_once_canceled(instance, backfills: set[str]) -> None:

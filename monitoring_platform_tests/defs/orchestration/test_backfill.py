@@ -17,6 +17,8 @@ import pytest
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
 from monitoring_platform.config import load_config
+from monitoring_platform.defs.orchestration.jobs import MODEL_TAG
+from monitoring_platform.defs.orchestration.lane_launcher import run_gate_steps
 from monitoring_platform.lib import lake
 from monitoring_platform.lib.metric_store import MetricStore
 from monitoring_platform.lib.storage import LocalObjectStore
@@ -28,8 +30,8 @@ END = START + dt.timedelta(days=int(os.environ.get("MONITORING_BACKFILL_DAYS", "
 DAYS = [START + dt.timedelta(days=n) for n in range((END - START).days + 1)]
 MODELS = ("ctr_ranker", "eta_regressor")
 
-# Runs execute one after another inside the command's process (Dagster's synchronous launcher):
-# one model-day in memory at a time, as the run queue allows in production.
+# Runs execute in the command's two worker processes (``LaneRunLauncher``): at most two
+# model-days in memory, a model's days in order.
 INSTANCE_YAML = (REPO / "infra" / "dagster-sequential.yaml").read_text()
 
 
@@ -82,6 +84,24 @@ def assert_same(old, new):
     assert not changed, changed
 
 
+def assert_days_in_order(instance, runs):
+    """A model's next day started once the steps later days read had ended; the rest overlap."""
+    overlapped = 0
+    for model in MODELS:
+        days = sorted(
+            (r for r in runs if r.tags[MODEL_TAG] == model),
+            key=lambda r: r.tags["dagster/partition"],
+        )
+        for before, after in zip(days, days[1:], strict=False):
+            gate = run_gate_steps(instance, before)
+            stats = instance.get_run_step_stats(before.run_id)
+            ended = max((s.end_time for s in stats if s.step_key in gate), default=0)
+            started = instance.get_run_stats(after.run_id).start_time
+            assert started >= ended, (before.tags["dagster/partition"], after.tags)
+            overlapped += started < instance.get_run_stats(before.run_id).end_time
+    assert overlapped, "no day started beside the end of the day before it"
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(1800)  # a CLI backfill of 2 models x 3 days, one run per model-day
 def test_backfill_of_both_models(tmp_path, monkeypatch):
@@ -109,7 +129,8 @@ def test_backfill_of_both_models(tmp_path, monkeypatch):
         failed = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.FAILURE]))
         # Only the day with the schema bug stops, by its blocking check, for each model.
         assert {r.tags["dagster/partition"] for r in failed} <= {"2026-10-06"}
-    # Each process that ran a model-day stayed small: one day at a time, never the whole range.
+        assert_days_in_order(instance, runs)
+    # Each process that ran model-days stayed small: one at a time, never the whole range.
     assert peak_kib < 3 * 1024 * 1024
 
     store = MetricStore(config.metric_store_url())

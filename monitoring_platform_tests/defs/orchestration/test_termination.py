@@ -1,5 +1,5 @@
-"""SIGTERM to `dagster job backfill` (runs executed by the command itself): the command stops,
-its run ends CANCELED, and no run is left STARTED."""
+"""SIGTERM to `dagster job backfill` (runs executed by the command's workers): the command stops,
+its runs end CANCELED, and no run is left STARTED."""
 
 import datetime as dt
 import os
@@ -15,16 +15,26 @@ from monitoring_platform.config import load_config
 from monitoring_platform.simulation import generate_traffic
 from monitoring_platform_tests.conftest import REPO, small_config_dict, write_config
 
-DAYS = [dt.date(2026, 10, 1) + dt.timedelta(days=n) for n in range(3)]
+DAYS = [dt.date(2026, 10, 1) + dt.timedelta(days=n) for n in range(6)]
+LANES = (REPO / "infra" / "dagster-sequential.yaml").read_text()
+# Dagster's synchronous launcher: the runs one after another in the command's own process.
+SYNC = LANES.replace(
+    "  module: monitoring_platform.defs.orchestration.lane_launcher\n"
+    "  class: LaneRunLauncher\n  config:\n    workers: 2\n",
+    "  module: dagster._core.launcher.sync_in_memory_run_launcher\n"
+    "  class: SyncInMemoryRunLauncher\n",
+)
+assert "LaneRunLauncher" not in SYNC, "the launcher of infra/dagster-sequential.yaml moved"
 
 
 @pytest.mark.slow
-def test_sigterm_stops_a_backfill_and_cancels_its_run(tmp_path, monkeypatch):
+@pytest.mark.parametrize("instance_yaml", [LANES, SYNC], ids=["workers", "in_process"])
+def test_sigterm_stops_a_backfill_and_cancels_its_run(tmp_path, monkeypatch, instance_yaml):
     config_path = write_config(tmp_path, small_config_dict(tmp_path, requests_per_day=100))
     generate_traffic(load_config(config_path), DAYS[0], DAYS[-1], seed=2, models=["ctr_ranker"])
     home = tmp_path / "dagster_home"
     home.mkdir()
-    (home / "dagster.yaml").write_text((REPO / "infra" / "dagster-sequential.yaml").read_text())
+    (home / "dagster.yaml").write_text(instance_yaml)
     monkeypatch.setenv("DAGSTER_HOME", str(home))  # the instance this test reads, as the command
     env = {**os.environ, "MONITORING_CONFIG": str(config_path)}
     DagsterInstance.from_config(str(home)).dispose()  # its SQLite files, before two processes race
