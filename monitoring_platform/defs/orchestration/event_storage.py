@@ -80,7 +80,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None):
         self._engines: OrderedDict[str, Engine] = OrderedDict()
-        self._engines_lock = threading.RLock()  # re-entered by a SIGTERM handler (termination.py)
+        self._engines_lock = threading.Lock()
         self._tables: set[str] = set()
         self._batches = threading.local()
         super().__init__(base_dir, inst_data=inst_data)

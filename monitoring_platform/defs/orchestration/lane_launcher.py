@@ -65,9 +65,12 @@ def _start_lane_worker(gates: Any, origin: Any) -> None:
     _GATES = gates
     termination.install_termination_handler(on_sigterm=_worker_sigterm)
     start_worker()
-    recon_job_from_origin(origin).get_definition()
-    definitions = importlib.import_module("monitoring_platform.definitions")
-    definitions.prepare_process(definitions.defs)
+    try:
+        recon_job_from_origin(origin).get_definition()
+        definitions = importlib.import_module("monitoring_platform.definitions")
+        definitions.prepare_process(definitions.defs)
+    except Exception:
+        pass  # left for the run, which says what failed (a failing set-up breaks the pool)
 
 
 def _worker_sigterm() -> None:

@@ -6,6 +6,7 @@ order and their overlap) and ``test_termination.py`` (SIGTERM).
 
 from dagster._core.execution.api import create_execution_plan
 
+from monitoring_platform.defs.orchestration import lane_launcher
 from monitoring_platform.defs.orchestration.jobs import model_job_name
 from monitoring_platform.defs.orchestration.lane_launcher import LaneRunLauncher, gate_steps
 from monitoring_platform_tests.defs.orchestration.conftest import MODELS, definitions_for
@@ -38,3 +39,13 @@ def test_a_late_word_from_a_run_does_not_release_its_lanes_next_run():
     launcher._release("day-2")
     assert launcher._may_start("ctr_ranker")
     assert not launcher._may_start("eta_regressor")
+
+
+def test_a_worker_whose_warm_up_fails_still_starts(monkeypatch):
+    # The run then meets the failure and says what it is; a failing initializer would break
+    # the pool, and every run would end with "a child process terminated abruptly".
+    monkeypatch.setattr(lane_launcher, "start_worker", lambda: None)
+    monkeypatch.setattr(lane_launcher.termination, "install_termination_handler", lambda **_: None)
+    monkeypatch.setattr(lane_launcher, "_GATES", None)
+    lane_launcher._start_lane_worker("gates", origin="not a job's origin")
+    assert lane_launcher._GATES == "gates"
