@@ -40,12 +40,6 @@ STEP_ENDED = {
     DagsterEventType.STEP_FAILURE,
     DagsterEventType.STEP_SKIPPED,
 }
-LIVE = [
-    DagsterRunStatus.NOT_STARTED,
-    DagsterRunStatus.STARTING,
-    DagsterRunStatus.STARTED,
-    DagsterRunStatus.CANCELING,
-]
 
 # In a worker: where it says that a run's steps read by later days have ended, its instance and
 # the run it is executing.
@@ -250,23 +244,11 @@ class LaneRunLauncher(RunLauncher, ConfigurableClass):
         threading.Thread(target=self._exit_after, args=(workers,), daemon=True).start()
 
     def _exit_after(self, workers: list) -> None:
+        """Once the workers have ended: the runs handed here or of their backfills not ended."""
         deadline = time.monotonic() + termination.CANCEL_WAIT_SECONDS
         for process in workers:
             process.join(max(0.0, deadline - time.monotonic()))
-        for run in self._left_over():
-            self._instance.report_run_canceled(run, message=termination.MESSAGE)
-        os._exit(128 + signal.SIGTERM)
-
-    def _left_over(self) -> list:
-        """The runs handed to this launcher, and those of their backfills, not ended."""
         instance = self._instance
-        runs = {r.run_id: r for r in instance.get_runs(RunsFilter(run_ids=list(self._lanes)))}
-        backfills = {
-            r.tags[termination.BACKFILL_TAG]
-            for r in runs.values()
-            if r.tags.get(termination.BACKFILL_TAG)
-        }
-        for backfill in backfills:
-            tags: dict[str, str] = {termination.BACKFILL_TAG: backfill}
-            runs.update({r.run_id: r for r in instance.get_runs(RunsFilter(tags=tags))})
-        return [r for r in runs.values() if r.status in LIVE]
+        runs = list(instance.get_runs(RunsFilter(run_ids=list(self._lanes))))
+        backfills = {b for r in runs if (b := r.tags.get(termination.BACKFILL_TAG))}
+        termination.exit_canceling_the_rest(instance, runs, backfills)

@@ -162,26 +162,32 @@ def cancel_runs(instance, runs: list, *, whole_backfill: bool) -> None:
         os._exit(128 + signal.SIGTERM)  # Ctrl-C is ignored here, and nothing is to be canceled
 
 
+# A run in these has not ended.
+LIVE_STATUSES = ("NOT_STARTED", "QUEUED", "STARTING", "STARTED", "CANCELING")
+
+
 def _exit_once_canceled(instance, backfills: set[str]) -> None:
     """Leave the process once its runs have ended, so the command starts no further run.
 
     A run of the same backfill it created meanwhile is marked canceled first.
     """
-    from dagster import DagsterRunStatus, RunsFilter
+    from dagster import DagsterRunStatus
 
-    live = [
-        DagsterRunStatus.NOT_STARTED,
-        DagsterRunStatus.QUEUED,
-        DagsterRunStatus.STARTING,
-        DagsterRunStatus.STARTED,
-        DagsterRunStatus.CANCELING,
-    ]
     deadline = time.monotonic() + CANCEL_WAIT_SECONDS
     while time.monotonic() < deadline:
         if not _runs_of_this_process(instance, [DagsterRunStatus.CANCELING]):
             break
         time.sleep(0.2)
-    leftover = {run.run_id: run for run in _runs_of_this_process(instance, live)}
+    live = [DagsterRunStatus(s) for s in LIVE_STATUSES]
+    exit_canceling_the_rest(instance, _runs_of_this_process(instance, live), backfills)
+
+
+def exit_canceling_the_rest(instance, runs: list, backfills: set[str]) -> None:
+    """Mark canceled those of ``runs`` and of the runs of ``backfills`` not ended; exit."""
+    from dagster import DagsterRunStatus, RunsFilter
+
+    live = [DagsterRunStatus(s) for s in LIVE_STATUSES]
+    leftover = {run.run_id: run for run in runs if run.status in live}
     for backfill in backfills:
         for run in instance.get_runs(RunsFilter(statuses=live, tags={BACKFILL_TAG: backfill})):
             leftover[run.run_id] = run
