@@ -1,5 +1,5 @@
 """`dagster dev` (webserver and daemon) on the embedded instance, driven over GraphQL as the UI
-drives it: a backfill of three days of both models and the daily schedule's tick (as
+drives it: a backfill of three days of both models and the daily schedule's ticks (as
 monitoring.yaml sets it: one day split into two runs of `monitoring_job`) run to success through
 the queue and the warehouse pool, and each day's check status in Dagster equals the metric
 store's."""
@@ -62,6 +62,13 @@ query ($key: AssetKeyInput!, $check: String!, $partition: String) {
   }
 }
 """
+TICKS = """
+query ($selector: ScheduleSelector!) {
+  scheduleOrError(scheduleSelector: $selector) {
+    ... on Schedule { scheduleState { ticks(limit: 20) { status skipReason runIds } } }
+  }
+}
+"""
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 
 
@@ -117,14 +124,19 @@ def check_history_page(base: str, model: str, check: str, screenshot: Path) -> s
 @pytest.mark.slow
 @pytest.mark.timeout(2400)
 def test_ui_backfill_and_schedule_tick_succeed_and_agree_with_the_metric_store(tmp_path):
-    # The schedule ticks once, a few minutes from now (time for the servers to come up).
-    tick = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=6)).replace(second=0, microsecond=0)
-    yesterday = tick.date() - dt.timedelta(days=1)
+    # The schedule ticks every minute, read in a zone where it is about midday now: every tick
+    # while the test runs falls on one local day. The first tick after the schedule starts
+    # evaluates yesterday; the later ones find its run keys taken and launch nothing.
+    now = dt.datetime.now(dt.UTC)
+    east = 12 - now.hour  # hours east of UTC; POSIX zone names count the other way
+    local_today = (now + dt.timedelta(hours=east)).date()
+    yesterday = local_today - dt.timedelta(days=1)
     days = [yesterday - dt.timedelta(days=n) for n in (3, 2, 1)]  # backfilled
     raw = small_config_dict(tmp_path, requests_per_day=150)
     # The example configuration's schedule: a day's models split between two runs.
     raw["schedule"] = {
-        "cron": f"{tick.minute} {tick.hour} * * *",
+        "cron": "* * * * *",
+        "timezone": f"Etc/GMT{-east:+d}",
         "runs": "per_day",
         "parallel_runs": 2,
     }
@@ -182,11 +194,9 @@ def test_ui_backfill_and_schedule_tick_succeed_and_agree_with_the_metric_store(t
             return launched
 
         wait_for("the backfills to launch", launch_backfills, timeout=300)
-        started = graphql(
-            base, START_SCHEDULE, {"selector": {**repository, "scheduleName": "daily_schedule"}}
-        )["startSchedule"]
+        schedule = {"selector": {**repository, "scheduleName": "daily_schedule"}}
+        started = graphql(base, START_SCHEDULE, schedule)["startSchedule"]
         assert started["__typename"] == "ScheduleStateResult", started
-        assert dt.datetime.now(dt.UTC) < tick, "the servers came up after the schedule's tick"
 
         expected = {(m, d.isoformat()) for m in MODELS for d in [*days, yesterday]}
 
@@ -210,6 +220,16 @@ def test_ui_backfill_and_schedule_tick_succeed_and_agree_with_the_metric_store(t
         ]
         failed = [(r["jobName"], r["runId"]) for r in runs if r["status"] != "SUCCESS"]
         assert failed == [], failed
+
+        # Ticks after the first find the day launched and start nothing.
+        def skipped_ticks():
+            state = graphql(base, TICKS, schedule)["scheduleOrError"]["scheduleState"]
+            return [t for t in state["ticks"] if t["status"] == "SKIPPED"]
+
+        skipped = wait_for("a tick after the day's", skipped_ticks, timeout=180)
+        assert all("launched by an earlier tick" in t["skipReason"] for t in skipped), skipped
+        assert not any(t["runIds"] for t in skipped)
+        assert len(graphql(base, RUNS)["runsOrError"]["results"]) == len(expected)
         scheduled = [r for r in runs if r["jobName"] == "monitoring_job"]
         assert len(scheduled) == len(MODELS), "the scheduled day: one run per group"
         assert {r["jobName"] for r in runs} == {f"{m}_monitoring_job" for m in MODELS} | {

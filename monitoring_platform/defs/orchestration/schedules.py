@@ -8,6 +8,10 @@ then stops that day's dbt build (the marts, their tests, the business report) fo
 the run. With ``schedule.parallel_runs: N`` it starts N such runs a day, each over its share of
 the models (``MonitoringConfig.run_groups``: a model is in the same run every day), which the run
 queue runs side by side.
+
+A day is launched once: Dagster keeps a schedule's run keys apart per tick, so a cron that ticks
+more than once a day would evaluate yesterday again at every tick. A tick finds the runs earlier
+ticks started for the day (by their run key) and requests only the missing ones.
 """
 
 import datetime as dt
@@ -23,11 +27,14 @@ from dagster import (
     SkipReason,
     schedule,
 )
+from dagster._core.storage.dagster_run import RunsFilter
+from dagster._core.storage.tags import RUN_KEY_TAG, SCHEDULE_NAME_TAG
 
 from monitoring_platform.config import MonitoringConfig
 from monitoring_platform.defs.orchestration.jobs import TRIGGER_TAG, model_run_tags
 
 if TYPE_CHECKING:
+    from dagster import DagsterInstance
     from dagster._core.definitions.unresolved_asset_job_definition import (
         UnresolvedAssetJobDefinition,
     )
@@ -112,18 +119,39 @@ def build_daily_schedule(
         day = now.astimezone(zone).date() - dt.timedelta(days=1)
         if day < first_day:
             return SkipReason(f"{day} is before the first partition ({first_day})")
-        if not groups:
-            return RunRequest(
-                run_key=schedule_run_key(model, day), partition_key=day.isoformat(), tags=tags
-            )
-        return [
-            RunRequest(
-                run_key=schedule_run_key(None, day, group),
-                partition_key=day.isoformat(),
-                tags={**tags, RUN_GROUP_TAG: group},
-                asset_selection=keys,
-            )
-            for group, keys in groups
-        ]
+        requests = day_requests(model, day, tags, groups)
+        name = daily_schedule_name(model)
+        missing = [r for r in requests if not launched(context.instance, name, r.run_key)]
+        return missing or SkipReason(f"{day} was launched by an earlier tick")
 
     return daily_schedule
+
+
+def day_requests(
+    model: str | None,
+    day: dt.date,
+    tags: dict[str, str],
+    groups: list[tuple[str, list[AssetKey]]] | None,
+) -> list[RunRequest]:
+    """A day's run of ``model`` (or of every model), or one run per group of models."""
+    if not groups:
+        return [
+            RunRequest(
+                run_key=schedule_run_key(model, day), partition_key=day.isoformat(), tags=tags
+            )
+        ]
+    return [
+        RunRequest(
+            run_key=schedule_run_key(None, day, group),
+            partition_key=day.isoformat(),
+            tags={**tags, RUN_GROUP_TAG: group},
+            asset_selection=keys,
+        )
+        for group, keys in groups
+    ]
+
+
+def launched(instance: "DagsterInstance", schedule_name: str, run_key: str | None) -> bool:
+    """Whether an earlier tick of the schedule started the run with ``run_key``."""
+    tags = {SCHEDULE_NAME_TAG: schedule_name, RUN_KEY_TAG: run_key or ""}
+    return bool(instance.get_run_ids(RunsFilter(tags=tags), limit=1))

@@ -5,8 +5,8 @@ import datetime as dt
 import pytest
 from dagster import (
     AssetKey,
-    DagsterInstance,
     build_schedule_context,
+    instance_for_test,
 )
 
 from monitoring_platform.config import load_config
@@ -21,8 +21,8 @@ from monitoring_platform_tests.defs.orchestration.conftest import (
 
 
 def tick(defs, schedule, when: dt.datetime):
-    """The schedule's tick at ``when`` on an ephemeral instance."""
-    with DagsterInstance.ephemeral() as instance:
+    """The schedule's tick at ``when`` on a fresh instance."""
+    with instance_for_test() as instance:
         return schedule.evaluate_tick(
             build_schedule_context(
                 instance=instance,
@@ -187,3 +187,42 @@ def test_runs_per_model_by_default_and_nothing_else_is_accepted(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_config(write_config(tmp_path, raw))
     assert "schedule.runs" in str(err.value)
+
+
+def started_by_the_daemon(instance, schedule, request) -> None:
+    """The run the daemon creates for a tick's request: tagged with the schedule and run key."""
+    from dagster import DagsterRun
+    from dagster._core.storage.tags import RUN_KEY_TAG, SCHEDULE_NAME_TAG
+    from dagster._core.utils import make_new_run_id
+
+    tags = {**request.tags, SCHEDULE_NAME_TAG: schedule.name, RUN_KEY_TAG: request.run_key}
+    instance.add_run(DagsterRun(job_name=schedule.job_name, run_id=make_new_run_id(), tags=tags))
+
+
+@pytest.mark.parametrize("runs", ["per_model", "per_day"])
+def test_a_day_is_launched_once_however_often_the_cron_ticks(tmp_path, runs):
+    _config, defs = definitions_for(tmp_path, schedule={"runs": runs, "cron": "0 * * * *"})
+    name = "daily_schedule" if runs == "per_day" else "ctr_ranker_daily_schedule"
+    schedule = defs.resolve_schedule_def(name)
+    with instance_for_test() as instance:
+
+        def at(hour: int, day: int = 21):
+            when = dt.datetime(2026, 11, day, hour, 0, tzinfo=dt.UTC)
+            context = build_schedule_context(
+                instance=instance,
+                scheduled_execution_time=when,
+                repository_def=defs.get_repository_def(),
+            )
+            return schedule.evaluate_tick(context)
+
+        first = at(6).run_requests
+        assert first and {r.partition_key for r in first} == {"2026-11-20"}
+        started_by_the_daemon(instance, schedule, first[0])  # one of the day's runs started
+        second = at(7)
+        assert [r.run_key for r in second.run_requests] == [r.run_key for r in first[1:]]
+        for request in second.run_requests:
+            started_by_the_daemon(instance, schedule, request)
+        third = at(8)
+        assert not third.run_requests and "launched by an earlier tick" in third.skip_message
+        # The next day's first tick evaluates the next day.
+        assert {r.partition_key for r in at(0, day=22).run_requests} == {"2026-11-21"}
