@@ -100,8 +100,9 @@ def test_prometheus_scrapes_the_example_service(tmp_path):
                 deadline = time.monotonic() + 90
                 total = None
                 while time.monotonic() < deadline:
-                    try:
-                        total = scalar(http, "sum(model_requests_total)")
+                    try:  # until its storage is open Prometheus answers 503, not JSON
+                        ready = http.get("/-/ready").status_code == 200
+                        total = scalar(http, "sum(model_requests_total)") if ready else None
                     except httpx.TransportError:
                         total = None
                     if total == len(codes):
