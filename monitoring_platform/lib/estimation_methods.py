@@ -119,16 +119,32 @@ class CannotEstimate(ValueError):  # noqa: N818 -- reads as the reason it is rai
 
 
 class ScoreCalibrator:
-    """Isotonic map from a binary classifier's score to the probability of the positive class."""
+    """Isotonic map from a binary classifier's score to the probability of the positive class.
 
-    def __init__(self, scores: np.ndarray, labels: np.ndarray):
-        from sklearn.isotonic import IsotonicRegression
+    scikit-learn's ``IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip")``: labels
+    averaged over equal scores, the pool-adjacent-violators fit, linear between the fitted scores
+    and constant beyond them. ``order`` (the rows by score) lets the cross-fitted calibrators of
+    one reference sort it once.
+    """
 
-        self.isotonic = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-        self.isotonic.fit(np.asarray(scores, float), np.asarray(labels, float))
+    def __init__(self, scores: np.ndarray, labels: np.ndarray, order: np.ndarray | None = None):
+        from sklearn.isotonic import isotonic_regression
+
+        scores, labels = np.asarray(scores, float), np.asarray(labels, float)
+        if not len(scores) or not np.isfinite(scores).all():
+            raise ValueError("calibration needs at least one score, and every score finite")
+        if order is None:
+            order = np.argsort(scores, kind="stable")
+        x, y = scores[order], labels[order]
+        starts = np.flatnonzero(np.r_[True, x[1:] != x[:-1]])
+        weights = np.diff(np.r_[starts, len(x)]).astype(float)
+        self.thresholds = x[starts]
+        self.values = isotonic_regression(
+            np.add.reduceat(y, starts) / weights, sample_weight=weights, y_min=0.0, y_max=1.0
+        )
 
     def __call__(self, scores: np.ndarray) -> np.ndarray:
-        return self.isotonic.predict(np.asarray(scores, float))
+        return np.interp(np.asarray(scores, float), self.thresholds, self.values)
 
 
 def fold_ids(n: int, folds: int = FOLDS, seed: int = SEED) -> np.ndarray:
@@ -141,10 +157,12 @@ def cross_fitted_probabilities(
 ) -> np.ndarray:
     """Each row's calibrated probability from a calibrator fitted on the other folds."""
     ids = fold_ids(len(scores), folds)
+    order = np.argsort(scores, kind="stable")  # a fold's rows stay sorted within it
     out = np.empty(len(scores))
     for fold in range(folds):
         held = ids == fold
-        out[held] = ScoreCalibrator(scores[~held], labels[~held])(scores[held])
+        train = order[~held[order]]
+        out[held] = ScoreCalibrator(scores, labels, train)(scores[held])
     return out
 
 

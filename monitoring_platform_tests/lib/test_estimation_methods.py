@@ -76,6 +76,35 @@ def test_calibrator_matches_sklearns_isotonic_calibration():
     np.testing.assert_allclose(ours, sklearn_calibrated.predict_proba(grid[:, None])[:, 1])
 
 
+@pytest.mark.parametrize("decimals", [None, 2])  # continuous scores, and scores with many ties
+def test_cross_fitted_calibration_matches_sklearns_isotonic_regression_per_fold(decimals):
+    from sklearn.isotonic import IsotonicRegression
+
+    rng = np.random.default_rng(8)
+    scores = rng.random(6000) * 0.8 + 0.1
+    if decimals:
+        scores = np.round(scores, decimals)
+    labels = (rng.random(6000) < scores**2).astype(float)
+    ids = est.fold_ids(len(scores))
+    expected = np.empty(len(scores))
+    for fold in range(est.FOLDS):
+        held = ids == fold
+        isotonic = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+        expected[held] = isotonic.fit(scores[~held], labels[~held]).predict(scores[held])
+    got = est.cross_fitted_probabilities(scores, labels)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    # Beyond the reference's scores the map is flat, as sklearn's "clip".
+    isotonic = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores, labels)
+    outside = np.array([0.0, 0.05, 0.95, 1.0])
+    np.testing.assert_allclose(
+        est.ScoreCalibrator(scores, labels)(outside), isotonic.predict(outside), atol=1e-12
+    )
+    constant = est.ScoreCalibrator(np.full(50, 0.3), labels[:50])(outside)
+    np.testing.assert_allclose(constant, labels[:50].mean())
+    with pytest.raises(ValueError, match="finite"):
+        est.ScoreCalibrator(np.array([0.2, np.nan]), np.array([0.0, 1.0]))
+
+
 def test_calibration_error_matches_sklearns_calibration_curve():
     from sklearn.calibration import calibration_curve
 
