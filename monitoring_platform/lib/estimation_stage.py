@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from monitoring_platform.config import ModelConfig
 from monitoring_platform.lib import labels as labels_lib
@@ -13,7 +14,12 @@ from monitoring_platform.lib import lake
 from monitoring_platform.lib.estimation import ESTIMATES, EstimationResult, estimate
 from monitoring_platform.lib.estimation_methods import PREDICTION, TARGET
 from monitoring_platform.lib.metric_store import Metric
-from monitoring_platform.lib.performance import join_labels, quality_violations
+from monitoring_platform.lib.performance import (
+    LABEL_COLUMNS,
+    ids_as_codes,
+    join_labels,
+    quality_violations,
+)
 from monitoring_platform.lib.reference import window_days
 from monitoring_platform.lib.stage import Location, StageResult, Verdict
 from monitoring_platform.lib.storage import ObjectStore
@@ -28,7 +34,7 @@ def estimation_columns(model: ModelConfig) -> list[str]:
 
 def read_day(store, model: ModelConfig, date) -> pd.DataFrame:
     """The day's accepted rows (empty when the partition was never written)."""
-    table = lake.read_partition(store, lake.ACCEPTED, model.name, date, estimation_columns(model))
+    table = _read_day_table(store, model, date)
     if table is None:
         return pd.DataFrame(columns=estimation_columns(model))
     return table.to_pandas()
@@ -40,9 +46,12 @@ def read_labelled_reference(
     """The reference days' predictions joined with their labels received by ``until``.
 
     Labels arrive on days ``day``..``day + max_delay_days``, never after ``until``; the latest
-    label wins. Returns the joined rows and the labelled rows per day.
+    label wins. Returns the joined rows (request ids as numbers: equal ids, equal numbers) and
+    the labelled rows per day. Each day of labels is read once, whichever reference days it
+    labels.
     """
     frames, counts = [], {}
+    received_on: dict[dt.date, pa.Table | None] = {}
     for value in days:
         day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
         arrivals = [
@@ -50,23 +59,36 @@ def read_labelled_reference(
             for n in range(model.labels.max_delay_days + 1)
             if day + dt.timedelta(days=n) <= until
         ]
-        received, _found, _missing = lake.read_partitions(
-            store, labels_lib.ACCEPTED, model.name, arrivals, ["request_id", TARGET, "labeled_at"]
-        )
-        if received is None:  # no labels yet: the day's predictions are not read
-            counts[str(day)] = 0
+        received = _labels_received(store, model, arrivals, received_on)
+        predictions = None if received is None else _read_day_table(store, model, day)
+        if received is None or predictions is None or predictions.num_rows == 0:
+            counts[str(day)] = 0  # no labels yet: the day's predictions are not read
             continue
-        predictions = read_day(store, model, day)
-        if predictions.empty:
-            counts[str(day)] = 0
-            continue
-        joined = join_labels(predictions, received.to_pandas())
+        predictions, received = ids_as_codes(predictions, received)
+        joined = join_labels(predictions.to_pandas(), received.to_pandas())
         joined = joined[joined[TARGET].notna()]
         counts[str(day)] = len(joined)
         frames.append(joined)
     if not frames:
         return pd.DataFrame(columns=[*estimation_columns(model), TARGET]), counts
     return pd.concat(frames, ignore_index=True), counts
+
+
+def _read_day_table(store, model: ModelConfig, date) -> pa.Table | None:
+    return lake.read_partition(store, lake.ACCEPTED, model.name, date, estimation_columns(model))
+
+
+def _labels_received(
+    store, model: ModelConfig, arrivals: list[dt.date], read: dict[dt.date, pa.Table | None]
+) -> pa.Table | None:
+    """The labels that arrived on ``arrivals``, each day read once into ``read``."""
+    for day in arrivals:
+        if day not in read:
+            read[day] = lake.read_partition(
+                store, labels_lib.ACCEPTED, model.name, day, LABEL_COLUMNS
+            )
+    tables = [read[day] for day in arrivals if read[day] is not None]
+    return pa.concat_tables(tables, promote_options="permissive") if tables else None
 
 
 def write_estimates(store, model: ModelConfig, date, result: EstimationResult) -> str:

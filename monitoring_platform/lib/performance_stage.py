@@ -9,8 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from monitoring_platform.config import ModelConfig
 from monitoring_platform.lib import labels as labels_lib
@@ -19,10 +17,12 @@ from monitoring_platform.lib.estimation_report import realized_against_estimate
 from monitoring_platform.lib.intake import LABEL_QUARANTINE_SHARE, quarantine_share_verdict
 from monitoring_platform.lib.metric_store import Metric, MetricStore
 from monitoring_platform.lib.performance import (
+    LABEL_COLUMNS,
     PREDICTION,
     TARGET,
     PerformanceResult,
     evaluate_joined,
+    ids_as_codes,
     join_labels,
     labelled_rows,
     quality_metrics,
@@ -37,7 +37,6 @@ from monitoring_platform.lib.storage import ObjectStore
 QUALITY = "model_quality_within_threshold"
 COVERAGE = "label_coverage_sufficient"
 PREDICTION_COLUMNS = ["request_id", "prediction", "model_version"]
-LABEL_COLUMNS = ["request_id", "label", "labeled_at"]
 
 
 def label_days(model: ModelConfig, prediction_day: dt.date) -> list[dt.date]:
@@ -202,33 +201,11 @@ def reference_quality(
     if received is None:
         return {}
     # Only the overall metrics are shown: no intervals, no per-version breakdown.
-    predictions, received = _ids_as_codes(predictions, received)
+    predictions, received = ids_as_codes(predictions, received)
     labelled = labelled_rows(join_labels(predictions.to_pandas(), received.to_pandas()))
     if len(labelled) < model.thresholds.quality.min_labeled_rows:
         return {}
     return quality_metrics(model, labelled[TARGET], labelled[PREDICTION])
-
-
-def _ids_as_codes(predictions: pa.Table, labels: pa.Table) -> tuple[pa.Table, pa.Table]:
-    """Both tables with each request id replaced by its number in one shared dictionary.
-
-    Equal ids get equal numbers, so a join on them pairs the same rows, without making a
-    Python string of every id.
-    """
-    left, right = predictions.column("request_id"), labels.column("request_id")
-    if left.type != right.type:  # joined as they are
-        return predictions, labels
-    codes = pc.dictionary_encode(pa.chunked_array(left.chunks + right.chunks, left.type))
-    indices = codes.combine_chunks().indices
-    split = predictions.num_rows
-    return (
-        _with_ids(predictions, indices.slice(0, split)),
-        _with_ids(labels, indices.slice(split)),
-    )
-
-
-def _with_ids(table: pa.Table, ids: pa.Array) -> pa.Table:
-    return table.set_column(table.schema.get_field_index("request_id"), "request_id", ids)
 
 
 def _frame(table: Any, columns: list[str]) -> pd.DataFrame:
