@@ -121,10 +121,8 @@ class CannotEstimate(ValueError):  # noqa: N818 -- reads as the reason it is rai
 class ScoreCalibrator:
     """Isotonic map from a binary classifier's score to the probability of the positive class.
 
-    scikit-learn's ``IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip")``: labels
-    averaged over equal scores, the pool-adjacent-violators fit, linear between the fitted scores
-    and constant beyond them. ``order`` (the rows by score) lets the cross-fitted calibrators of
-    one reference sort it once.
+    scikit-learn's ``IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip")``; ``order``
+    (rows by score) lets one reference's cross-fitted calibrators sort it once.
     """
 
     def __init__(self, scores: np.ndarray, labels: np.ndarray, order: np.ndarray | None = None):
@@ -133,9 +131,8 @@ class ScoreCalibrator:
         scores, labels = np.asarray(scores, float), np.asarray(labels, float)
         if not len(scores) or not np.isfinite(scores).all():
             raise ValueError("calibration needs at least one score, and every score finite")
-        if order is None:
-            order = np.argsort(scores, kind="stable")
-        x, y = scores[order], labels[order]
+        order = np.argsort(scores, kind="stable") if order is None else order
+        x, y = scores[order], labels[order]  # ties averaged, then pool-adjacent-violators
         starts = np.flatnonzero(np.r_[True, x[1:] != x[:-1]])
         weights = np.diff(np.r_[starts, len(x)]).astype(float)
         self.thresholds = x[starts]
@@ -161,8 +158,7 @@ def cross_fitted_probabilities(
     out = np.empty(len(scores))
     for fold in range(folds):
         held = ids == fold
-        train = order[~held[order]]
-        out[held] = ScoreCalibrator(scores, labels, train)(scores[held])
+        out[held] = ScoreCalibrator(scores, labels, order[~held[order]])(scores[held])
     return out
 
 

@@ -16,7 +16,6 @@ from monitoring_platform.lib.estimation_methods import PREDICTION, TARGET
 from monitoring_platform.lib.metric_store import Metric
 from monitoring_platform.lib.performance import (
     LABEL_COLUMNS,
-    ids_as_codes,
     join_labels,
     quality_violations,
 )
@@ -64,7 +63,7 @@ def read_labelled_reference(
         if received is None or predictions is None or predictions.num_rows == 0:
             counts[str(day)] = 0  # no labels yet: the day's predictions are not read
             continue
-        predictions, received = ids_as_codes(predictions, received)
+        predictions, received = lake.ids_as_codes(predictions, received)
         joined = join_labels(predictions.to_pandas(), received.to_pandas())
         joined = joined[joined[TARGET].notna()]
         counts[str(day)] = len(joined)

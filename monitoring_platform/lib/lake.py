@@ -188,3 +188,25 @@ def ingest_into_lake(
             lake_store, quarantine, model, date, result.quarantine_path
         )
     return result, accepted_key, quarantine_key
+
+
+def ids_as_codes(predictions: pa.Table, labels: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """Both tables with each request id replaced by its number in one shared dictionary.
+
+    Equal ids get equal numbers, so a join on them pairs the same rows, without making a
+    Python string of every id.
+    """
+    left, right = predictions.column("request_id"), labels.column("request_id")
+    if left.type != right.type:  # joined as they are
+        return predictions, labels
+    codes = pc.dictionary_encode(pa.chunked_array(left.chunks + right.chunks, left.type))
+    indices = codes.combine_chunks().indices
+    split = predictions.num_rows
+    return (
+        _with_ids(predictions, indices.slice(0, split)),
+        _with_ids(labels, indices.slice(split)),
+    )
+
+
+def _with_ids(table: pa.Table, ids: pa.Array) -> pa.Table:
+    return table.set_column(table.schema.get_field_index("request_id"), "request_id", ids)

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 from markupsafe import Markup
 
 from monitoring_platform.config import ModelConfig, Task
@@ -86,28 +84,6 @@ def join_labels(predictions: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame
             "Merge keys are not unique in left dataset; not a one-to-one merge"
         )
     return scored.merge(latest, on="request_id", how="left")
-
-
-def ids_as_codes(predictions: pa.Table, labels: pa.Table) -> tuple[pa.Table, pa.Table]:
-    """Both tables with each request id replaced by its number in one shared dictionary.
-
-    Equal ids get equal numbers, so a join on them pairs the same rows, without making a
-    Python string of every id.
-    """
-    left, right = predictions.column("request_id"), labels.column("request_id")
-    if left.type != right.type:  # joined as they are
-        return predictions, labels
-    codes = pc.dictionary_encode(pa.chunked_array(left.chunks + right.chunks, left.type))
-    indices = codes.combine_chunks().indices
-    split = predictions.num_rows
-    return (
-        _with_ids(predictions, indices.slice(0, split)),
-        _with_ids(labels, indices.slice(split)),
-    )
-
-
-def _with_ids(table: pa.Table, ids: pa.Array) -> pa.Table:
-    return table.set_column(table.schema.get_field_index("request_id"), "request_id", ids)
 
 
 def quality_metrics(model: ModelConfig, y_true: pd.Series, y_pred: pd.Series) -> dict[str, float]:

@@ -22,7 +22,6 @@ from monitoring_platform.lib.performance import (
     TARGET,
     PerformanceResult,
     evaluate_joined,
-    ids_as_codes,
     join_labels,
     labelled_rows,
     quality_metrics,
@@ -201,7 +200,7 @@ def reference_quality(
     if received is None:
         return {}
     # Only the overall metrics are shown: no intervals, no per-version breakdown.
-    predictions, received = ids_as_codes(predictions, received)
+    predictions, received = lake.ids_as_codes(predictions, received)
     labelled = labelled_rows(join_labels(predictions.to_pandas(), received.to_pandas()))
     if len(labelled) < model.thresholds.quality.min_labeled_rows:
         return {}
