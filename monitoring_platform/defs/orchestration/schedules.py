@@ -22,12 +22,12 @@ from dagster import (
     AssetKey,
     DefaultScheduleStatus,
     RunRequest,
+    RunsFilter,
     ScheduleDefinition,
     ScheduleEvaluationContext,
     SkipReason,
     schedule,
 )
-from dagster._core.storage.dagster_run import RunsFilter
 from dagster._core.storage.tags import RUN_KEY_TAG, SCHEDULE_NAME_TAG
 
 from monitoring_platform.config import MonitoringConfig
