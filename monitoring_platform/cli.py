@@ -129,9 +129,10 @@ def cmd_serve_reports(args: argparse.Namespace) -> int:
     host, port = server.server_address[:2]
     if not Path(root, INDEX_KEY).exists():
         print("note: no index.html yet; materialize reports_index (or run the demo)")
-    print(f"Serving {root} on http://{host}:{port}/  (Ctrl+C stops)", flush=True)
-    stop_on_sigterm()
     try:
+        # Before saying it serves: a SIGTERM sent on reading that line must stop it.
+        stop_on_sigterm()
+        print(f"Serving {root} on http://{host}:{port}/  (Ctrl+C stops)", flush=True)
         server.serve_forever()
     except KeyboardInterrupt:
         pass
