@@ -23,11 +23,15 @@ demo: install  ## generate 14 days of traffic for both models and evaluate them 
 demo-live: install  ## the example service under load for 20 s, then its day evaluated (examples/)
 	$(BIN)/python -m examples.live_demo --seconds 20
 
+# Two test processes (the machine's two cores); the end-to-end tests that start Dagster's own
+# processes run one after another in one of them (END_TO_END in monitoring_platform_tests/conftest.py).
+PYTEST_PROCESSES ?= -n 2 --dist loadgroup
+
 test: install provision lint  ## lint, then run every test, the slow end-to-end ones included
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_PROCESSES)
 
 test-fast: install provision  ## run the tests not marked slow
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest $(PYTEST_PROCESSES) -m "not slow"
 
 provision:  ## install or start what the tests need beyond Python (chromium, prometheus, PostgreSQL)
 	scripts/provision-tests

@@ -28,6 +28,12 @@ def small_config_dict(tmp_path: Path, requests_per_day: int = 2000) -> dict:
     return raw
 
 
+# The end-to-end tests that start Dagster's own processes (a backfill command and its workers,
+# `dagster dev`, the demo): `make test` runs the suite in two processes (pytest-xdist, `--dist
+# loadgroup`) and these one after another in one of them, so no two of them share the cores.
+END_TO_END = pytest.mark.xdist_group("end_to_end")
+
+
 def write_config(tmp_path: Path, raw: dict) -> Path:
     path = tmp_path / "monitoring.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))

@@ -22,7 +22,13 @@ from monitoring_platform.config import load_config
 from monitoring_platform.defs.orchestration.instance import write_embedded_instance
 from monitoring_platform.lib.metric_store import MetricStore
 from monitoring_platform.simulation import generate_traffic
-from monitoring_platform_tests.conftest import REPO, free_port, small_config_dict, write_config
+from monitoring_platform_tests.conftest import (
+    END_TO_END,
+    REPO,
+    free_port,
+    small_config_dict,
+    write_config,
+)
 
 MODELS = ("ctr_ranker", "eta_regressor")
 LOCATION = "monitoring_platform"
@@ -94,6 +100,23 @@ def wait_for(what: str, predicate, timeout: float, every: float = 5.0):
         time.sleep(every)
 
 
+def click_past_dialog(page, target, timeout: float = 120) -> None:
+    """Click ``target``, closing the UI's first-visit dialog whenever it covers the page: it
+    opens some time after the page has loaded, later on a busy machine."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    deadline = time.monotonic() + timeout
+    while True:
+        skip = page.locator("button:has-text('Skip')")
+        if skip.count():
+            skip.first.click()
+        try:
+            target.click(timeout=5_000)
+            return
+        except PlaywrightTimeout:
+            assert time.monotonic() < deadline, "the page stayed covered"
+
+
 def check_history_page(base: str, model: str, check: str, screenshot: Path) -> str:
     """A check's per-day status page in the UI (the Partitions tab), as a person sees it."""
     from playwright.sync_api import sync_playwright
@@ -109,10 +132,7 @@ def check_history_page(base: str, model: str, check: str, screenshot: Path) -> s
                 wait_until="load",
             )
             page.wait_for_selector(f"text={check}", timeout=60_000)
-            skip = page.locator("button:has-text('Skip')")  # the first-visit dialog
-            if skip.count():
-                skip.first.click()
-            page.locator("text=Partitions").last.click()
+            click_past_dialog(page, page.locator("text=Partitions").last)
             page.wait_for_selector("text=Passed", timeout=60_000)
             page.wait_for_timeout(1000)
             page.screenshot(path=str(screenshot))
@@ -121,6 +141,7 @@ def check_history_page(base: str, model: str, check: str, screenshot: Path) -> s
             browser.close()
 
 
+@END_TO_END
 @pytest.mark.slow
 @pytest.mark.timeout(2400)
 def test_ui_backfill_and_schedule_tick_succeed_and_agree_with_the_metric_store(tmp_path):

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from monitoring_platform_tests.browser import visit
-from monitoring_platform_tests.conftest import small_config_dict, write_config
+from monitoring_platform_tests.conftest import END_TO_END, small_config_dict, write_config
 
 
+@END_TO_END
 @pytest.mark.slow
 @pytest.mark.timeout(1800)  # 8 day runs of 2 models and the late-label re-runs
 def test_demo_command_end_to_end(tmp_path):

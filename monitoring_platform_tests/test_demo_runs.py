@@ -10,9 +10,10 @@ from dagster import DagsterInstance
 from monitoring_platform.config import load_config
 from monitoring_platform.demo import evaluate_partitions
 from monitoring_platform.simulation import generate_traffic
-from monitoring_platform_tests.conftest import small_config_dict, write_config
+from monitoring_platform_tests.conftest import END_TO_END, small_config_dict, write_config
 
 
+@END_TO_END
 @pytest.mark.parametrize(("runs", "parallel"), [("per_day", 1), ("per_day", 2), ("per_model", 1)])
 def test_each_model_day_is_reported_from_the_run_that_evaluated_it(
     tmp_path, monkeypatch, runs, parallel

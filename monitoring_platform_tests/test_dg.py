@@ -12,7 +12,7 @@ from dagster import DagsterInstance, DagsterRunStatus
 
 from monitoring_platform.config import load_config
 from monitoring_platform.simulation import generate_traffic
-from monitoring_platform_tests.conftest import REPO, small_config_dict, write_config
+from monitoring_platform_tests.conftest import END_TO_END, REPO, small_config_dict, write_config
 
 DG = Path(sys.executable).with_name("dg")
 DAY = dt.date(2026, 11, 2)
@@ -24,6 +24,7 @@ def _dg(args, env, timeout=600):
     )
 
 
+@END_TO_END
 @pytest.mark.slow
 def test_dg_checks_the_definitions_and_launches_a_partition(tmp_path):
     config_path = write_config(tmp_path, small_config_dict(tmp_path, requests_per_day=100))

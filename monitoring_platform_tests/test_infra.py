@@ -18,7 +18,7 @@ import yaml
 from monitoring_platform.config import load_config
 from monitoring_platform.lib.metric_store import Metric, MetricStore
 from monitoring_platform.lib.redaction import env_names
-from monitoring_platform_tests.conftest import REPO, small_config_dict, write_config
+from monitoring_platform_tests.conftest import END_TO_END, REPO, small_config_dict, write_config
 
 INFRA = REPO / "infra"
 
@@ -244,6 +244,7 @@ def test_instance_config_loads_on_postgresql(pg_instance_home, postgres_url):
     assert {"runs", "event_logs", "job_ticks", "instigators"} <= set(tables)
 
 
+@END_TO_END
 @pytest.mark.slow
 def test_run_schedule_tick_and_sensor_tick_are_recorded_in_postgresql(
     pg_instance_home, postgres_url, tmp_path

@@ -8,9 +8,10 @@ import yaml
 from monitoring_platform.config import load_config
 from monitoring_platform.lib.metric_store import MetricStore
 from monitoring_platform_tests.client.servers import example_service
-from monitoring_platform_tests.conftest import REPO, free_port
+from monitoring_platform_tests.conftest import END_TO_END, REPO, free_port
 
 
+@END_TO_END
 @pytest.mark.slow
 def test_live_demo_writes_a_day_and_evaluates_it(tmp_path, monkeypatch, capsys):
     example_service()  # makes ``examples`` importable as a package

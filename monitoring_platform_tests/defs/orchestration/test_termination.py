@@ -13,7 +13,7 @@ from dagster import DagsterInstance, DagsterRunStatus
 
 from monitoring_platform.config import load_config
 from monitoring_platform.simulation import generate_traffic
-from monitoring_platform_tests.conftest import REPO, small_config_dict, write_config
+from monitoring_platform_tests.conftest import END_TO_END, REPO, small_config_dict, write_config
 
 DAYS = [dt.date(2026, 10, 1) + dt.timedelta(days=n) for n in range(6)]
 LANES = (REPO / "infra" / "dagster-sequential.yaml").read_text()
@@ -27,6 +27,7 @@ SYNC = LANES.replace(
 assert "LaneRunLauncher" not in SYNC, "the launcher of infra/dagster-sequential.yaml moved"
 
 
+@END_TO_END
 @pytest.mark.slow
 @pytest.mark.parametrize("instance_yaml", [LANES, SYNC], ids=["workers", "in_process"])
 def test_sigterm_stops_a_backfill_and_cancels_its_run(tmp_path, monkeypatch, instance_yaml):
