@@ -45,8 +45,9 @@ def read_labelled_reference(
     """The reference days' predictions joined with their labels received by ``until``.
 
     Labels arrive on days ``day``..``day + max_delay_days``, never after ``until``; the latest
-    label wins. Returns the joined rows (request ids as numbers: equal ids, equal numbers) and
-    the labelled rows per day. Each day of labels is read once, whichever reference days it
+    label wins. Returns the joined rows and the labelled rows per day. Their request ids are
+    numbers, numbered per reference day (one day's numbers say nothing of another's; the
+    estimate does not read them). Each day of labels is read once, whichever reference days it
     labels.
     """
     frames, counts = [], {}
