@@ -263,6 +263,8 @@ def read_runs(home: Path) -> list[dict]:
     """Per run, in start order: status, creation, start and end times, and its steps' times."""
     from dagster import DagsterInstance
 
+    from monitoring_platform.defs.orchestration.lane_launcher import waited_seconds
+
     runs = []
     with DagsterInstance.from_config(str(home)) as instance:
         for record in instance.get_run_records():
@@ -282,6 +284,7 @@ def read_runs(home: Path) -> list[dict]:
                     "start": stats.start_time,
                     "end": stats.end_time,
                     "steps": steps,
+                    "waited": waited_seconds(instance, run_id) or 0.0,
                 }
             )
     runs.sort(key=lambda r: r["start"] or r["created"])
@@ -320,10 +323,11 @@ def report(runs: list[dict], wall: float, began: float, ended: float, rows: int)
             )
 
     line("run wall (RUN_START to its end)", run_wall)
+    line("  of which waiting for the day before", [r["waited"] for r in runs])
     line("compute (sum of its steps)", compute)
     line(
-        "run wall - compute (inside the run)",
-        [w - c for w, c in zip(run_wall, compute, strict=True)],
+        "run wall - compute - wait (inside the run)",
+        [w - c - r["waited"] for w, c, r in zip(run_wall, compute, runs, strict=True)],
     )
     line("previous run's end -> run's start", between)
     line("  of which run created -> started", launch)

@@ -25,6 +25,11 @@ from monitoring_platform.config import MonitoringConfig
 PRIORITY_TAG = "dagster/priority"
 UNREAD_BY_LATER_DAYS_TAG = "monitoring_platform/unread_by_later_days"
 UNREAD_BY_LATER_DAYS = {PRIORITY_TAG: "-1", UNREAD_BY_LATER_DAYS_TAG: "true"}
+# A step of a day's ingest (its logs, their validation, its business events): of the days before,
+# it reads only what their ingest wrote. It runs before the day's other steps, and a command-line
+# backfill may run it beside the end of the model's day before (``lane_launcher``).
+INGEST_PHASE_TAG = "monitoring_platform/ingest_phase"
+INGEST_PHASE = {PRIORITY_TAG: "1", INGEST_PHASE_TAG: "true"}
 
 
 def daily_partitions(config: MonitoringConfig) -> DailyPartitionsDefinition:

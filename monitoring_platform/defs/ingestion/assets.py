@@ -17,6 +17,7 @@ from dagster import (
 from monitoring_platform.config import ModelConfig, MonitoringConfig
 from monitoring_platform.defs.ingestion.checks import ingestion_check_specs
 from monitoring_platform.defs.keys import INFERENCE_LOGS, LOG_OBJECTS, model_asset_key
+from monitoring_platform.defs.partitions import INGEST_PHASE
 from monitoring_platform.defs.publish import partition_day, publish
 from monitoring_platform.defs.resources import MetricStoreResource, StorageResource
 from monitoring_platform.lib import lake
@@ -57,6 +58,7 @@ def build_ingestion_assets(
         kinds={"duckdb", "parquet"},
         check_specs=ingestion_check_specs(key, partitions),
         metadata={"model": model.name, "task": model.task.value},
+        op_tags=INGEST_PHASE,
     )
     def inference_logs(
         context: AssetExecutionContext, storage: StorageResource, metric_store: MetricStoreResource

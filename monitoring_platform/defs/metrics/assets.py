@@ -35,7 +35,7 @@ from monitoring_platform.defs.metrics.resources import WAREHOUSE_POOL, Warehouse
 from monitoring_platform.defs.metrics.warehouse import build_dbt_assets as build_dbt_assets
 from monitoring_platform.defs.metrics.warehouse import build_warehouse_tables
 from monitoring_platform.defs.pages import page_publisher
-from monitoring_platform.defs.partitions import UNREAD_BY_LATER_DAYS
+from monitoring_platform.defs.partitions import INGEST_PHASE, UNREAD_BY_LATER_DAYS
 from monitoring_platform.defs.publish import partition_day, publish
 from monitoring_platform.defs.resources import MetricStoreResource, StorageResource
 from monitoring_platform.lib import events as events_lib
@@ -88,6 +88,7 @@ def _business_events(
         kinds={"duckdb", "parquet"},
         check_specs=event_check_specs(key, partitions),
         metadata={"model": model.name, "location": location},
+        op_tags=INGEST_PHASE,
     )
     def business_events(
         context: AssetExecutionContext, storage: StorageResource, metric_store: MetricStoreResource

@@ -18,6 +18,7 @@ from dagster import (
 from monitoring_platform.config import ModelConfig, MonitoringConfig
 from monitoring_platform.defs.keys import INFERENCE_LOGS, model_asset_key
 from monitoring_platform.defs.pages import page_publisher
+from monitoring_platform.defs.partitions import INGEST_PHASE
 from monitoring_platform.defs.publish import partition_day, record_verdict
 from monitoring_platform.defs.resources import MetricStoreResource, StorageResource
 from monitoring_platform.lib import lake
@@ -48,6 +49,7 @@ def build_validation_checks(
         description="Great Expectations suite of the day's accepted rows; contract failures block.",
         blocking=True,
         partitions_def=partitions,
+        op_tags=INGEST_PHASE,
     )
     def expectations_met(
         context: AssetCheckExecutionContext,

@@ -18,7 +18,12 @@ from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
 from monitoring_platform.config import load_config
 from monitoring_platform.defs.orchestration.jobs import MODEL_TAG, MONITORING_JOB, model_job_name
-from monitoring_platform.defs.orchestration.lane_launcher import run_gate_steps
+from monitoring_platform.defs.orchestration.lane_launcher import (
+    ingest_steps,
+    plan_steps,
+    run_gate_steps,
+    waited_seconds,
+)
 from monitoring_platform.lib import lake
 from monitoring_platform.lib.metric_store import MetricStore
 from monitoring_platform.lib.storage import LocalObjectStore
@@ -29,6 +34,7 @@ START = dt.date(2026, 10, 1)
 END = START + dt.timedelta(days=int(os.environ.get("MONITORING_BACKFILL_DAYS", "8")) - 1)
 DAYS = [START + dt.timedelta(days=n) for n in range((END - START).days + 1)]
 MODELS = ("ctr_ranker", "eta_regressor")
+INGEST = ("__inference_logs", "__inference_logs_expectations_met", "__business_events")
 
 # Runs execute in the command's two worker processes (``LaneRunLauncher``): at most two
 # model-days in memory, a model's days in order.
@@ -84,21 +90,37 @@ def assert_same(old, new):
     assert not changed, changed
 
 
+def ended(instance, run, keys):
+    """When the last of the run's steps ``keys`` that ran ended."""
+    stats = instance.get_run_step_stats(run.run_id)
+    return max((s.end_time for s in stats if s.step_key in keys and s.end_time), default=0)
+
+
 def assert_days_in_order(instance, runs):
-    """A model's next day started once the steps later days read had ended; the rest overlap."""
+    """A model's next day started once the day before had ingested, and its steps beyond its
+    own ingest once every step of the day before that later days read had ended."""
     overlapped = 0
     for model in MODELS:
         days = sorted(
             (r for r in runs if r.tags[MODEL_TAG] == model),
             key=lambda r: r.tags["dagster/partition"],
         )
+        assert waited_seconds(instance, days[0].run_id) is None  # nothing before it
         for before, after in zip(days, days[1:], strict=False):
-            gate = run_gate_steps(instance, before)
-            stats = instance.get_run_step_stats(before.run_id)
-            ended = max((s.end_time for s in stats if s.step_key in gate), default=0)
+            where = (before.tags["dagster/partition"], after.tags["dagster/partition"])
             started = instance.get_run_stats(after.run_id).start_time
-            assert started >= ended, (before.tags["dagster/partition"], after.tags)
+            assert started >= ended(instance, before, ingest_steps(plan_steps(instance, before)))
+            ingest = ingest_steps(plan_steps(instance, after))
+            later = [
+                s.start_time
+                for s in instance.get_run_step_stats(after.run_id)
+                if s.step_key not in ingest and s.start_time
+            ]
+            gate_ended = ended(instance, before, run_gate_steps(instance, before))
+            assert min(later, default=math.inf) >= gate_ended, where
+            assert ingest and all(s.endswith(INGEST) for s in ingest), where
             overlapped += started < instance.get_run_stats(before.run_id).end_time
+            assert waited_seconds(instance, after.run_id) is not None, where
     assert overlapped, "no day started beside the end of the day before it"
 
 
