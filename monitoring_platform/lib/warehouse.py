@@ -28,6 +28,9 @@ from monitoring_platform.lib.warehouse_tables import TABLES, event_rows, inferen
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 LOCK_WAIT_SECONDS = 600.0
+# How often a process waiting for the warehouse's lock tries again: a holder's turn is a step of
+# a fraction of a second to a few seconds, and a try is one system call.
+LOCK_POLL_SECONDS = 0.02
 SYSTEM_MART = "fct_model_daily_system_metrics"
 BUSINESS_MART = "fct_model_daily_business_metrics"
 
@@ -363,7 +366,6 @@ def _process_lock(path: Path, wait_seconds: float) -> Iterator[None]:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         deadline = time.monotonic() + wait_seconds
-        delay = 0.1
         try:
             while True:
                 try:
@@ -375,8 +377,7 @@ def _process_lock(path: Path, wait_seconds: float) -> Iterator[None]:
                             f"the warehouse {path} stayed busy for {wait_seconds:.0f} s: another "
                             f"process holds {lock_path}"
                         ) from None
-                    time.sleep(delay)
-                    delay = min(delay * 2, 2.0)
+                    time.sleep(LOCK_POLL_SECONDS)
             _HELD[key] = 1
             try:
                 yield
