@@ -24,8 +24,9 @@ malformed or duplicate lines, so that the naive reader parses every line.
 
 Printed: wall time of each side, the ratio, the dbt step's share of the platform's time, and the
 overhead per model-day outside the steps (run wall time minus its steps and its wait for the
-day before, plus what lies between runs). ``--scale`` multiplies models, days and rows, for a machine where the full sizes take too
-long; the numbers printed are those measured at the size run.
+day before, plus what lies between runs). ``--scale`` multiplies models, days and rows, for a
+machine where the full sizes take too long; the numbers printed are those measured at the size
+run.
 
 Usage: ``python benchmarks/bench_fleet.py [--models 50] [--days 60] [--rows 20000] [--scale 1]
 [--runs per_day|per_model] [--parallel N] [--only fleet|backfill] [--keep DIR]``
