@@ -145,19 +145,22 @@ def test_a_watcher_sees_each_event_as_it_is_written(tmp_path):
     run_id = str(uuid.uuid4())
     storage.store_event(_log_entry(run_id, "first"))
     seen: list[str] = []
-    arrived = threading.Event()
+    changed = threading.Condition()
 
     def on_event(entry: EventLogEntry, _cursor: str) -> None:
-        seen.append(entry.user_message)
-        arrived.set()
+        with changed:
+            seen.append(entry.user_message)
+            changed.notify_all()
 
     try:
         storage.watch(run_id, None, on_event)
         for message in ("second", "third"):
-            arrived.clear()
             storage.store_event(_log_entry(run_id, message))
-            assert arrived.wait(10), f"{message!r} was written but the watcher was not woken"
-        assert seen[-1] == "third" and "second" in seen
+            # Watched from no cursor, the first wake also delivers "first": wait for this one.
+            with changed:
+                arrived = changed.wait_for(lambda m=message: m in seen, timeout=10)
+            assert arrived, f"{message!r} was written but the watcher was not woken"
+        assert seen == ["first", "second", "third"]  # each once, in order
         storage.end_watch(run_id, on_event)
     finally:
         storage.dispose()
