@@ -2,8 +2,8 @@
 
 A prediction day's quality is computed from every label received so far for its requests (labels
 arrive over the following days; a request labelled twice counts with its latest label). Metrics
-are computed here with scikit-learn and shown in Evidently's classification or regression report,
-overall and per model version.
+are computed here (NumPy for 0/1 labels, scikit-learn otherwise) and shown in Evidently's
+classification or regression report, overall and per model version.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from monitoring_platform.config import ModelConfig, Task
+from monitoring_platform.lib.binary_quality import binary_quality, roc_auc
 from monitoring_platform.lib.html import evidently_html, render
 from monitoring_platform.lib.reports import (
     MODEL_PERFORMANCE,
@@ -95,6 +96,9 @@ def quality_metrics(model: ModelConfig, y_true: pd.Series, y_pred: pd.Series) ->
     if model.task == Task.binary_classification:
         y = y_true.astype(float).to_numpy()
         p = y_pred.astype(float).clip(0, 1).to_numpy()
+        if _zero_one(y):
+            return binary_quality(y, p, model.classification_threshold)
+        # Other label values: scikit-learn decides what they mean (or refuses them).
         hard = (p >= model.classification_threshold).astype(int)
         out = {
             "precision": float(m.precision_score(y, hard, zero_division=0)),
@@ -122,6 +126,16 @@ def quality_metrics(model: ModelConfig, y_true: pd.Series, y_pred: pd.Series) ->
         "accuracy": float(m.accuracy_score(y, p)),
         "f1_macro": float(m.f1_score(y, p, average="macro", zero_division=0)),
     }
+
+
+def _zero_one(labels: np.ndarray) -> bool:
+    return bool(((labels == 0) | (labels == 1)).all())
+
+
+def _sklearn_auc(y: np.ndarray, p: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y, p))
 
 
 def labelled_rows(joined: pd.DataFrame) -> pd.DataFrame:
@@ -188,9 +202,7 @@ def quality_intervals(
             "accuracy": wilson_interval(int((hard == positive).sum()), len(y), confidence),
         }
         if 0 < positive.sum() < len(y):
-            from sklearn.metrics import roc_auc_score
-
-            auc = float(roc_auc_score(y, p))
+            auc = roc_auc(positive, p) if _zero_one(y) else _sklearn_auc(y, p)
             out["roc_auc"] = auc_interval(
                 auc, int(positive.sum()), int((~positive).sum()), confidence
             )
