@@ -60,7 +60,9 @@ def lake_days(tmp_path_factory):
     return config, lake_store, tmp
 
 
-def run_dbt(resource: WarehouseResource, tmp, *args: str, check: bool = True) -> str:
+def run_dbt(
+    resource: WarehouseResource, tmp, *args: str, check: bool = True, project_dir=DBT_PROJECT_DIR
+) -> str:
     target = tmp / f"dbt-target-{len(list(tmp.glob('dbt-target-*')))}"
     env = {**os.environ, **resource.dbt_environment(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     done = subprocess.run(
@@ -68,9 +70,9 @@ def run_dbt(resource: WarehouseResource, tmp, *args: str, check: bool = True) ->
             dbt_executable(),
             "build",
             "--project-dir",
-            str(DBT_PROJECT_DIR),
+            str(project_dir),
             "--profiles-dir",
-            str(DBT_PROJECT_DIR),
+            str(project_dir),
             "--target",
             resource.kind,
             "--target-path",
@@ -79,7 +81,7 @@ def run_dbt(resource: WarehouseResource, tmp, *args: str, check: bool = True) ->
             str(target),
             *args,
         ],
-        cwd=DBT_PROJECT_DIR,
+        cwd=project_dir,
         env=env,
         capture_output=True,
         text=True,
@@ -323,3 +325,56 @@ def test_manifest_is_parsed_offline_when_missing_or_stale(tmp_path):
     later = manifest.stat().st_mtime + 10
     os.utime(model, (later, later))
     assert ensure_manifest(project).stat().st_mtime_ns != first  # stale: parsed again
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["duckdb", "postgres"])
+def test_a_view_is_replaced_only_when_its_sql_changed(tmp_path, kind, request, monkeypatch):
+    """``stable_view``: dbt's view, created again only for new SQL or a full refresh."""
+    import shutil
+
+    import duckdb
+    from sqlalchemy import create_engine, text
+
+    if kind == "postgres":
+        url = request.getfixturevalue("postgres_url")
+        monkeypatch.setenv("MONITORING_TEST_VIEW_URL", url)
+        resource = WarehouseResource(kind="postgres", url_env="MONITORING_TEST_VIEW_URL")
+    else:
+        resource = WarehouseResource(kind="duckdb", path=str(tmp_path / "warehouse.duckdb"))
+    resource.get().ensure_tables()
+    project = tmp_path / "project"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    query = (
+        "select {} from information_schema.views "
+        "where table_schema = 'analytics' and table_name = 'stg_labels'"
+    )
+
+    def view_columns() -> str:
+        if kind == "duckdb":
+            with duckdb.connect(resource.path, read_only=True) as conn:
+                return conn.execute(query.format("view_definition")).fetchone()[0]
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                return conn.execute(text(query.format("view_definition"))).scalar_one()
+        finally:
+            engine.dispose()
+
+    def build(*args: str) -> int:
+        """Build the view; how many views the build created."""
+        before = set(tmp_path.glob("dbt-target-*"))
+        run_dbt(resource, tmp_path, "--select", "stg_labels", *args, project_dir=project)
+        (target,) = set(tmp_path.glob("dbt-target-*")) - before
+        return (target / "dbt.log").read_text().count('create view "')
+
+    assert build() == 1  # new: created
+    assert "label_value" in view_columns()
+    assert build() == 0  # the same SQL: left as it is, and still there
+    assert "label_value" in view_columns()
+    model = project / "models" / "staging" / "stg_labels.sql"
+    model.write_text(model.read_text().replace("    label_value,\n", ""))
+    assert build() == 1  # changed SQL: created again
+    assert "label_value" not in view_columns()
+    assert build() == 0
+    assert build("--full-refresh") == 1

@@ -94,6 +94,7 @@ def parsed_project(project_dir: Path, target: str, env: Mapping[str, str]) -> An
             return _PARSED[key]
         from dbt.cli.main import dbtRunner
 
+        _cache_repeated_work()
         state = project_dir / "target" / f"parse-{target}"
         state.mkdir(parents=True, exist_ok=True)
         with (
@@ -108,6 +109,20 @@ def parsed_project(project_dir: Path, target: str, env: Mapping[str, str]) -> An
             raise RuntimeError(f"dbt parse of {project_dir} failed: {result.exception}")
         _PARSED[key] = result.result
         return result.result
+
+
+def _cache_repeated_work() -> None:
+    """Let dbt keep, for the process, what every invocation would otherwise redo.
+
+    dbt can cache the dbt-prefixed modules it finds on ``sys.path`` (a scan of every installed
+    package at each invocation) and the Jinja templates it parses, keyed by their source text.
+    It offers this for processes that invoke it many times (``dbt_common.tests``, made for its
+    own test suite); neither can go stale here: the packages of a running process and the
+    text of a template do not change, and the project is parsed once per process anyway.
+    """
+    from dbt_common.tests import enable_test_caching
+
+    enable_test_caching()
 
 
 def _close_connections() -> None:
