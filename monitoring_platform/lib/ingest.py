@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,8 +34,6 @@ from monitoring_platform.lib.contract import (
     parse_sql,
 )
 from monitoring_platform.lib.objects import (
-    BATCH_LINES,
-    BLOCK_BYTES,
     DEFAULT_MAX_LINE_BYTES,
     LINES_SCHEMA,
     UNFINISHED_REASON,
@@ -48,8 +46,10 @@ from monitoring_platform.lib.storage import ObjectInfo, ObjectStore
 SCAN_ROWS = 10_240
 # The column that numbers a line's object while it is parsed.
 OBJECT_NUMBER = "object_number"
-# At most this many batches (of as many objects) are parsed in one statement.
+# At most this many objects are parsed in one statement (its list of keys stays short).
 STATEMENT_BATCHES = 1024
+# A batch of lines with the number of its object, as a statement reads it.
+_NUMBERED_SCHEMA = LINES_SCHEMA.append(pa.field(OBJECT_NUMBER, pa.int32()))
 
 
 @dataclass
@@ -166,12 +166,12 @@ def ingest_partition(
             )
             # By key: the order of the accepted rows (code points sort as DuckDB's bytes do).
             objects = sorted(list_partition_objects(store, model.name, date), key=lambda o: o.key)
-            batches = (
-                (obj.key, batch)
-                for obj in objects
-                for batch in read_object(con, store, obj, result, Path(tmp), max_line_bytes)
+            _parse_into_table(
+                con,
+                objects,
+                lambda obj: read_object(con, store, obj, result, Path(tmp), max_line_bytes),
+                parse,
             )
-            _parse_into_table(con, batches, parse)
             con.execute(_duplicates_sql(contract))
             _read_duplicate_raw(con, store, objects, Path(tmp), max_line_bytes)
             for statement in _split_sql(contract, accepted_path, quarantine_path):
@@ -189,15 +189,18 @@ def ingest_partition(
 
 
 def _parse_into_table(
-    con: duckdb.DuckDBPyConnection, batches: Iterator[tuple[str, pa.Table]], parse: str
+    con: duckdb.DuckDBPyConnection,
+    objects: list[ObjectInfo],
+    read: Callable[[ObjectInfo], Iterator[pa.Table]],
+    parse: str,
 ) -> None:
     """Table ``parsed``: each line's object key and the ``parse`` query's columns, in order.
 
-    ``batches`` are the lines of each object, with its key. Planning the query costs tens of
-    milliseconds whatever a statement's size, so small batches are parsed together (a day of
-    small objects in one statement), never more than ``BATCH_LINES`` lines or ``BLOCK_BYTES``
-    bytes unless one batch is; the first statement creates the table. The raw text is kept for
-    quarantined lines only (empty for the others).
+    ``read(obj)`` gives the batches of one object's lines. One statement parses the lines of up
+    to ``STATEMENT_BATCHES`` objects as a stream that DuckDB pulls as it parses, so a day of any
+    size is planned once (tens of milliseconds for this query) and its text is never held
+    whole; the first statement creates the table. The raw text is kept for quarantined lines
+    only (empty for the others). An error reading an object is raised as it was raised.
     """
     # Lines carry their object's number in the statement's list of keys (from 1).
     select = (
@@ -205,32 +208,37 @@ def _parse_into_table(
         f"* EXCLUDE ({OBJECT_NUMBER}) FROM ({parse})"
     )
     statement = f"CREATE TABLE parsed AS {select}"
-    pending: list[tuple[str, pa.Table]] = []
-
-    def run(keyed: list[tuple[str, pa.Table]]) -> None:
-        nonlocal statement
-        numbers = {key: n for n, key in enumerate(dict.fromkeys(k for k, _ in keyed), start=1)}
-        numbered = [_numbered(batch, numbers[key]) for key, batch in keyed]
-        _run_on_batch(con, pa.concat_tables(numbered), statement, {"keys": list(numbers)})
+    for first in range(0, max(len(objects), 1), STATEMENT_BATCHES):
+        _parse_stream(con, objects[first : first + STATEMENT_BATCHES], read, statement)
         statement = f"INSERT INTO parsed {select}"
 
-    for key, batch in batches:
-        rows, size = _size([*(b for _, b in pending), batch])
-        if pending and (rows > BATCH_LINES or size > BLOCK_BYTES):
-            run(pending)
-            pending = []
-        pending.append((key, batch))
-        rows, size = _size([b for _, b in pending])
-        # A big batch is parsed at once; a statement's list of keys stays short.
-        if 2 * rows >= BATCH_LINES or 2 * size >= BLOCK_BYTES or len(pending) >= STATEMENT_BATCHES:
-            run(pending)
-            pending = []
-    if pending or statement.startswith("CREATE"):
-        run(pending or [("", LINES_SCHEMA.empty_table())])
 
+def _parse_stream(
+    con: duckdb.DuckDBPyConnection,
+    group: list[ObjectInfo],
+    read: Callable[[ObjectInfo], Iterator[pa.Table]],
+    statement: str,
+) -> None:
+    """Run ``statement`` over the lines of ``group``'s objects, read as DuckDB pulls them."""
+    failed: list[BaseException] = []
 
-def _size(tables: list[pa.Table]) -> tuple[int, int]:
-    return sum(t.num_rows for t in tables), sum(t.nbytes for t in tables)
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            for number, obj in enumerate(group, start=1):
+                for batch in read(obj):
+                    # Chunks DuckDB's threads share out: several make the parse parallel.
+                    yield from _numbered(batch, number).to_batches(max_chunksize=SCAN_ROWS)
+        except BaseException as exc:
+            failed.append(exc)
+            raise
+
+    stream = pa.RecordBatchReader.from_batches(_NUMBERED_SCHEMA, batches())
+    try:
+        _run_on_batch(con, stream, statement, {"keys": [obj.key for obj in group]})
+    except duckdb.Error:
+        if failed:  # the reader's own error, not DuckDB's wrapping of it
+            raise failed[0] from None
+        raise
 
 
 def _numbered(batch: pa.Table, number: int) -> pa.Table:
@@ -240,10 +248,14 @@ def _numbered(batch: pa.Table, number: int) -> pa.Table:
 
 
 def _run_on_batch(
-    con: duckdb.DuckDBPyConnection, batch: pa.Table, sql: str, params: dict[str, Any]
+    con: duckdb.DuckDBPyConnection,
+    batch: pa.Table | pa.RecordBatchReader,
+    sql: str,
+    params: dict[str, Any],
 ) -> None:
-    # DuckDB's threads share out the chunks of an Arrow table: several make the parse parallel.
-    batch = pa.Table.from_batches(batch.to_batches(max_chunksize=SCAN_ROWS), batch.schema)
+    if isinstance(batch, pa.Table):
+        # DuckDB's threads share out the chunks of an Arrow table: several make it parallel.
+        batch = pa.Table.from_batches(batch.to_batches(max_chunksize=SCAN_ROWS), batch.schema)
     con.register("batch", batch)
     try:
         con.execute(sql, params)

@@ -203,7 +203,7 @@ def test_ingests_from_s3_over_http(tmp_path, model, s3_bucket):
 def test_small_blocks_give_the_same_rows_as_large_ones(tmp_path, model, monkeypatch):
     """Blocks cut anywhere (no trailing newline, CRLF, bad bytes, duplicates) change nothing.
 
-    Nor do parse statements of a few lines each, instead of one for the day.
+    Nor do a statement per object and chunks of a few lines, instead of one for the day.
     """
     from monitoring_platform.lib import ingest, objects
 
@@ -217,8 +217,8 @@ def test_small_blocks_give_the_same_rows_as_large_ones(tmp_path, model, monkeypa
     large = ingest_partition(store, model, DAY, tmp_path / "large")
     monkeypatch.setattr(objects, "BLOCK_BYTES", 512)
     monkeypatch.setattr(objects, "READ_CHUNK_BYTES", 333)
-    monkeypatch.setattr(ingest, "BATCH_LINES", 7)
-    monkeypatch.setattr(ingest, "STATEMENT_BATCHES", 2)
+    monkeypatch.setattr(ingest, "SCAN_ROWS", 3)
+    monkeypatch.setattr(ingest, "STATEMENT_BATCHES", 1)
     small = ingest_partition(store, model, DAY, tmp_path / "small")
     assert accepted_rows(large) == accepted_rows(small)
     assert quarantine_rows(large) == quarantine_rows(small)
@@ -229,3 +229,38 @@ def test_small_blocks_give_the_same_rows_as_large_ones(tmp_path, model, monkeypa
         if r[0].endswith("a.jsonl.gz") and r[2].startswith("duplicate")
     )
     assert duplicate[3] == lines[duplicate[1] - 1], "a duplicate keeps its raw line"
+
+
+def test_an_error_reading_an_object_is_raised_as_it_was(tmp_path, model, monkeypatch):
+    """A failure the reader does not turn into a quarantined line reaches the caller unchanged.
+
+    The lines stream into DuckDB as it parses them, so the error is raised inside the statement;
+    the caller still gets the reader's own exception, not DuckDB's wrapping of it.
+    """
+
+    class Unplugged(Exception):
+        pass
+
+    class FailingStream:
+        def __init__(self, stream):
+            self.stream, self.calls = stream, 0
+
+        def read(self, size=-1):
+            self.calls += 1
+            if self.calls > 1:
+                raise Unplugged("the disk went away after the first chunk")
+            return self.stream.read(size)
+
+        def close(self):
+            self.stream.close()
+
+    class FailingStore(LocalObjectStore):
+        def open(self, key):
+            return FailingStream(super().open(key))
+
+    from monitoring_platform.lib import objects
+
+    write(tmp_path / "logs", "a.jsonl", [record(i) for i in range(200)], compress=False)
+    monkeypatch.setattr(objects, "READ_CHUNK_BYTES", 1000)
+    with pytest.raises(Unplugged, match="went away"):
+        ingest_partition(FailingStore(tmp_path / "logs"), model, DAY, tmp_path / "out")
