@@ -166,7 +166,11 @@ def step_fleet(config_path: Path, day: dt.date, _unused: dt.date) -> dict:
     _RUNNER.update(config=str(config_path), defs=defs)
     loaded = time.perf_counter() - began
     morning = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(6), tzinfo=dt.UTC)
-    with DagsterInstance.ephemeral() as instance:
+    # A persistent instance: the schedule asks it which days earlier ticks launched.
+    with (
+        tempfile.TemporaryDirectory(prefix="fleet-instance-") as home,
+        DagsterInstance.local_temp(home) as instance,
+    ):
         requests = [
             (str(config_path), schedule.job_name, request)
             for schedule in defs.schedules or []
