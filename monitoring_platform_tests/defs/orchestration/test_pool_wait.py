@@ -1,8 +1,10 @@
 """A run whose step waits for a pool slot sleeps until its claim may be tried again."""
 
 import resource
+import sys
 import threading
 import time
+import traceback
 
 from dagster import DagsterInstance, job, op
 from dagster._core.execution.plan.instance_concurrency_context import (
@@ -14,6 +16,12 @@ from monitoring_platform.defs.metrics.resources import WAREHOUSE_POOL
 from monitoring_platform.defs.orchestration import pool_wait
 from monitoring_platform.defs.orchestration.event_storage import CLAIM_RETRY_SECONDS
 from monitoring_platform.defs.orchestration.instance import write_embedded_instance
+
+
+def _stack(thread: threading.Thread) -> str:
+    """Where ``thread`` is now, to say where a run that does not end waits."""
+    frame = sys._current_frames().get(thread.ident or 0)
+    return "".join(traceback.format_stack(frame)) if frame is not None else "(ended)"
 
 
 def _cpu_seconds() -> float:
@@ -65,8 +73,8 @@ def test_a_step_waiting_for_the_warehouse_pool_sleeps_and_runs_once_the_slot_fre
         # Spinning, the waiting run keeps a core busy (about 2 s of CPU in these 2 s).
         assert waited_cpu < 0.25 * waited_wall, f"{waited_cpu:.2f} s of CPU while waiting"
         storage.free_concurrency_slot_for_step("other-run", "dbt")
-        runner.join(timeout=30)
-        assert not runner.is_alive()
+        runner.join(timeout=60)
+        assert not runner.is_alive(), "the run did not end once the slot freed:\n" + _stack(runner)
         result = outcome["result"]
         assert result.success
         assert result.output_for_node("writes_the_warehouse") == 1
