@@ -4,13 +4,32 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
+import threading
 from pathlib import Path
 
 import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _sigterm_not_left_ignored():
+    """Each test starts with SIGTERM not ignored, whatever the tests before it ran.
+
+    After running a step on the main thread, Dagster sets SIGTERM to SIGINT's handler
+    (``dagster._utils.interrupts``). Where the test runner was started with SIGINT ignored (in
+    the background of a shell, as ``cmd &`` starts it), SIGTERM is then ignored for the rest of
+    the process, and every process a later test starts inherits that: the ``tail`` processes
+    that mirror a run's logs then outlive the SIGTERM that stops them, and the run waits a
+    minute for them.
+    """
+    main = threading.current_thread() is threading.main_thread()
+    if main and signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    yield
 
 
 def small_config_dict(tmp_path: Path, requests_per_day: int = 2000) -> dict:
