@@ -14,18 +14,15 @@ import numpy as np
 def roc_auc(positive: np.ndarray, score: np.ndarray) -> float:
     """The area under the ROC curve: the chance a positive outscores a negative, ties half.
 
-    Mann-Whitney's U from the scores' ranks (tied scores share their mean rank), which equals
-    the trapezoidal area under the ROC curve. Needs at least one positive and one negative.
+    Mann-Whitney's U from the scores' ranks (tied scores share their mean rank, as in the
+    estimate's drawn label sets), which equals the trapezoidal area under the ROC curve. Needs
+    at least one positive and one negative.
     """
-    order = np.argsort(score, kind="stable")
-    ordered = score[order]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    ends = np.r_[starts[1:], len(ordered)]
-    ranks = np.repeat((starts + ends + 1) / 2.0, ends - starts)
-    hits = positive[order]
-    positives = int(np.count_nonzero(hits))
-    negatives = len(hits) - positives
-    u = float(ranks[hits].sum()) - positives * (positives + 1) / 2.0
+    from scipy.stats import rankdata
+
+    positives = int(np.count_nonzero(positive))
+    negatives = len(positive) - positives
+    u = float(rankdata(score)[positive].sum()) - positives * (positives + 1) / 2.0
     return u / (positives * negatives)
 
 
